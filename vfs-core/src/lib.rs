@@ -1,0 +1,2 @@
+//! vfs-core: the in-memory POSIX filesystem.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! vfs-image: the image format.
+#![forbid(unsafe_code)]

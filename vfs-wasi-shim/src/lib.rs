@@ -1,0 +1,1 @@
+//! vfs-wasi-shim: WASI preview 1 ABI over vfs-core.
