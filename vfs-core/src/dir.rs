@@ -1,0 +1,221 @@
+//! Directory contents with readdir cookies that survive changes.
+//!
+//! Every name gets a sequence number when it is inserted, from a counter that only grows. The
+//! names are kept in a vector sorted by that number, so a cookie is simply "the next sequence
+//! number to hand out from" and is found again by binary search whatever was added or removed
+//! meanwhile. Removed names leave a tombstone until enough accumulate to compact the vector
+//! (compaction keeps the numbers, so cookies stay valid). Hence an iteration never skips or
+//! repeats a name that existed for its whole duration; names added during it may or may not be
+//! seen, which POSIX allows. Replacing a name (rename over it) keeps its number.
+//!
+//! Lookups go through a `hashbrown` map from name to inode, so path walking costs one hash per
+//! component.
+
+use crate::types::{FileType, Ino};
+use hashbrown::HashMap;
+
+/// Cookie of `.`; `..` is 1, and names start at [`FIRST_SEQ`].
+pub(crate) const FIRST_SEQ: u64 = 2;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub ino: Ino,
+    pub file_type: FileType,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Ordered {
+    seq: u64,
+    name: Box<[u8]>,
+    ino: Ino,
+    file_type: FileType,
+    live: bool,
+}
+
+/// The entries of one directory, plus the link to its parent.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    /// Inode of `..`. The root is its own parent.
+    pub parent: Ino,
+    names: HashMap<Box<[u8]>, Slot>,
+    order: Vec<Ordered>,
+    tombstones: usize,
+    next_seq: u64,
+    /// Number of entries that are directories: the directory's link count is 2 + this.
+    pub subdirs: u64,
+}
+
+impl Dir {
+    pub fn new(parent: Ino) -> Dir {
+        Dir {
+            parent,
+            names: HashMap::new(),
+            order: Vec::new(),
+            tombstones: 0,
+            next_seq: FIRST_SEQ,
+            subdirs: 0,
+        }
+    }
+
+    /// Number of names (not counting `.` and `..`).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn get(&self, name: &[u8]) -> Option<Slot> {
+        self.names.get(name).copied()
+    }
+
+    /// Adds a name that is not present (the caller checked).
+    pub fn insert(&mut self, name: &[u8], ino: Ino, file_type: FileType) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.names.insert(
+            name.into(),
+            Slot {
+                ino,
+                file_type,
+                seq,
+            },
+        );
+        self.order.push(Ordered {
+            seq,
+            name: name.into(),
+            ino,
+            file_type,
+            live: true,
+        });
+        if file_type == FileType::Directory {
+            self.subdirs += 1;
+        }
+    }
+
+    fn position(&self, seq: u64) -> Option<usize> {
+        self.order.binary_search_by_key(&seq, |o| o.seq).ok()
+    }
+
+    /// Points an existing name at another inode, keeping its place in iteration order.
+    /// Returns the inode it pointed at before.
+    pub fn replace(&mut self, name: &[u8], ino: Ino, file_type: FileType) -> Option<Slot> {
+        let slot = self.names.get_mut(name)?;
+        let old = *slot;
+        slot.ino = ino;
+        slot.file_type = file_type;
+        if let Some(i) = self.position(old.seq) {
+            self.order[i].ino = ino;
+            self.order[i].file_type = file_type;
+        }
+        if old.file_type == FileType::Directory {
+            self.subdirs -= 1;
+        }
+        if file_type == FileType::Directory {
+            self.subdirs += 1;
+        }
+        Some(old)
+    }
+
+    /// Removes a name; returns what it pointed at.
+    pub fn remove(&mut self, name: &[u8]) -> Option<Slot> {
+        let slot = self.names.remove(name)?;
+        if let Some(i) = self.position(slot.seq) {
+            self.order[i].live = false;
+            self.tombstones += 1;
+        }
+        if slot.file_type == FileType::Directory {
+            self.subdirs -= 1;
+        }
+        if self.names.is_empty() {
+            self.order.clear();
+            self.tombstones = 0;
+        } else if self.tombstones > 16 && self.tombstones * 2 > self.order.len() {
+            self.order.retain(|o| o.live);
+            self.tombstones = 0;
+        }
+        Some(slot)
+    }
+
+    /// Calls `f(name, ino, type, next_cookie)` for each name at or after `cookie`
+    /// (a cookie below [`FIRST_SEQ`] starts at the first name) until it returns false.
+    /// Returns false if `f` stopped the iteration.
+    pub fn for_each_from(
+        &self,
+        cookie: u64,
+        mut f: impl FnMut(&[u8], Ino, FileType, u64) -> bool,
+    ) -> bool {
+        let start = self.order.partition_point(|o| o.seq < cookie);
+        for o in &self.order[start..] {
+            if o.live && !f(&o.name, o.ino, o.file_type, o.seq + 1) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// All live names, in iteration order.
+    pub fn names(&self) -> impl Iterator<Item = (&[u8], Slot)> {
+        self.order.iter().filter(|o| o.live).map(|o| {
+            (
+                &*o.name,
+                Slot {
+                    ino: o.ino,
+                    file_type: o.file_type,
+                    seq: o.seq,
+                },
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(d: &Dir, cookie: u64) -> Vec<(Vec<u8>, u64)> {
+        let mut v = Vec::new();
+        d.for_each_from(cookie, |n, _, _, c| {
+            v.push((n.to_vec(), c));
+            true
+        });
+        v
+    }
+
+    #[test]
+    fn cookies_survive_removal_and_compaction() {
+        let mut d = Dir::new(1);
+        for i in 0..100u64 {
+            d.insert(format!("f{i}").as_bytes(), 10 + i, FileType::Regular);
+        }
+        let all = list(&d, 0);
+        assert_eq!(all.len(), 100);
+        let resume = all[49].1; // continue after f49
+        for i in 0..49u64 {
+            d.remove(format!("f{i}").as_bytes()).unwrap();
+        }
+        d.remove(b"f50").unwrap();
+        d.insert(b"new", 500, FileType::Directory);
+        let rest = list(&d, resume);
+        let names: Vec<_> = rest.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(names.first().unwrap(), b"f51");
+        assert_eq!(names.len(), 49 + 1);
+        assert_eq!(names.last().unwrap(), b"new");
+        assert_eq!(d.subdirs, 1);
+    }
+
+    #[test]
+    fn replace_keeps_place() {
+        let mut d = Dir::new(1);
+        d.insert(b"a", 2, FileType::Regular);
+        d.insert(b"b", 3, FileType::Regular);
+        let old = d.replace(b"a", 9, FileType::Directory).unwrap();
+        assert_eq!(old.ino, 2);
+        let l = list(&d, 0);
+        assert_eq!(l[0].0, b"a");
+        assert_eq!(d.get(b"a").unwrap().ino, 9);
+        assert_eq!(d.subdirs, 1);
+    }
+}

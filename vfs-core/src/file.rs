@@ -1,0 +1,282 @@
+//! Operations on the contents and times of an open file: read, write, seek, truncate,
+//! allocate, set times.
+
+use crate::errno::{Errno, Result};
+use crate::fs::Fs;
+use crate::inode::Kind;
+use crate::types::{Fd, FdFlags, Ino, SetTime, Whence};
+
+/// Largest file size and offset: `off_t` is signed 64-bit (Linux's `MAX_LFS_FILESIZE`).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+impl Fs {
+    /// Reads from the descriptor's offset and advances it. Like `read`.
+    /// `EBADF` if not open for reading, `EISDIR` on a directory; 0 at end of file.
+    pub fn read(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize> {
+        self.read_vectored(fd, &mut [buf])
+    }
+
+    /// Reads into several buffers in turn, as one call. Like `readv`.
+    pub fn read_vectored(&mut self, fd: Fd, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        let f = self.fds.file(fd)?;
+        let (ino, offset) = (f.ino, f.offset);
+        if !f.access.can_read() {
+            return Err(Errno::EBADF);
+        }
+        let n = self.read_inode(ino, offset, bufs)?;
+        self.fds.file_mut(fd)?.offset = offset + n as u64;
+        Ok(n)
+    }
+
+    /// Reads at `offset` without moving the descriptor's offset. Like `pread`.
+    /// `EINVAL` for an offset beyond `off_t`.
+    pub fn pread(&mut self, fd: Fd, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.pread_vectored(fd, &mut [buf], offset)
+    }
+
+    /// Vectored [`Fs::pread`]. Like `preadv`.
+    pub fn pread_vectored(&mut self, fd: Fd, bufs: &mut [&mut [u8]], offset: u64) -> Result<usize> {
+        let f = self.fds.file(fd)?;
+        if !f.access.can_read() {
+            return Err(Errno::EBADF);
+        }
+        let ino = f.ino;
+        if offset > MAX_FILE_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        self.read_inode(ino, offset, bufs)
+    }
+
+    fn read_inode(&mut self, ino: Ino, offset: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        let now = self.now();
+        let inode = self.inodes.get_mut(ino).ok_or(Errno::EBADF)?;
+        let Kind::File(data) = &inode.kind else {
+            return Err(Errno::EISDIR);
+        };
+        let mut total = 0usize;
+        for b in bufs.iter_mut() {
+            let n = data.read_at(offset + total as u64, b);
+            total += n;
+            if n < b.len() {
+                break;
+            }
+        }
+        inode.atime = now;
+        Ok(total)
+    }
+
+    /// Writes at the descriptor's offset (at the end with `APPEND`) and advances it.
+    /// Like `write`. `EBADF` if not open for writing; `ENOSPC` if the byte quota allows no
+    /// byte at all (a write that fits partly is short, as on Linux); `EFBIG` past `off_t`.
+    pub fn write(&mut self, fd: Fd, buf: &[u8]) -> Result<usize> {
+        self.write_vectored(fd, &[buf])
+    }
+
+    /// Writes several buffers in turn, as one call. Like `writev`.
+    pub fn write_vectored(&mut self, fd: Fd, bufs: &[&[u8]]) -> Result<usize> {
+        let f = self.fds.file(fd)?;
+        if !f.access.can_write() {
+            return Err(Errno::EBADF);
+        }
+        let (ino, append, offset) = (f.ino, f.flags.contains(FdFlags::APPEND), f.offset);
+        let end = self.write_inode(ino, append, offset, bufs)?;
+        let n = self.fds.file_mut(fd)?;
+        let written = end.1;
+        n.offset = end.0;
+        Ok(written)
+    }
+
+    /// Writes at `offset` without moving the descriptor's offset. Like `pwrite`; as on
+    /// Linux, with `APPEND` the data goes to the end of the file whatever `offset` says.
+    pub fn pwrite(&mut self, fd: Fd, buf: &[u8], offset: u64) -> Result<usize> {
+        self.pwrite_vectored(fd, &[buf], offset)
+    }
+
+    /// Vectored [`Fs::pwrite`]. Like `pwritev`.
+    pub fn pwrite_vectored(&mut self, fd: Fd, bufs: &[&[u8]], offset: u64) -> Result<usize> {
+        let f = self.fds.file(fd)?;
+        if !f.access.can_write() {
+            return Err(Errno::EBADF);
+        }
+        if offset > MAX_FILE_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let (ino, append) = (f.ino, f.flags.contains(FdFlags::APPEND));
+        self.write_inode(ino, append, offset, bufs).map(|(_, n)| n)
+    }
+
+    /// Writes `bufs` at `offset` (or the end); returns (offset after, bytes written).
+    fn write_inode(
+        &mut self,
+        ino: Ino,
+        append: bool,
+        offset: u64,
+        bufs: &[&[u8]],
+    ) -> Result<(u64, usize)> {
+        let now = self.now();
+        let avail = self.config.max_bytes.saturating_sub(self.used_bytes);
+        let inode = self.inodes.get_mut(ino).ok_or(Errno::EBADF)?;
+        let Kind::File(data) = &mut inode.kind else {
+            return Err(Errno::EISDIR);
+        };
+        let size = data.len();
+        let start = if append { size } else { offset };
+        let want: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        if want == 0 {
+            return Ok((start, 0));
+        }
+        if start >= MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        // Short write at the off_t limit or the byte quota, as Linux does at s_maxbytes and
+        // when tmpfs runs out of space; nothing fits at all is an error.
+        let limit = MAX_FILE_SIZE.min(size.saturating_add(avail));
+        if start >= limit && start.saturating_add(want) > size {
+            return Err(Errno::ENOSPC);
+        }
+        let allowed = want.min(limit.saturating_sub(start).max(size.saturating_sub(start)));
+        let mut pos = start;
+        let mut left = allowed;
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let take = (b.len() as u64).min(left) as usize;
+            data.write_at(pos, &b[..take])?;
+            pos += take as u64;
+            left -= take as u64;
+        }
+        let grown = data.len() - size;
+        self.used_bytes += grown;
+        inode.mtime = now;
+        inode.ctime = now;
+        Ok((pos, (pos - start) as usize))
+    }
+
+    /// Moves the descriptor's offset. Like `lseek`. Seeking past the end is allowed (a later
+    /// write fills the gap with zeros); a negative result is `EINVAL`, and so is `End` on a
+    /// directory.
+    pub fn seek(&mut self, fd: Fd, offset: i64, whence: Whence) -> Result<u64> {
+        let f = self.fds.file(fd)?;
+        let inode = self.inodes.get(f.ino).ok_or(Errno::EBADF)?;
+        let base: i128 = match whence {
+            Whence::Set => 0,
+            Whence::Cur => f.offset as i128,
+            Whence::End => match &inode.kind {
+                Kind::File(d) => d.len() as i128,
+                _ => return Err(Errno::EINVAL),
+            },
+        };
+        let new = base + offset as i128;
+        if new < 0 || new > MAX_FILE_SIZE as i128 {
+            return Err(Errno::EINVAL);
+        }
+        self.fds.file_mut(fd)?.offset = new as u64;
+        Ok(new as u64)
+    }
+
+    /// The descriptor's current offset. Like `lseek(fd, 0, SEEK_CUR)` (WASI `fd_tell`).
+    pub fn tell(&self, fd: Fd) -> Result<u64> {
+        Ok(self.fds.file(fd)?.offset)
+    }
+
+    /// Sets the file's length: shrinking drops data, growing adds zeros. Like `ftruncate`.
+    /// `EINVAL` past `off_t` or unless `fd` is a regular file open for writing (Linux's
+    /// rule); `ENOSPC` if growing exceeds the byte quota (files are not sparse here).
+    pub fn ftruncate(&mut self, fd: Fd, len: u64) -> Result<()> {
+        if len > MAX_FILE_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let f = self.fds.file(fd)?;
+        let ino = f.ino;
+        let is_file = matches!(self.inodes.get(ino).map(|i| &i.kind), Some(Kind::File(_)));
+        if !is_file || !f.access.can_write() {
+            return Err(Errno::EINVAL);
+        }
+        self.truncate_inode(ino, len)
+    }
+
+    /// Sets a regular file's length, charging or refunding the byte quota.
+    pub(crate) fn truncate_inode(&mut self, ino: Ino, len: u64) -> Result<()> {
+        let now = self.now();
+        let avail = self.config.max_bytes.saturating_sub(self.used_bytes);
+        let inode = self.inodes.get_mut(ino).ok_or(Errno::ENOENT)?;
+        let Kind::File(data) = &mut inode.kind else {
+            return Err(Errno::EISDIR);
+        };
+        let old = data.len();
+        if len > old && len - old > avail {
+            return Err(Errno::ENOSPC);
+        }
+        data.set_len(len)?;
+        self.used_bytes = self.used_bytes - old + len;
+        inode.mtime = now;
+        inode.ctime = now;
+        Ok(())
+    }
+
+    /// Guarantees space for bytes `offset..offset + len`, growing the file with zeros if it
+    /// ends before. Like `posix_fallocate` (Linux `fallocate` mode 0): `EINVAL` for `len` 0 or
+    /// offsets past `off_t`, `EBADF` unless open for writing, `EFBIG` if the end passes
+    /// `off_t`, `ENOSPC` past the byte quota.
+    pub fn allocate(&mut self, fd: Fd, offset: u64, len: u64) -> Result<()> {
+        if len == 0 || offset > MAX_FILE_SIZE || len > MAX_FILE_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let f = self.fds.file(fd)?;
+        if !f.access.can_write() {
+            return Err(Errno::EBADF);
+        }
+        let ino = f.ino;
+        let end = offset + len;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
+        let Kind::File(data) = &inode.kind else {
+            return Err(Errno::EISDIR);
+        };
+        if end > data.len() {
+            self.truncate_inode(ino, end)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the access and modification times of the file `fd` refers to; the change time
+    /// becomes now unless both are `Omit`. Like `futimens`.
+    pub fn futimens(&mut self, fd: Fd, atime: SetTime, mtime: SetTime) -> Result<()> {
+        let ino = self.fds.file(fd)?.ino;
+        self.set_times(ino, atime, mtime)
+    }
+
+    /// Sets the times of the file `path` names; with `follow` false a final symlink's own
+    /// times. Like `utimensat`.
+    pub fn utimensat(
+        &mut self,
+        dirfd: Fd,
+        path: &[u8],
+        follow: bool,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
+        let ino = self.resolve(dirfd, path, follow)?;
+        self.set_times(ino, atime, mtime)
+    }
+
+    fn set_times(&mut self, ino: Ino, atime: SetTime, mtime: SetTime) -> Result<()> {
+        let now = self.now();
+        let inode = self.inodes.get_mut(ino).ok_or(Errno::ENOENT)?;
+        let pick = |t: SetTime, old: u64| match t {
+            SetTime::Omit => old,
+            SetTime::Now => now,
+            SetTime::At(ns) => ns,
+        };
+        if atime == SetTime::Omit && mtime == SetTime::Omit {
+            return Ok(());
+        }
+        inode.atime = pick(atime, inode.atime);
+        inode.mtime = pick(mtime, inode.mtime);
+        inode.ctime = now;
+        Ok(())
+    }
+}

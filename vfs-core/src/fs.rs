@@ -1,0 +1,294 @@
+//! The filesystem object and the operations on descriptors themselves: creation, close,
+//! renumbering, stat, flags, rights, host descriptors, sync.
+
+use crate::config::Config;
+use crate::dir::Dir;
+use crate::errno::{Errno, Result};
+use crate::fd::{Entry, FdTable, OpenFile};
+use crate::inode::{Inode, InodeTable, Kind};
+use crate::types::{Access, Fd, FdFlags, FileType, Ino, Stat};
+
+/// The whole filesystem: inode table, descriptor table, locks and limits.
+///
+/// One `Fs` is one process's view (one descriptor table), which is what a WASI guest has.
+/// Every method mirrors a POSIX call and returns that call's error numbers.
+pub struct Fs {
+    pub(crate) inodes: InodeTable,
+    pub(crate) fds: FdTable,
+    pub(crate) config: Config,
+    pub(crate) root: Ino,
+    /// Bytes charged against `config.max_bytes`.
+    pub(crate) used_bytes: u64,
+}
+
+impl std::fmt::Debug for Fs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fs")
+            .field("config", &self.config)
+            .field("inodes", &self.inodes.len())
+            .field("used_bytes", &self.used_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Fs {
+    fn default() -> Self {
+        Fs::new(Config::default())
+    }
+}
+
+impl Fs {
+    /// Creates an empty filesystem: a root directory (mode 0o755) and no open descriptors.
+    /// Like `mount -t tmpfs`.
+    pub fn new(config: Config) -> Fs {
+        let now = config.clock.now_ns();
+        let mut inodes = InodeTable::default();
+        // The root is its own parent; its number is fixed up right after insertion.
+        let root = inodes.insert(Inode::new(
+            Kind::Dir(Dir::new(0)),
+            0o755,
+            config.uid,
+            config.gid,
+            now,
+        ));
+        if let Some(d) = inodes.get_mut(root).and_then(|i| i.dir_mut()) {
+            d.parent = root;
+        }
+        Fs {
+            inodes,
+            fds: FdTable::default(),
+            config,
+            root,
+            used_bytes: 0,
+        }
+    }
+
+    /// The limits and settings this filesystem was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes of file data and symlink targets currently charged against `max_bytes`
+    /// (like `f_blocks - f_bfree` of `statvfs`, in bytes).
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// Inodes alive, including unlinked ones still open (like `f_files - f_ffree`).
+    pub fn used_inodes(&self) -> u64 {
+        self.inodes.len() as u64
+    }
+
+    /// Descriptors open, host ones included.
+    pub fn open_fds(&self) -> usize {
+        self.fds.open_count()
+    }
+
+    /// The inode number of the root directory.
+    pub fn root_ino(&self) -> Ino {
+        self.root
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.config.clock.now_ns()
+    }
+
+    /// Opens the root directory read-only; the shim hands this descriptor to the guest as its
+    /// preopened `/`. Like `open("/", O_RDONLY | O_DIRECTORY)`.
+    pub fn open_root(&mut self) -> Result<Fd> {
+        let root = self.root;
+        self.new_fd(root, Access::Read, FdFlags::empty())
+    }
+
+    /// Allocates the lowest free descriptor for an open file description of `ino`.
+    pub(crate) fn new_fd(&mut self, ino: Ino, access: Access, flags: FdFlags) -> Result<Fd> {
+        let fd = self.fds.alloc(
+            Entry::File(OpenFile {
+                ino,
+                offset: 0,
+                access,
+                flags,
+                rights: (u64::MAX, u64::MAX),
+                flock: None,
+                range_owners: Vec::new(),
+            }),
+            self.config.max_fds,
+        )?;
+        if let Some(i) = self.inodes.get_mut(ino) {
+            i.refs += 1;
+        }
+        Ok(fd)
+    }
+
+    /// Checks the inode quota before creating one (`ENOSPC`, as tmpfs's `nr_inodes`).
+    pub(crate) fn check_inode_quota(&self) -> Result<()> {
+        if self.inodes.len() as u64 >= self.config.max_inodes {
+            Err(Errno::ENOSPC)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Frees `ino` if nothing refers to it any more; a freed removed directory releases the
+    /// pin on its parent, which may free that in turn.
+    pub(crate) fn maybe_free(&mut self, mut ino: Ino) {
+        loop {
+            let Some(i) = self.inodes.get(ino) else {
+                return;
+            };
+            if i.nlink != 0 || i.refs != 0 || ino == self.root {
+                return;
+            }
+            let Some(inode) = self.inodes.remove(ino) else {
+                return;
+            };
+            self.used_bytes = self.used_bytes.saturating_sub(inode.charged_bytes());
+            match inode.kind {
+                Kind::Dir(d) if d.parent != ino => {
+                    if let Some(p) = self.inodes.get_mut(d.parent) {
+                        p.refs = p.refs.saturating_sub(1);
+                    }
+                    ino = d.parent;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Closes a descriptor: drops its `flock`, the range locks of owners that locked through
+    /// it, and the inode if it was unlinked and this was the last reference. Like `close`.
+    pub fn close(&mut self, fd: Fd) -> Result<()> {
+        match self.fds.take(fd) {
+            None => Err(Errno::EBADF),
+            Some(Entry::Host(_)) => Ok(()),
+            Some(Entry::File(f)) => {
+                self.release(f);
+                Ok(())
+            }
+        }
+    }
+
+    fn release(&mut self, f: OpenFile) {
+        if let Some(i) = self.inodes.get_mut(f.ino) {
+            if let Some(l) = i.locks.as_mut() {
+                l.flock_release(f.flock);
+                for o in &f.range_owners {
+                    l.release_owner(*o);
+                }
+                if l.is_empty() {
+                    i.locks = None;
+                }
+            }
+            i.refs = i.refs.saturating_sub(1);
+        }
+        self.maybe_free(f.ino);
+    }
+
+    /// Moves descriptor `from` to number `to`, closing whatever `to` held first; `from` is
+    /// then free. Like WASI's `fd_renumber` (POSIX `dup2` followed by `close(from)`).
+    /// `EBADF` if `from` is not open or `to` is beyond the table.
+    pub fn renumber(&mut self, from: Fd, to: Fd) -> Result<()> {
+        if self.fds.get(from).is_none() || to >= self.config.max_fds {
+            return Err(Errno::EBADF);
+        }
+        if from == to {
+            return Ok(());
+        }
+        if self.fds.get(to).is_some() {
+            self.close(to)?;
+        }
+        let entry = self.fds.take(from).ok_or(Errno::EBADF)?;
+        self.fds.place(to, entry, self.config.max_fds)
+    }
+
+    /// Enters a host descriptor (stdio, a host preopen) in the table so that numbering is
+    /// decided in one place: at `at` if given (must be free: `EEXIST`, or beyond the table:
+    /// `EBADF`), else at the lowest free number (`EMFILE` when full). Core calls on it fail
+    /// with `EBADF`; the shim forwards them to the host.
+    pub fn adopt_host_fd(&mut self, at: Option<Fd>, host: u32) -> Result<Fd> {
+        match at {
+            Some(fd) => self
+                .fds
+                .place(fd, Entry::Host(host), self.config.max_fds)
+                .map(|()| fd),
+            None => self.fds.alloc(Entry::Host(host), self.config.max_fds),
+        }
+    }
+
+    /// The host descriptor behind `fd`, if `fd` is a host entry.
+    pub fn host_fd(&self, fd: Fd) -> Option<u32> {
+        match self.fds.get(fd) {
+            Some(Entry::Host(h)) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// Metadata of the file `fd` refers to, also after it was unlinked (then `nlink` is 0).
+    /// Like `fstat`.
+    pub fn fstat(&self, fd: Fd) -> Result<Stat> {
+        let f = self.fds.file(fd)?;
+        let i = self.inodes.get(f.ino).ok_or(Errno::EBADF)?;
+        Ok(i.stat(f.ino, self.config.dev))
+    }
+
+    /// Metadata of the file `path` names relative to `dirfd`; with `follow` false a final
+    /// symlink is described itself. Like `fstatat` (`stat`/`lstat`).
+    pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
+        let ino = self.resolve(dirfd, path, follow)?;
+        let i = self.inodes.get(ino).ok_or(Errno::ENOENT)?;
+        Ok(i.stat(ino, self.config.dev))
+    }
+
+    /// The status flags of `fd`. Like `fcntl(F_GETFL)` (WASI `fd_fdstat_get`).
+    pub fn fd_flags(&self, fd: Fd) -> Result<FdFlags> {
+        Ok(self.fds.file(fd)?.flags)
+    }
+
+    /// Replaces the status flags of `fd`. Like `fcntl(F_SETFL)` (WASI `fd_fdstat_set_flags`).
+    pub fn set_fd_flags(&mut self, fd: Fd, flags: FdFlags) -> Result<()> {
+        self.fds.file_mut(fd)?.flags = flags;
+        Ok(())
+    }
+
+    /// The access mode `fd` was opened with (`fcntl(F_GETFL) & O_ACCMODE`).
+    pub fn access(&self, fd: Fd) -> Result<Access> {
+        Ok(self.fds.file(fd)?.access)
+    }
+
+    /// The type of the file `fd` refers to (`fstat(fd).st_mode & S_IFMT`).
+    pub fn fd_file_type(&self, fd: Fd) -> Result<FileType> {
+        let f = self.fds.file(fd)?;
+        self.file_type_of(f.ino).ok_or(Errno::EBADF)
+    }
+
+    /// The inode number `fd` refers to (`fstat(fd).st_ino`).
+    pub fn fd_ino(&self, fd: Fd) -> Result<Ino> {
+        Ok(self.fds.file(fd)?.ino)
+    }
+
+    /// The opaque (base, inheriting) rights stored with `fd` for the WASI shim; a new
+    /// descriptor has all bits set. Nothing in this crate interprets them.
+    pub fn rights(&self, fd: Fd) -> Result<(u64, u64)> {
+        Ok(self.fds.file(fd)?.rights)
+    }
+
+    /// Stores new rights with `fd` (WASI `fd_fdstat_set_rights`).
+    pub fn set_rights(&mut self, fd: Fd, base: u64, inheriting: u64) -> Result<()> {
+        self.fds.file_mut(fd)?.rights = (base, inheriting);
+        Ok(())
+    }
+
+    /// Makes the file's data and metadata durable. Like `fsync`. In memory there is nothing
+    /// to wait for — the memory is the medium, and it lives exactly as long as the instance —
+    /// so this succeeds at once for any open descriptor. (Persisting is done by exporting the
+    /// upper layer as an image, not per file.)
+    pub fn sync(&mut self, fd: Fd) -> Result<()> {
+        self.fds.file(fd).map(|_| ())
+    }
+
+    /// Makes the file's data durable. Like `fdatasync`; succeeds at once for the same reason
+    /// as [`Fs::sync`].
+    pub fn datasync(&mut self, fd: Fd) -> Result<()> {
+        self.fds.file(fd).map(|_| ())
+    }
+}

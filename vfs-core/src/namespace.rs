@@ -1,0 +1,400 @@
+//! Operations on names: mkdir, rmdir, unlink, rename, link, symlink, readlink, readdir.
+//!
+//! Each follows Linux's order of checks, so the errno a caller sees for a path with several
+//! problems is the one Linux (tmpfs) would report; the differential test holds us to it.
+
+use crate::dir::{Dir, FIRST_SEQ};
+use crate::errno::{Errno, Result};
+use crate::fs::Fs;
+use crate::inode::Kind;
+use crate::path::{check_name, Last, PATH_MAX};
+use crate::types::{DirEntry, Fd, FileType, Ino};
+
+impl Fs {
+    /// Creates a directory. Like `mkdirat`: `EEXIST` if the name exists (as anything,
+    /// a dangling symlink included, and for `.`, `..`, `/`), `ENOENT` if the parent is
+    /// missing or removed, `ENOSPC` past the inode quota. A trailing slash is allowed.
+    pub fn mkdir(&mut self, dirfd: Fd, path: &[u8], mode: u32) -> Result<()> {
+        let start = self.start_of(dirfd, path)?;
+        let mut hops = 0;
+        let p = self.walk_parent(start, path, &mut hops)?;
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EEXIST);
+        };
+        check_name(name)?;
+        if self.lookup_in(p.dir, name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        self.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
+            .map(|_| ())
+    }
+
+    /// Removes an empty directory. Like `unlinkat(AT_REMOVEDIR)`: `ENOTDIR` if the name is
+    /// not a directory (a symlink to one included), `ENOTEMPTY` if it has entries, `EBUSY`
+    /// for the root, `EINVAL` for a last component `.`, `ENOTEMPTY` for `..`. An open
+    /// descriptor keeps the removed directory (empty, `nlink` 0) until closed.
+    pub fn rmdir(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
+        let start = self.start_of(dirfd, path)?;
+        let mut hops = 0;
+        let p = self.walk_parent(start, path, &mut hops)?;
+        let name = match p.last {
+            Last::Root => return Err(Errno::EBUSY),
+            Last::Dot => return Err(Errno::EINVAL),
+            Last::DotDot => return Err(Errno::ENOTEMPTY),
+            Last::Name(n) => n,
+        };
+        check_name(name)?;
+        let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+        if ft != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        if ino == self.root {
+            return Err(Errno::EBUSY);
+        }
+        if !self.is_empty_dir(ino) {
+            return Err(Errno::ENOTEMPTY);
+        }
+        let now = self.now();
+        if let Some(d) = self.inodes.get_mut(p.dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(dd) = d.dir_mut() {
+                dd.remove(name);
+            }
+        }
+        self.kill_dir(ino);
+        Ok(())
+    }
+
+    fn is_empty_dir(&self, ino: Ino) -> bool {
+        self.inodes
+            .get(ino)
+            .and_then(|i| i.dir())
+            .is_some_and(|d| d.is_empty())
+    }
+
+    /// Marks an (empty, already unnamed) directory removed. If it is still open it stays, and
+    /// pins its parent so that `..` from it stays valid, as a Linux dentry does.
+    fn kill_dir(&mut self, ino: Ino) {
+        let now = self.now();
+        let Some(i) = self.inodes.get_mut(ino) else {
+            return;
+        };
+        i.nlink = 0;
+        i.ctime = now;
+        if i.refs > 0 {
+            let parent = i.dir().map_or(ino, |d| d.parent);
+            if parent != ino {
+                if let Some(p) = self.inodes.get_mut(parent) {
+                    p.refs += 1;
+                }
+            }
+        } else {
+            // Unreferenced: free it now without touching the parent's pin count.
+            if let Some(i) = self.inodes.get_mut(ino) {
+                if let Some(d) = i.dir_mut() {
+                    d.parent = ino;
+                }
+            }
+            self.maybe_free(ino);
+        }
+    }
+
+    /// Removes a name of a non-directory; the inode lives on while open. Like `unlinkat`:
+    /// `EISDIR` for a directory (Linux's answer; POSIX also allows `EPERM`), `ENOTDIR` for a
+    /// trailing slash on a non-directory.
+    pub fn unlink(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
+        let start = self.start_of(dirfd, path)?;
+        let mut hops = 0;
+        let p = self.walk_parent(start, path, &mut hops)?;
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EISDIR);
+        };
+        check_name(name)?;
+        let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+        if ft == FileType::Directory {
+            return Err(Errno::EISDIR);
+        }
+        if p.trailing_slash {
+            return Err(Errno::ENOTDIR);
+        }
+        let now = self.now();
+        if let Some(d) = self.inodes.get_mut(p.dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(dd) = d.dir_mut() {
+                dd.remove(name);
+            }
+        }
+        self.drop_link(ino, now);
+        Ok(())
+    }
+
+    /// One name of a non-directory is gone.
+    fn drop_link(&mut self, ino: Ino, now: u64) {
+        if let Some(i) = self.inodes.get_mut(ino) {
+            i.nlink = i.nlink.saturating_sub(1);
+            i.ctime = now;
+        }
+        self.maybe_free(ino);
+    }
+
+    /// Whether directory `a` is `b` or one of its ancestors.
+    fn is_ancestor(&self, a: Ino, mut b: Ino) -> bool {
+        loop {
+            if a == b {
+                return true;
+            }
+            let p = self.parent_of(b);
+            if p == b {
+                return false;
+            }
+            b = p;
+        }
+    }
+
+    /// Renames `old` to `new`, replacing `new` if it exists. Like `renameat`:
+    /// `EBUSY` if either last component is `.`, `..` or `/`; `ENOENT` if `old` is missing;
+    /// `ENOTDIR` for a trailing slash when `old` is not a directory; `EINVAL` for moving a
+    /// directory into its own subtree; `ENOTEMPTY` when `new` is a non-empty directory (or an
+    /// ancestor of `old`); nothing at all when both name the same inode; `ENOTDIR` for a
+    /// directory over a non-directory; `EISDIR` for a non-directory over a directory.
+    pub fn rename(&mut self, olddirfd: Fd, old: &[u8], newdirfd: Fd, new: &[u8]) -> Result<()> {
+        let ostart = self.start_of(olddirfd, old)?;
+        let nstart = self.start_of(newdirfd, new)?;
+        let mut hops = 0;
+        let op = self.walk_parent(ostart, old, &mut hops)?;
+        let mut hops = 0;
+        let np = self.walk_parent(nstart, new, &mut hops)?;
+        let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
+            return Err(Errno::EBUSY);
+        };
+        check_name(oname)?;
+        check_name(nname)?;
+        let (oino, oft) = self.lookup_in(op.dir, oname)?.ok_or(Errno::ENOENT)?;
+        let target = self.lookup_in(np.dir, nname)?;
+        let is_dir = oft == FileType::Directory;
+        if !is_dir && (op.trailing_slash || np.trailing_slash) {
+            return Err(Errno::ENOTDIR);
+        }
+        if is_dir && self.is_ancestor(oino, np.dir) {
+            return Err(Errno::EINVAL);
+        }
+        if let Some((tino, tft)) = target {
+            if tft == FileType::Directory && self.is_ancestor(tino, op.dir) {
+                return Err(Errno::ENOTEMPTY);
+            }
+            if tino == oino {
+                return Ok(());
+            }
+            if is_dir && tft != FileType::Directory {
+                return Err(Errno::ENOTDIR);
+            }
+            if !is_dir && tft == FileType::Directory {
+                return Err(Errno::EISDIR);
+            }
+            if tft == FileType::Directory && !self.is_empty_dir(tino) {
+                return Err(Errno::ENOTEMPTY);
+            }
+        } else if self.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
+            return Err(Errno::ENOENT);
+        }
+        let now = self.now();
+        // Unhook the old name first: when both names are in one directory the new name's slot
+        // is then updated (or added) in the same map.
+        if let Some(d) = self.inodes.get_mut(op.dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(dd) = d.dir_mut() {
+                dd.remove(oname);
+            }
+        }
+        if let Some(d) = self.inodes.get_mut(np.dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(dd) = d.dir_mut() {
+                if target.is_some() {
+                    dd.replace(nname, oino, oft);
+                } else {
+                    dd.insert(nname, oino, oft);
+                }
+            }
+        }
+        if let Some(i) = self.inodes.get_mut(oino) {
+            i.ctime = now;
+            if let Some(d) = i.dir_mut() {
+                d.parent = np.dir;
+            }
+        }
+        match target {
+            Some((tino, FileType::Directory)) => self.kill_dir(tino),
+            Some((tino, _)) => self.drop_link(tino, now),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Makes `new` another name for the file `old` names. Like `linkat` (with
+    /// `AT_SYMLINK_FOLLOW` when `follow`): `EEXIST` if `new` exists, `EPERM` if `old` is a
+    /// directory, `ENOENT` if `new`'s parent is missing or removed.
+    pub fn link(
+        &mut self,
+        olddirfd: Fd,
+        old: &[u8],
+        follow: bool,
+        newdirfd: Fd,
+        new: &[u8],
+    ) -> Result<()> {
+        let oino = self.resolve(olddirfd, old, follow)?;
+        let nstart = self.start_of(newdirfd, new)?;
+        let mut hops = 0;
+        let np = self.walk_parent(nstart, new, &mut hops)?;
+        let nname = self.creatable_name(&np)?;
+        let dir_live = self.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
+        if !dir_live {
+            return Err(Errno::ENOENT);
+        }
+        let ft = self.file_type_of(oino).ok_or(Errno::ENOENT)?;
+        if ft == FileType::Directory {
+            return Err(Errno::EPERM);
+        }
+        let now = self.now();
+        if let Some(i) = self.inodes.get_mut(oino) {
+            if i.nlink == 0 {
+                return Err(Errno::ENOENT);
+            }
+            i.nlink += 1;
+            i.ctime = now;
+        }
+        if let Some(d) = self.inodes.get_mut(np.dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(dd) = d.dir_mut() {
+                dd.insert(nname, oino, ft);
+            }
+        }
+        Ok(())
+    }
+
+    /// The last component of a path that names a new non-directory (`link`, `symlink`):
+    /// `EEXIST` for `.`, `..`, `/` or an existing name, `ENOENT` for a trailing slash.
+    fn creatable_name<'p>(&self, p: &crate::path::Parent<'p>) -> Result<&'p [u8]> {
+        let Last::Name(name) = p.last else {
+            return Err(Errno::EEXIST);
+        };
+        check_name(name)?;
+        if self.lookup_in(p.dir, name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if p.trailing_slash {
+            return Err(Errno::ENOENT);
+        }
+        Ok(name)
+    }
+
+    /// Creates a symlink `path` pointing at `target` (stored as given, not resolved).
+    /// Like `symlinkat`: `ENOENT` for an empty target, `ENAMETOOLONG` for one of
+    /// `PATH_MAX` bytes or more, `EEXIST` if `path` exists.
+    pub fn symlink(&mut self, target: &[u8], dirfd: Fd, path: &[u8]) -> Result<()> {
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if target.contains(&0) {
+            return Err(Errno::EINVAL);
+        }
+        if target.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let start = self.start_of(dirfd, path)?;
+        let mut hops = 0;
+        let p = self.walk_parent(start, path, &mut hops)?;
+        let name = self.creatable_name(&p)?;
+        self.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)
+            .map(|_| ())
+    }
+
+    /// Copies the target of symlink `path` into `buf`, truncating silently if `buf` is short,
+    /// and returns the bytes copied. Like `readlinkat`: `EINVAL` if `path` is not a symlink or
+    /// `buf` is empty.
+    pub fn readlink(&mut self, dirfd: Fd, path: &[u8], buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let ino = self.resolve(dirfd, path, false)?;
+        match self.inodes.get(ino).map(|i| &i.kind) {
+            Some(Kind::Symlink(t)) => {
+                let n = t.len().min(buf.len());
+                buf[..n].copy_from_slice(&t[..n]);
+                Ok(n)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The whole target of symlink `path`, as a new vector. Like `readlinkat` with a buffer
+    /// that is always large enough.
+    pub fn readlink_vec(&mut self, dirfd: Fd, path: &[u8]) -> Result<Vec<u8>> {
+        let ino = self.resolve(dirfd, path, false)?;
+        match self.inodes.get(ino).map(|i| &i.kind) {
+            Some(Kind::Symlink(t)) => Ok(t.to_vec()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Lists directory `fd` from `cookie`: calls `f` for each entry until it returns false or
+    /// the directory ends. Cookie 0 starts with `.` (cookie 1 with `..`), then the names in
+    /// creation order; pass an entry's `next_cookie` to continue after it. Cookies stay valid
+    /// while the directory changes: a name that exists for the whole listing is reported
+    /// exactly once. Like `getdents` with `telldir`/`seekdir` (WASI `fd_readdir`).
+    /// `ENOTDIR` if `fd` is not a directory, `ENOENT` if it was removed.
+    pub fn readdir(
+        &mut self,
+        fd: Fd,
+        cookie: u64,
+        mut f: impl FnMut(&DirEntry<'_>) -> bool,
+    ) -> Result<()> {
+        let ino = self.fds.file(fd)?.ino;
+        let now = self.now();
+        let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
+        let Kind::Dir(d) = &inode.kind else {
+            return Err(Errno::ENOTDIR);
+        };
+        if inode.nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let mut go = true;
+        if cookie == 0 {
+            go = f(&DirEntry {
+                name: b".",
+                ino,
+                file_type: FileType::Directory,
+                next_cookie: 1,
+            });
+        }
+        if go && cookie <= 1 {
+            go = f(&DirEntry {
+                name: b"..",
+                ino: d.parent,
+                file_type: FileType::Directory,
+                next_cookie: FIRST_SEQ,
+            });
+        }
+        if go {
+            d.for_each_from(
+                cookie.max(FIRST_SEQ),
+                |name, ino, file_type, next_cookie| {
+                    f(&DirEntry {
+                        name,
+                        ino,
+                        file_type,
+                        next_cookie,
+                    })
+                },
+            );
+        }
+        if let Some(i) = self.inodes.get_mut(ino) {
+            i.atime = now;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! `open`: resolving, creating and truncating, with POSIX's (Linux's) error order.
+
+use crate::data::FileData;
+use crate::errno::{Errno, Result};
+use crate::fs::Fs;
+use crate::inode::{Inode, Kind};
+use crate::path::{check_name, Last};
+use crate::types::{Access, Fd, FdFlags, FileType, Ino, OFlags};
+
+impl Fs {
+    /// Opens (and with `CREAT` creates) the file `path` names relative to `dirfd`.
+    /// Like `openat`; `follow` false is `O_NOFOLLOW` (a final symlink is `ELOOP`).
+    ///
+    /// Errors, in the order Linux checks them: `EMFILE` when the table is full; `EINVAL` for
+    /// `CREAT | DIRECTORY`; path errors (`ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP`, `EINVAL`);
+    /// `EEXIST` for `CREAT | EXCL` on an existing name; `EISDIR` for a directory opened for
+    /// writing, with `CREAT` or with `TRUNC`, and for `CREAT` of a name ending in `/`;
+    /// `ENOTDIR` for `DIRECTORY` on a non-directory; `ENOSPC` when no inode may be created.
+    /// `TRUNC` truncates a regular file even when opened read-only, as Linux does. `mode` is
+    /// stored as given (there is no umask).
+    #[allow(clippy::too_many_arguments)] // mirrors openat's arguments one for one
+    pub fn open(
+        &mut self,
+        dirfd: Fd,
+        path: &[u8],
+        follow: bool,
+        oflags: OFlags,
+        access: Access,
+        fdflags: FdFlags,
+        mode: u32,
+    ) -> Result<Fd> {
+        if !self.fds.has_free(self.config.max_fds) {
+            return Err(Errno::EMFILE);
+        }
+        if oflags.contains(OFlags::CREAT | OFlags::DIRECTORY) {
+            return Err(Errno::EINVAL);
+        }
+        let start = self.start_of(dirfd, path)?;
+        let ino = if oflags.contains(OFlags::CREAT) {
+            self.open_create(start, path.to_vec(), follow, oflags, mode)?
+        } else {
+            self.open_existing(start, path, follow)?
+        };
+        let ft = self.file_type_of(ino).ok_or(Errno::ENOENT)?;
+        match ft {
+            FileType::Directory => {
+                if access.can_write() || oflags.intersects(OFlags::CREAT | OFlags::TRUNC) {
+                    return Err(Errno::EISDIR);
+                }
+            }
+            FileType::Symlink => return Err(Errno::ELOOP),
+            FileType::Regular => {
+                if oflags.contains(OFlags::DIRECTORY) {
+                    return Err(Errno::ENOTDIR);
+                }
+                if oflags.contains(OFlags::TRUNC) {
+                    self.truncate_inode(ino, 0)?;
+                }
+            }
+        }
+        self.new_fd(ino, access, fdflags)
+    }
+
+    /// The path of `open` without `CREAT`: like [`Fs::resolve_from`], except that a final
+    /// symlink under `O_NOFOLLOW` is `ELOOP` (dangling or not) instead of being described.
+    fn open_existing(&self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
+        let mut hops = 0;
+        let p = self.walk_parent(start, path, &mut hops)?;
+        let ino = match p.last {
+            Last::Root | Last::Dot => p.dir,
+            Last::DotDot => self.parent_of(p.dir),
+            Last::Name(name) => {
+                check_name(name)?;
+                let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+                if ft != FileType::Symlink {
+                    ino
+                } else if follow || p.trailing_slash {
+                    let target = self.follow_link(ino, &mut hops)?;
+                    self.resolve_from(p.dir, target, true, &mut hops)?
+                } else {
+                    return Err(Errno::ELOOP);
+                }
+            }
+        };
+        if p.trailing_slash && self.file_type_of(ino) != Some(FileType::Directory) {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(ino)
+    }
+
+    /// The `CREAT` path of `open`: finds or creates the file, following a final symlink
+    /// (also a dangling one, whose target is then created) unless `EXCL` or `!follow`.
+    fn open_create(
+        &mut self,
+        start: Ino,
+        mut path: Vec<u8>,
+        follow: bool,
+        oflags: OFlags,
+        mode: u32,
+    ) -> Result<Ino> {
+        let mut hops = 0;
+        let mut dir = start;
+        loop {
+            let p = self.walk_parent(dir, &path, &mut hops)?;
+            let name = match p.last {
+                Last::Name(n) => n,
+                _ => return Err(Errno::EISDIR),
+            };
+            check_name(name)?;
+            match self.lookup_in(p.dir, name)? {
+                None => {
+                    if p.trailing_slash {
+                        return Err(Errno::EISDIR);
+                    }
+                    let name = name.to_vec();
+                    return self.create_inode(p.dir, &name, Kind::File(FileData::default()), mode);
+                }
+                Some((ino, ft)) => {
+                    if oflags.contains(OFlags::EXCL) {
+                        return Err(Errno::EEXIST);
+                    }
+                    if ft != FileType::Symlink {
+                        if p.trailing_slash && ft != FileType::Directory {
+                            return Err(Errno::ENOTDIR);
+                        }
+                        return Ok(ino);
+                    }
+                    if !follow && !p.trailing_slash {
+                        return Err(Errno::ELOOP);
+                    }
+                    let target = self.follow_link(ino, &mut hops)?.to_vec();
+                    let trailing = p.trailing_slash;
+                    dir = p.dir;
+                    path = target;
+                    if trailing {
+                        path.push(b'/');
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a new inode named `name` in directory `dir`, which must still be linked
+    /// (`ENOENT` otherwise), within the inode and byte quotas (`ENOSPC`).
+    pub(crate) fn create_inode(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        kind: Kind,
+        mode: u32,
+    ) -> Result<Ino> {
+        match self.inodes.get(dir) {
+            Some(i) if i.nlink > 0 && i.dir().is_some() => {}
+            Some(i) if i.dir().is_none() => return Err(Errno::ENOTDIR),
+            _ => return Err(Errno::ENOENT),
+        }
+        self.check_inode_quota()?;
+        let now = self.now();
+        let mut inode = Inode::new(kind, mode, self.config.uid, self.config.gid, now);
+        let charge = inode.charged_bytes();
+        if charge > self.config.max_bytes.saturating_sub(self.used_bytes) {
+            return Err(Errno::ENOSPC);
+        }
+        if let Kind::Dir(d) = &mut inode.kind {
+            d.parent = dir;
+        }
+        let ft = inode.file_type();
+        let ino = self.inodes.insert(inode);
+        self.used_bytes += charge;
+        if let Some(p) = self.inodes.get_mut(dir) {
+            p.mtime = now;
+            p.ctime = now;
+            if let Some(d) = p.dir_mut() {
+                d.insert(name, ino, ft);
+            }
+        }
+        Ok(ino)
+    }
+}
