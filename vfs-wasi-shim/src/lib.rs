@@ -1,1 +1,30 @@
-//! vfs-wasi-shim: WASI preview 1 ABI over vfs-core.
+//! vfs-wasi-shim: the WASI preview 1 filesystem, served from `vfs-core` inside the guest.
+//!
+//! A `wasm32-wasip1` program normally reaches the host for every file operation: wasi-libc
+//! calls symbols named `__imported_wasi_snapshot_preview1_<call>`, which are imports. This
+//! crate *defines* those symbols for every filesystem call (all `fd_*`, all `path_*`, and
+//! `poll_oneoff`), so the linker binds wasi-libc to us instead of to the host. Each call is then
+//! routed by descriptor: files of the in-memory filesystem (its root `/` is a preopen, its lower
+//! layers are images embedded in the module) are served here; stdio and the host's own
+//! preopened directories are forwarded to the host's real imports unchanged. Arguments,
+//! environment, clocks, randomness, `proc_exit` and sockets are never intercepted.
+//!
+//! Using it from Rust takes one line, `use vfs_wasi_shim as _;` (no init call: the state is
+//! built on the first WASI call, which wasi-libc makes before `main` to list preopens).
+//!
+//! The crate is layered so that the code which understands WASI can be tested natively:
+//! - [`memory`]: the only raw-pointer code; a [`memory::Memory`] trait with bounds checks, over
+//!   the guest's own memory in the guest and over a `Vec<u8>` in tests.
+//! - [`abi`]: one method per WASI call over any `Memory` (decode, call `vfs-core`, encode).
+//! - `guest` (wasm32 only): the interposed symbols, host forwarding, global state, tracing.
+//!
+//! Set `VFS_TRACE=1` in the guest's environment to get one line per intercepted call on stderr.
+
+#![deny(unsafe_code)]
+
+pub mod abi;
+pub mod layers;
+pub mod memory;
+
+#[cfg(target_arch = "wasm32")]
+mod guest;

@@ -1,0 +1,62 @@
+//! Calls into the host's real WASI, for what the shim does not serve itself.
+//!
+//! These go through the `wasi` crate's raw imports (`wasi_snapshot_preview1.*`), which bypass
+//! wasi-libc's `__imported_*` symbols and therefore the shim: no call here can recurse into it.
+//! The functions below are the ones the shim needs for itself; forwarding of guest calls passes
+//! the guest's own pointers straight through and lives in `exports.rs`.
+
+#![allow(unsafe_code)]
+
+use wasi::wasi_snapshot_preview1 as raw;
+
+/// Writes `msg` to the host's stderr (fd 2), ignoring failures: used for tracing only.
+pub fn stderr(msg: &str) {
+    let mut rest = msg.as_bytes();
+    while !rest.is_empty() {
+        let iov = wasi::Ciovec {
+            buf: rest.as_ptr(),
+            buf_len: rest.len(),
+        };
+        // SAFETY: the iovec points at a live byte slice for the duration of the call.
+        match unsafe { wasi::fd_write(2, &[iov]) } {
+            Ok(n) if n > 0 => rest = &rest[n.min(rest.len())..],
+            _ => return,
+        }
+    }
+}
+
+/// Whether the host environment sets `name` to something other than empty or `0`.
+pub fn env_flag(name: &[u8]) -> bool {
+    // SAFETY: `environ_sizes_get` writes two sizes into locals the wasi crate owns.
+    let Ok((count, size)) = (unsafe { wasi::environ_sizes_get() }) else {
+        return false;
+    };
+    let mut ptrs: Vec<*mut u8> = vec![core::ptr::null_mut(); count];
+    let mut buf: Vec<u8> = vec![0; size];
+    // SAFETY: both buffers have exactly the sizes the host just reported.
+    if unsafe { wasi::environ_get(ptrs.as_mut_ptr(), buf.as_mut_ptr()) }.is_err() {
+        return false;
+    }
+    buf.split(|&b| b == 0).any(|var| {
+        var.len() > name.len()
+            && var.starts_with(name)
+            && var[name.len()] == b'='
+            && !matches!(&var[name.len() + 1..], b"" | b"0")
+    })
+}
+
+/// The host's preopened descriptors: probed from 3 upwards until `EBADF`, as wasi-libc does.
+pub fn preopens() -> Vec<u32> {
+    let mut out = Vec::new();
+    // wasi-libc stops at the first EBADF too; the cap only guards against a host that never does.
+    for fd in 3..1024u32 {
+        let mut prestat = [0u8; 8];
+        // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
+        let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
+        if r == i32::from(wasi::ERRNO_BADF.raw()) {
+            break;
+        }
+        out.push(fd);
+    }
+    out
+}

@@ -1,0 +1,7 @@
+//! What exists only inside a wasm32 guest: the interposed WASI symbols, the global state, the
+//! calls to the real host, and tracing.
+
+pub mod exports;
+mod host;
+mod state;
+mod trace;

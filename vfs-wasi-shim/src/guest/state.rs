@@ -1,0 +1,67 @@
+//! The shim's one global state in the guest, created on the first intercepted call.
+//!
+//! wasi-libc asks for preopens from a constructor that runs before `main`, so there is no
+//! earlier hook: whichever WASI call comes first builds the state. A wasm32-wasip1 guest has a
+//! single thread, so a `thread_local` `RefCell` is the whole synchronisation story; a call made
+//! while the state is borrowed (only possible from inside the shim itself) is told so with
+//! `None` and goes straight to the host.
+
+use super::host;
+use crate::abi::Shim;
+use crate::memory;
+use core::cell::RefCell;
+use vfs_core::Config;
+
+/// Everything the intercepted calls share.
+pub struct State {
+    /// The WASI view of the filesystem.
+    pub shim: Shim,
+    /// Whether `VFS_TRACE` asked for a line per intercepted call on the host's stderr.
+    pub trace: bool,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the state, building it first if needed; `None` if called re-entrantly or if the
+/// filesystem could not be built (then every call goes to the host, as if the shim were absent).
+pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATE.with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        if guard.is_none() {
+            *guard = Some(init()?);
+        }
+        guard.as_mut().map(f)
+    })
+}
+
+/// Builds the filesystem over the embedded layers and lays out the descriptor table: stdio and
+/// the host's preopens keep their numbers (so wasi-libc finds them where the host put them), and
+/// the VFS root `/` becomes the next preopen.
+fn init() -> Option<State> {
+    let trace = host::env_flag(b"VFS_TRACE");
+    let layers = memory::embedded_layers();
+    let mut fs = match crate::layers::build_fs(Config::default(), &layers) {
+        Ok(fs) => fs,
+        Err(e) => {
+            host::stderr(&format!("vfs: cannot mount the embedded layers: {e}\n"));
+            return None;
+        }
+    };
+    for fd in 0..3 {
+        fs.adopt_host_fd(Some(fd), fd).ok()?;
+    }
+    for fd in host::preopens() {
+        fs.adopt_host_fd(Some(fd), fd).ok()?;
+    }
+    let shim = Shim::new(fs).ok()?;
+    if trace {
+        host::stderr(&format!(
+            "vfs: ready: {} embedded layer(s), VFS root `/` is fd {}\n",
+            layers.len(),
+            shim.root_fd()
+        ));
+    }
+    Some(State { shim, trace })
+}

@@ -1,0 +1,211 @@
+//! Access to the guest's linear memory: the only place that touches raw pointers.
+//!
+//! Every WASI argument that points somewhere is a 32-bit offset into linear memory. The ABI layer
+//! never dereferences one itself: it asks a [`Memory`] for a bounds-checked slice, so a bad
+//! pointer or length becomes [`Efault`] (and then `EFAULT` for the guest), never a trap or a
+//! panic. In the guest the memory is the module's own address space ([`GuestMemory`]); in native
+//! tests (and in any future host embedding) it is a byte vector ([`VecMemory`]).
+
+/// A pointer/length pair fell outside linear memory: reported to the guest as `EFAULT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Efault;
+
+/// Bounds-checked access to a linear memory.
+///
+/// Offsets are guest addresses (`u32`); lengths are checked with 64-bit arithmetic so
+/// `ptr + len` can never wrap.
+pub trait Memory {
+    /// The memory's size in bytes right now (it can grow between calls).
+    fn size(&self) -> u64;
+
+    /// Borrow `len` bytes at `ptr`.
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8], Efault>;
+
+    /// Borrow `len` bytes at `ptr` for writing.
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], Efault>;
+
+    /// Copy `out.len()` bytes from `ptr` into `out`.
+    fn read(&self, ptr: u32, out: &mut [u8]) -> Result<(), Efault> {
+        let len = u32::try_from(out.len()).map_err(|_| Efault)?;
+        out.copy_from_slice(self.slice(ptr, len)?);
+        Ok(())
+    }
+
+    /// Copy `data` to `ptr`.
+    fn write(&mut self, ptr: u32, data: &[u8]) -> Result<(), Efault> {
+        let len = u32::try_from(data.len()).map_err(|_| Efault)?;
+        self.slice_mut(ptr, len)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Read a little-endian `u32` at `ptr` (WASI pointers need no alignment here).
+    fn read_u32(&self, ptr: u32) -> Result<u32, Efault> {
+        let mut b = [0; 4];
+        self.read(ptr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Write a little-endian `u32` at `ptr`.
+    fn write_u32(&mut self, ptr: u32, v: u32) -> Result<(), Efault> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// Write a little-endian `u64` at `ptr`.
+    fn write_u64(&mut self, ptr: u32, v: u64) -> Result<(), Efault> {
+        self.write(ptr, &v.to_le_bytes())
+    }
+}
+
+/// Checks that `[ptr, ptr + len)` lies within a memory of `size` bytes and returns it as a range.
+fn range(size: u64, ptr: u32, len: u32) -> Result<core::ops::Range<usize>, Efault> {
+    let end = u64::from(ptr) + u64::from(len);
+    if end > size {
+        return Err(Efault);
+    }
+    // Both fit in u32 arithmetic widened to u64 and are <= size, which came from a usize.
+    Ok(ptr as usize..end as usize)
+}
+
+/// A linear memory held in a `Vec<u8>`: what native tests (and host embeddings) use.
+#[derive(Debug, Clone, Default)]
+pub struct VecMemory(pub Vec<u8>);
+
+impl VecMemory {
+    /// A zeroed memory of `size` bytes.
+    pub fn new(size: usize) -> Self {
+        VecMemory(vec![0; size])
+    }
+}
+
+impl Memory for VecMemory {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8], Efault> {
+        let r = range(self.size(), ptr, len)?;
+        self.0.get(r).ok_or(Efault)
+    }
+
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], Efault> {
+        let r = range(self.size(), ptr, len)?;
+        self.0.get_mut(r).ok_or(Efault)
+    }
+}
+
+/// The guest module's own linear memory, seen from code running inside it.
+///
+/// A guest pointer *is* an address in our address space, so a checked pointer can be turned
+/// into a slice directly. The check is against the current `memory.size`, so nothing outside
+/// the memory can ever be touched; a pointer into the shim's own data is still inside memory and
+/// is the guest's business, exactly as with a real kernel copying into a process's buffer.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GuestMemory;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+impl Memory for GuestMemory {
+    fn size(&self) -> u64 {
+        core::arch::wasm32::memory_size(0) as u64 * 65536
+    }
+
+    fn slice(&self, ptr: u32, len: u32) -> Result<&[u8], Efault> {
+        let r = range(self.size(), ptr, len)?;
+        if r.is_empty() {
+            return Ok(&[]);
+        }
+        // Address 0 is real wasm memory, but a Rust slice may not start at null; nothing the
+        // linker lays out lives there, so a null buffer is the guest's mistake.
+        if r.start == 0 {
+            return Err(Efault);
+        }
+        // SAFETY: the range was checked against the current memory size, linear memory never
+        // shrinks, and a wasm32 guest is single-threaded, so the bytes stay valid for the borrow.
+        Ok(unsafe { core::slice::from_raw_parts(r.start as *const u8, r.len()) })
+    }
+
+    fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], Efault> {
+        let r = range(self.size(), ptr, len)?;
+        if r.is_empty() {
+            return Ok(&mut []);
+        }
+        if r.start == 0 {
+            return Err(Efault);
+        }
+        // SAFETY: as in `slice`; the guest handed this buffer to the call to be written.
+        Ok(unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, r.len()) })
+    }
+}
+
+/// Where `vfs-image embed` records the layers it placed in the module.
+///
+/// The table is a `static` in a data segment: `embed` finds it by its magic, writes the
+/// address and length of each layer into the slots, and adds the layers themselves as data
+/// segments beyond the module's original initial memory. Layout (little-endian, 16-aligned):
+/// 16 bytes of magic, `u32` slot capacity, `u32` count, then `capacity` × (`u32` addr,
+/// `u32` len), lowest layer first. The same layout is written down in `vfs-image`'s `embed`.
+#[repr(C, align(16))]
+pub struct LayerTable {
+    magic: [u8; 16],
+    capacity: u32,
+    count: u32,
+    slots: [[u32; 2]; LAYER_SLOTS],
+}
+
+/// The 16 bytes `embed` searches for.
+pub const LAYER_MAGIC: [u8; 16] = *b"wasm-vfs:layers1";
+
+/// How many layers one module can hold.
+pub const LAYER_SLOTS: usize = 16;
+
+#[cfg(target_arch = "wasm32")]
+#[used]
+static LAYERS: LayerTable = LayerTable {
+    magic: LAYER_MAGIC,
+    capacity: LAYER_SLOTS as u32,
+    count: 0,
+    slots: [[0; 2]; LAYER_SLOTS],
+};
+
+/// The image layers embedded in this module, lowest first, as slices of linear memory.
+///
+/// Entries that do not lie inside memory are skipped rather than trusted: a damaged table
+/// costs a layer, never a fault.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+pub fn embedded_layers() -> Vec<&'static [u8]> {
+    // SAFETY: `LAYERS` is a valid static; the volatile read stops the compiler from folding
+    // the all-zero initial value into the code, since `embed` changes it after compilation.
+    let table: LayerTable = unsafe { core::ptr::read_volatile(&LAYERS) };
+    let size = GuestMemory.size();
+    let count = (table.count as usize).min(LAYER_SLOTS);
+    let mut out = Vec::with_capacity(count);
+    for &[addr, len] in &table.slots[..count] {
+        if addr == 0 || range(size, addr, len).is_err() {
+            continue;
+        }
+        // SAFETY: the range lies in linear memory, which never shrinks; the layers sit beyond
+        // the original initial memory, where no allocation is ever placed, and nothing writes
+        // there, so a shared `'static` borrow is sound.
+        out.push(unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len as usize) });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_checked_without_wrapping() {
+        let mut m = VecMemory::new(16);
+        assert!(m.slice(0, 16).is_ok());
+        assert!(m.slice(16, 0).is_ok());
+        assert_eq!(m.slice(16, 1), Err(Efault));
+        assert_eq!(m.slice(u32::MAX, 2), Err(Efault));
+        assert_eq!(m.write_u32(13, 1), Err(Efault));
+        m.write_u32(12, 0xdead_beef).unwrap();
+        assert_eq!(m.read_u32(12), Ok(0xdead_beef));
+    }
+}
