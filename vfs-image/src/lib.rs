@@ -1,2 +1,42 @@
-//! vfs-image: the image format.
+//! `vfs-image`: the wasm-vfs image format.
+//!
+//! An image is a filesystem tree baked into bytes so that a WebAssembly guest can use it *in
+//! place*: [`Image::open`] checks a fixed-size header and the bounds of four regions (O(1), no
+//! allocation), [`Image::lookup`] is a binary search in a sorted directory table, and
+//! [`Image::file_data`] is a borrowed slice of the image. Start-up cost is thus independent of the
+//! image's size. The byte layout is specified in `docs/image-format.md`.
+//!
+//! Why it is built this way:
+//! - **Hostile bytes are normal.** Every offset, length and count is checked before use, and the
+//!   no-cycle rule (a subdirectory's inode number is greater than its parent's) makes every walk
+//!   terminate. Errors name what is wrong; nothing panics.
+//! - **Deterministic writer.** [`ImageBuilder`] keeps children in sorted maps and numbers inodes
+//!   breadth-first, so the same tree always gives the same bytes.
+//! - **Layers.** Whiteouts and opaque directories are part of the format; [`Overlay`] implements
+//!   the overlayfs rules over a stack of images and [`squash`] flattens one.
+//! - **Guest-friendly.** With `default-features = false` the crate is `no_std` + `alloc` and has
+//!   one dependency (`xxhash-rust`); the host helpers (`pack_dir`, `unpack`, OCI tar import)
+//!   and the CLI live behind the `host` and `cli` features.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod error;
+pub mod format;
+mod node;
+mod overlay;
+mod reader;
+mod verify;
+mod writer;
+
+#[cfg(feature = "host")]
+pub mod host;
+
+pub use error::{Error, Result};
+pub use node::{DirEntry, Kind, Meta, Node};
+pub use overlay::{squash, LayerNode, Overlay, OverlayEntry, OverlayNode};
+pub use reader::{Header, Image, ReadDir};
+pub use verify::{data_checksum, meta_checksum, Stats};
+pub use writer::{ImageBuilder, DEFAULT_DIR_META};

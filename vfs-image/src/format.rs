@@ -1,0 +1,141 @@
+//! The on-disk layout: constants, field offsets, and little-endian encoding of the header,
+//! inode records and directory entries. `docs/image-format.md` describes the same bytes in prose;
+//! keep the two in step.
+
+/// The first 8 bytes of every image.
+pub const MAGIC: [u8; 8] = *b"VFSIMG\r\n";
+/// Major version: readers refuse other majors.
+pub const VERSION_MAJOR: u16 = 1;
+/// Minor version: additions a 1.0 reader may ignore.
+pub const VERSION_MINOR: u16 = 0;
+/// Size of the version 1 header.
+pub const HEADER_SIZE: usize = 128;
+/// Size of one inode record.
+pub const INODE_SIZE: usize = 64;
+/// Size of one directory entry.
+pub const DIRENT_SIZE: usize = 12;
+/// File data starts at multiples of this (relative to the start of the image), so a guest can
+/// use a file's bytes in place as `u64`/SIMD-aligned data if the image itself is 16-aligned.
+pub const DATA_ALIGN: u64 = 16;
+/// Longest name the writer accepts (Linux `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+/// Longest symlink target the writer accepts (Linux `PATH_MAX` minus the NUL).
+pub const SYMLINK_MAX: usize = 4095;
+
+/// Header flag: the image holds whiteouts or opaque directories (it is meant as an upper layer).
+pub const HEADER_FLAG_LAYER: u32 = 1;
+/// Header flags this reader understands.
+pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER;
+
+/// Inode flag: the directory is opaque (hides everything below it in lower layers).
+pub const INODE_FLAG_OPAQUE: u8 = 1;
+
+// Header field offsets.
+pub(crate) const H_VERSION_MAJOR: usize = 8;
+pub(crate) const H_VERSION_MINOR: usize = 10;
+pub(crate) const H_HEADER_SIZE: usize = 12;
+pub(crate) const H_FLAGS: usize = 16;
+pub(crate) const H_ROOT: usize = 20;
+pub(crate) const H_IMAGE_SIZE: usize = 24;
+pub(crate) const H_INODE_OFF: usize = 32;
+pub(crate) const H_INODE_COUNT: usize = 40;
+pub(crate) const H_DIRENT_OFF: usize = 48;
+pub(crate) const H_DIRENT_COUNT: usize = 56;
+pub(crate) const H_STRINGS_OFF: usize = 64;
+pub(crate) const H_STRINGS_LEN: usize = 72;
+pub(crate) const H_DATA_OFF: usize = 80;
+pub(crate) const H_DATA_LEN: usize = 88;
+pub(crate) const H_META_CHECKSUM: usize = 96;
+pub(crate) const H_DATA_CHECKSUM: usize = 104;
+
+// Inode record field offsets.
+pub(crate) const I_KIND: usize = 0;
+pub(crate) const I_FLAGS: usize = 1;
+pub(crate) const I_MODE: usize = 4;
+pub(crate) const I_UID: usize = 8;
+pub(crate) const I_GID: usize = 12;
+pub(crate) const I_NLINK: usize = 16;
+pub(crate) const I_PARENT: usize = 20;
+pub(crate) const I_SIZE: usize = 24;
+pub(crate) const I_OFFSET: usize = 32;
+pub(crate) const I_ATIME: usize = 40;
+pub(crate) const I_MTIME: usize = 48;
+pub(crate) const I_CTIME: usize = 56;
+
+// Directory entry field offsets.
+pub(crate) const D_NAME_OFF: usize = 0;
+pub(crate) const D_NAME_LEN: usize = 4;
+pub(crate) const D_KIND: usize = 6;
+pub(crate) const D_INO: usize = 8;
+
+/// Kind byte values, shared by inode records and directory entries.
+pub(crate) const KIND_FILE: u8 = 1;
+pub(crate) const KIND_DIR: u8 = 2;
+pub(crate) const KIND_SYMLINK: u8 = 3;
+pub(crate) const KIND_WHITEOUT: u8 = 4;
+
+/// Reads a little-endian `u16` at `at`. The caller has checked that `at + 2 <= b.len()`; the
+/// fallback of 0 is never taken for in-bounds offsets and keeps this total (no panic).
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_le_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+/// Reads a little-endian `u32` at `at` (see [`u16_at`]).
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    match b.get(at..at + 4) {
+        Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        None => 0,
+    }
+}
+
+/// Reads a little-endian `u64` at `at` (see [`u16_at`]).
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]),
+        None => 0,
+    }
+}
+
+/// Writes a little-endian `u16` at `at` into a buffer the writer sized itself.
+pub(crate) fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Writes a little-endian `u32` at `at`.
+pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Writes a little-endian `u64` at `at`.
+pub(crate) fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Rounds `v` up to a multiple of `align` (a power of two), or `None` on overflow.
+pub(crate) fn align_up(v: u64, align: u64) -> Option<u64> {
+    Some(v.checked_add(align - 1)? & !(align - 1))
+}
+
+/// Is `name` a legal single directory entry name? POSIX names are bytes: anything but empty,
+/// `.`, `..`, or containing `/` or NUL. Returns the reason when it is not.
+pub fn check_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("empty name");
+    }
+    if name == b"." || name == b".." {
+        return Err("name is . or ..");
+    }
+    if name.contains(&b'/') {
+        return Err("name contains '/'");
+    }
+    if name.contains(&0) {
+        return Err("name contains NUL");
+    }
+    if name.len() > NAME_MAX {
+        return Err("name longer than 255 bytes");
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Packing a host directory: a sorted walk that records every file, directory, symlink and hard
+//! link with its mode, owner and nanosecond times, then one deterministic `finish`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::{ns_from, HostError, Overrides};
+use crate::{ImageBuilder, Meta};
+
+/// Options of [`pack_dir`].
+#[derive(Clone, Debug, Default)]
+pub struct PackOptions {
+    /// Pinned times and owner.
+    pub overrides: Overrides,
+    /// Glob patterns of paths to leave out (relative to the packed directory, `/`-separated).
+    /// A pattern without `/` matches a name at any depth (`__pycache__`, `*.pyc`); a pattern
+    /// with `/` matches the whole relative path (`test/*`, `**/tests`). `*` does not cross `/`,
+    /// `**` does. An excluded directory is left out with everything below it.
+    pub excludes: Vec<String>,
+    /// Record each node's own atime and ctime. Off by default: reading a file for packing may
+    /// change its atime and ctime cannot be restored, so by default both are set to the mtime,
+    /// which keeps repeated packs of the same tree byte-identical.
+    pub keep_atime_ctime: bool,
+}
+
+/// What a pack found: counts, and entries it could not store.
+#[derive(Clone, Debug, Default)]
+pub struct PackReport {
+    /// Regular files (inodes).
+    pub files: u64,
+    /// Directories, root included.
+    pub dirs: u64,
+    /// Symlinks.
+    pub symlinks: u64,
+    /// Extra names of hard-linked files.
+    pub hardlinks: u64,
+    /// Bytes of file contents read.
+    pub bytes: u64,
+    /// Paths excluded by a pattern.
+    pub excluded: u64,
+    /// Sockets, FIFOs and devices, which the format does not hold.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Progress of a pack, passed to the callback of [`pack_dir_with`] after each file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PackProgress {
+    /// Entries done.
+    pub entries: u64,
+    /// Bytes of file contents read.
+    pub bytes: u64,
+}
+
+struct Excludes {
+    full: GlobSet,
+    base: GlobSet,
+}
+
+impl Excludes {
+    fn new(patterns: &[String]) -> Result<Excludes, HostError> {
+        let (mut full, mut base) = (GlobSetBuilder::new(), GlobSetBuilder::new());
+        for p in patterns {
+            let trimmed = p.trim_start_matches("./").trim_start_matches('/');
+            let glob = GlobBuilder::new(trimmed)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| HostError::Glob(format!("{p}: {e}")))?;
+            if trimmed.contains('/') {
+                full.add(glob);
+            } else {
+                base.add(glob);
+            }
+        }
+        let build = |b: GlobSetBuilder| b.build().map_err(|e| HostError::Glob(e.to_string()));
+        Ok(Excludes {
+            full: build(full)?,
+            base: build(base)?,
+        })
+    }
+
+    fn matches(&self, rel: &[u8], name: &[u8]) -> bool {
+        // globset matches on paths; non-UTF-8 bytes are matched lossily, which only matters
+        // for patterns that spell out such bytes.
+        let rel = String::from_utf8_lossy(rel);
+        let name = String::from_utf8_lossy(name);
+        self.full.is_match(rel.as_ref()) || self.base.is_match(name.as_ref())
+    }
+}
+
+fn meta_of(md: &fs::Metadata, opts: &PackOptions) -> Meta {
+    let mtime = ns_from(md.mtime(), md.mtime_nsec());
+    let (atime, ctime) = if opts.keep_atime_ctime {
+        (
+            ns_from(md.atime(), md.atime_nsec()),
+            ns_from(md.ctime(), md.ctime_nsec()),
+        )
+    } else {
+        (mtime, mtime)
+    };
+    let m = Meta {
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        atime_ns: atime,
+        mtime_ns: mtime,
+        ctime_ns: ctime,
+    };
+    opts.overrides.apply(m)
+}
+
+/// Packs the directory `root` into an image (like `mksquashfs DIR OUT`). See [`PackOptions`].
+pub fn pack_dir(root: &Path, opts: &PackOptions) -> Result<Vec<u8>, HostError> {
+    Ok(pack_dir_with(root, opts, &mut |_| {})?.0)
+}
+
+/// [`pack_dir`] with a progress callback, also returning what was found.
+pub fn pack_dir_with(
+    root: &Path,
+    opts: &PackOptions,
+    progress: &mut dyn FnMut(PackProgress),
+) -> Result<(Vec<u8>, PackReport), HostError> {
+    let (builder, report) = build_dir(root, opts, progress)?;
+    Ok((builder.finish()?, report))
+}
+
+/// Walks `root` into an [`ImageBuilder`] without finishing it (callers may add more).
+pub fn build_dir(
+    root: &Path,
+    opts: &PackOptions,
+    progress: &mut dyn FnMut(PackProgress),
+) -> Result<(ImageBuilder, PackReport), HostError> {
+    let excludes = Excludes::new(&opts.excludes)?;
+    let md = fs::metadata(root).map_err(HostError::io(root))?;
+    if !md.is_dir() {
+        return Err(HostError::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    let mut b = ImageBuilder::new();
+    let mut report = PackReport {
+        dirs: 1,
+        ..PackReport::default()
+    };
+    let mut prog = PackProgress::default();
+    b.add_dir(b"", meta_of(&md, opts))?;
+    // First relative path of each multiply-linked inode, keyed by (device, inode).
+    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+    // Depth-first; children visited in byte order so hard links resolve to the same first name
+    // on every run.
+    let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_path_buf(), Vec::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut entries: Vec<fs::DirEntry> = fs::read_dir(&dir)
+            .map_err(HostError::io(&dir))?
+            .collect::<Result<_, _>>()
+            .map_err(HostError::io(&dir))?;
+        entries.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let name = e.file_name();
+            let name = name.as_bytes();
+            let mut p = rel.clone();
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(name);
+            if excludes.matches(&p, name) {
+                report.excluded += 1;
+                continue;
+            }
+            let path = e.path();
+            let md = fs::symlink_metadata(&path).map_err(HostError::io(&path))?;
+            let meta = meta_of(&md, opts);
+            let ft = md.file_type();
+            if ft.is_dir() {
+                b.add_dir(&p, meta)?;
+                report.dirs += 1;
+                subdirs.push((path, p));
+                continue;
+            }
+            if !(ft.is_file() || ft.is_symlink()) {
+                report.skipped.push(path);
+                continue;
+            }
+            if md.nlink() > 1 {
+                if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                    b.add_hardlink(&p, first)?;
+                    report.hardlinks += 1;
+                    continue;
+                }
+                links.insert((md.dev(), md.ino()), p.clone());
+            }
+            if ft.is_symlink() {
+                let target = fs::read_link(&path).map_err(HostError::io(&path))?;
+                b.add_symlink(&p, meta, target.as_os_str().as_bytes())?;
+                report.symlinks += 1;
+            } else {
+                let data = fs::read(&path).map_err(HostError::io(&path))?;
+                report.bytes += data.len() as u64;
+                prog.bytes += data.len() as u64;
+                b.add_file(&p, meta, data)?;
+                report.files += 1;
+            }
+            prog.entries += 1;
+            progress(prog);
+        }
+        // Reverse so the stack pops them in sorted order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok((b, report))
+}

@@ -1,0 +1,542 @@
+//! The writer: build a tree in memory with [`ImageBuilder`], then [`ImageBuilder::finish`] lays
+//! it out deterministically.
+//!
+//! Determinism comes from the layout rules, not from the order of calls: children are kept in
+//! byte-sorted maps, inode numbers are given breadth-first in that order, and file data is stored
+//! in inode order. Nothing depends on hash-map iteration or on the clock.
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::format::*;
+use crate::node::{Kind, Meta};
+use crate::verify::{data_checksum, meta_checksum};
+
+/// Default metadata of directories the builder creates on its own (missing parents, the root):
+/// mode 0755, owner 0:0, times at the epoch.
+pub const DEFAULT_DIR_META: Meta = Meta::with_mode(0o755);
+
+#[derive(Clone, Debug)]
+enum Body {
+    File(Vec<u8>),
+    Dir {
+        children: BTreeMap<Vec<u8>, usize>,
+        opaque: bool,
+    },
+    Symlink(Vec<u8>),
+    Whiteout,
+}
+
+#[derive(Clone, Debug)]
+struct BNode {
+    body: Body,
+    meta: Meta,
+}
+
+/// Builds an image from an in-memory tree description: paths are `/`-separated byte strings
+/// relative to the root (a leading `/` is ignored). Missing parent directories are created with
+/// [`DEFAULT_DIR_META`].
+///
+/// ```
+/// use vfs_image::{Image, ImageBuilder, Meta};
+/// let mut b = ImageBuilder::new();
+/// b.add_file(b"etc/motd", Meta::with_mode(0o644), b"hi\n".to_vec()).unwrap();
+/// b.add_symlink(b"motd", Meta::with_mode(0o777), b"etc/motd").unwrap();
+/// let bytes = b.finish().unwrap();
+/// let img = Image::open(&bytes).unwrap();
+/// let f = img.resolve(b"etc/motd").unwrap().unwrap();
+/// assert_eq!(img.file_data(&f).unwrap(), b"hi\n");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ImageBuilder {
+    nodes: Vec<BNode>,
+}
+
+impl Default for ImageBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Splits a path into validated components.
+fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => continue,
+            _ => {
+                check_name(c).map_err(|why| Error::InvalidPath {
+                    path: path.to_vec(),
+                    why,
+                })?;
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl ImageBuilder {
+    /// An empty tree: just the root directory.
+    pub fn new() -> ImageBuilder {
+        ImageBuilder {
+            nodes: vec![BNode {
+                body: Body::Dir {
+                    children: BTreeMap::new(),
+                    opaque: false,
+                },
+                meta: DEFAULT_DIR_META,
+            }],
+        }
+    }
+
+    /// Finds the node at `comps`, if any.
+    fn find(&self, comps: &[&[u8]]) -> Option<usize> {
+        let mut cur = 0;
+        for c in comps {
+            match &self.nodes[cur].body {
+                Body::Dir { children, .. } => cur = *children.get(*c)?,
+                _ => return None,
+            }
+        }
+        Some(cur)
+    }
+
+    /// Walks to the parent of `path`, creating missing directories; returns (parent, last name).
+    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(usize, &'p [u8])> {
+        let comps = components(path)?;
+        let Some((last, dirs)) = comps.split_last() else {
+            return Err(Error::InvalidPath {
+                path: path.to_vec(),
+                why: "path names the root",
+            });
+        };
+        let mut cur = 0;
+        for c in dirs {
+            let next = match &self.nodes[cur].body {
+                Body::Dir { children, .. } => children.get(*c).copied(),
+                _ => {
+                    return Err(Error::InvalidPath {
+                        path: path.to_vec(),
+                        why: "parent is not a directory",
+                    })
+                }
+            };
+            cur = match next {
+                Some(n) => n,
+                None => self.insert(
+                    cur,
+                    c,
+                    BNode {
+                        body: Body::Dir {
+                            children: BTreeMap::new(),
+                            opaque: false,
+                        },
+                        meta: DEFAULT_DIR_META,
+                    },
+                ),
+            };
+        }
+        if !matches!(self.nodes[cur].body, Body::Dir { .. }) {
+            return Err(Error::InvalidPath {
+                path: path.to_vec(),
+                why: "parent is not a directory",
+            });
+        }
+        Ok((cur, last))
+    }
+
+    fn insert(&mut self, dir: usize, name: &[u8], node: BNode) -> usize {
+        let idx = self.nodes.len();
+        self.nodes.push(node);
+        self.link(dir, name, idx);
+        idx
+    }
+
+    fn link(&mut self, dir: usize, name: &[u8], idx: usize) {
+        if let Body::Dir { children, .. } = &mut self.nodes[dir].body {
+            children.insert(name.to_vec(), idx);
+        }
+    }
+
+    fn add_new(&mut self, path: &[u8], node: BNode) -> Result<()> {
+        let (dir, name) = self.parent_of(path)?;
+        if self.child(dir, name).is_some() {
+            return Err(Error::Exists {
+                path: path.to_vec(),
+            });
+        }
+        self.insert(dir, name, node);
+        Ok(())
+    }
+
+    fn child(&self, dir: usize, name: &[u8]) -> Option<usize> {
+        match &self.nodes[dir].body {
+            Body::Dir { children, .. } => children.get(name).copied(),
+            _ => None,
+        }
+    }
+
+    /// Adds a directory (POSIX `mkdir`). If it already exists as a directory, its metadata is
+    /// replaced (so an explicit entry may follow an implicitly created parent). An empty path
+    /// sets the root's metadata.
+    pub fn add_dir(&mut self, path: &[u8], meta: Meta) -> Result<&mut Self> {
+        let meta = Meta {
+            mode: meta.mode & 0o7777,
+            ..meta
+        };
+        if components(path)?.is_empty() {
+            self.nodes[0].meta = meta;
+            return Ok(self);
+        }
+        let (dir, name) = self.parent_of(path)?;
+        match self.child(dir, name) {
+            Some(i) if matches!(self.nodes[i].body, Body::Dir { .. }) => self.nodes[i].meta = meta,
+            Some(_) => {
+                return Err(Error::Exists {
+                    path: path.to_vec(),
+                })
+            }
+            None => {
+                let body = Body::Dir {
+                    children: BTreeMap::new(),
+                    opaque: false,
+                };
+                self.insert(dir, name, BNode { body, meta });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Adds a regular file with its contents (POSIX `open(O_CREAT|O_EXCL)` + `write`).
+    pub fn add_file(&mut self, path: &[u8], meta: Meta, data: Vec<u8>) -> Result<&mut Self> {
+        let meta = Meta {
+            mode: meta.mode & 0o7777,
+            ..meta
+        };
+        self.add_new(
+            path,
+            BNode {
+                body: Body::File(data),
+                meta,
+            },
+        )?;
+        Ok(self)
+    }
+
+    /// Adds a symlink whose target is kept verbatim (POSIX `symlink`). The target may be
+    /// relative, absolute or dangling; it must be 1 to 4095 bytes without NUL.
+    pub fn add_symlink(&mut self, path: &[u8], meta: Meta, target: &[u8]) -> Result<&mut Self> {
+        if target.is_empty() || target.len() > SYMLINK_MAX || target.contains(&0) {
+            return Err(Error::InvalidPath {
+                path: target.to_vec(),
+                why: "symlink target must be 1 to 4095 bytes without NUL",
+            });
+        }
+        let meta = Meta {
+            mode: meta.mode & 0o7777,
+            ..meta
+        };
+        self.add_new(
+            path,
+            BNode {
+                body: Body::Symlink(target.to_vec()),
+                meta,
+            },
+        )?;
+        Ok(self)
+    }
+
+    /// Adds `path` as another name for the file or symlink at `existing` (POSIX `link`).
+    pub fn add_hardlink(&mut self, path: &[u8], existing: &[u8]) -> Result<&mut Self> {
+        let comps = components(existing)?;
+        let target = self.find(&comps).ok_or(Error::NotFound {
+            path: existing.to_vec(),
+        })?;
+        if !matches!(self.nodes[target].body, Body::File(_) | Body::Symlink(_)) {
+            return Err(Error::InvalidPath {
+                path: existing.to_vec(),
+                why: "hard link target is not a file or symlink",
+            });
+        }
+        let (dir, name) = self.parent_of(path)?;
+        if self.child(dir, name).is_some() {
+            return Err(Error::Exists {
+                path: path.to_vec(),
+            });
+        }
+        self.link(dir, name, target);
+        Ok(self)
+    }
+
+    /// Adds a whiteout: in a layer stack, hides `path` in the layers below.
+    pub fn add_whiteout(&mut self, path: &[u8]) -> Result<&mut Self> {
+        self.add_new(
+            path,
+            BNode {
+                body: Body::Whiteout,
+                meta: Meta::with_mode(0),
+            },
+        )?;
+        Ok(self)
+    }
+
+    /// Marks the directory at `path` opaque (or not): when opaque, the layers below contribute
+    /// nothing under it. The directory is created if missing.
+    pub fn set_opaque(&mut self, path: &[u8], opaque: bool) -> Result<&mut Self> {
+        let comps = components(path)?;
+        let idx = match self.find(&comps) {
+            Some(i) => i,
+            None => {
+                self.add_dir(path, DEFAULT_DIR_META)?;
+                self.find(&comps).ok_or(Error::NotFound {
+                    path: path.to_vec(),
+                })?
+            }
+        };
+        match &mut self.nodes[idx].body {
+            Body::Dir { opaque: o, .. } => *o = opaque,
+            _ => return Err(Error::NotADirectory { ino: 0 }),
+        }
+        Ok(self)
+    }
+
+    /// Replaces the metadata of an existing node (POSIX `chmod` + `chown` + `utimensat`). For a
+    /// hard-linked file this changes every name, as in POSIX.
+    pub fn set_meta(&mut self, path: &[u8], meta: Meta) -> Result<&mut Self> {
+        let comps = components(path)?;
+        let idx = self.find(&comps).ok_or(Error::NotFound {
+            path: path.to_vec(),
+        })?;
+        self.nodes[idx].meta = Meta {
+            mode: meta.mode & 0o7777,
+            ..meta
+        };
+        Ok(self)
+    }
+
+    /// Removes the name `path` (POSIX `unlink`, or `rm -r` for a directory). Returns whether
+    /// it existed. The root cannot be removed.
+    pub fn remove(&mut self, path: &[u8]) -> Result<bool> {
+        let comps = components(path)?;
+        let Some((last, dirs)) = comps.split_last() else {
+            return Err(Error::InvalidPath {
+                path: path.to_vec(),
+                why: "cannot remove the root",
+            });
+        };
+        let Some(dir) = self.find(dirs) else {
+            return Ok(false);
+        };
+        match &mut self.nodes[dir].body {
+            Body::Dir { children, .. } => Ok(children.remove(*last).is_some()),
+            _ => Ok(false),
+        }
+    }
+
+    /// Is there a node at `path`, and of what kind?
+    pub fn kind_of(&self, path: &[u8]) -> Option<Kind> {
+        let comps = components(path).ok()?;
+        self.find(&comps).map(|i| match self.nodes[i].body {
+            Body::File(_) => Kind::File,
+            Body::Dir { .. } => Kind::Dir,
+            Body::Symlink(_) => Kind::Symlink,
+            Body::Whiteout => Kind::Whiteout,
+        })
+    }
+
+    /// Lays the tree out and returns the image bytes. Same tree, same bytes.
+    pub fn finish(&self) -> Result<Vec<u8>> {
+        // 1. Number the reachable nodes breadth-first in name order. Directories are numbered
+        //    when first seen in their parent, so a child directory's number is always greater
+        //    than its parent's: the reader's no-cycle rule.
+        let unset = u32::MAX;
+        let mut ino_of = vec![unset; self.nodes.len()];
+        let mut order: Vec<usize> = vec![0];
+        let mut parent_of: Vec<u32> = vec![0];
+        let mut nlink: Vec<u64> = vec![1];
+        ino_of[0] = 0;
+        let mut i = 0;
+        while i < order.len() {
+            let idx = order[i];
+            if let Body::Dir { children, .. } = &self.nodes[idx].body {
+                for &c in children.values() {
+                    if ino_of[c] == unset {
+                        if order.len() >= u32::MAX as usize {
+                            return Err(Error::Limit("more than 2^32-1 inodes".into()));
+                        }
+                        ino_of[c] = order.len() as u32;
+                        order.push(c);
+                        parent_of.push(i as u32);
+                        nlink.push(0);
+                    }
+                    nlink[ino_of[c] as usize] += 1;
+                }
+            }
+            i += 1;
+        }
+        let n = order.len();
+        let has_layer_bits = order.iter().any(|&idx| {
+            matches!(
+                self.nodes[idx].body,
+                Body::Whiteout | Body::Dir { opaque: true, .. }
+            )
+        });
+
+        // 2. Directory entries and the string pool, directory by directory in inode order.
+        let mut dirents: Vec<u8> = Vec::new();
+        let mut strings: Vec<u8> = Vec::new();
+        let mut dir_range = vec![(0u64, 0u64); n];
+        let mut subdirs = vec![0u64; n];
+        let mut link_range = vec![(0u64, 0u64); n];
+        for (ino, &idx) in order.iter().enumerate() {
+            match &self.nodes[idx].body {
+                Body::Dir { children, .. } => {
+                    let first = (dirents.len() / DIRENT_SIZE) as u64;
+                    for (name, &c) in children {
+                        let child = ino_of[c];
+                        let kind = self.kind_byte(c);
+                        subdirs[ino] += (kind == KIND_DIR) as u64;
+                        let off = u32::try_from(strings.len())
+                            .map_err(|_| Error::Limit("string pool over 4 GiB".into()))?;
+                        strings.extend_from_slice(name);
+                        let mut d = [0u8; DIRENT_SIZE];
+                        put_u32(&mut d, D_NAME_OFF, off);
+                        put_u16(&mut d, D_NAME_LEN, name.len() as u16);
+                        d[D_KIND] = kind;
+                        put_u32(&mut d, D_INO, child);
+                        dirents.extend_from_slice(&d);
+                    }
+                    dir_range[ino] = (first, children.len() as u64);
+                }
+                Body::Symlink(target) => {
+                    link_range[ino] = (strings.len() as u64, target.len() as u64);
+                    strings.extend_from_slice(target);
+                }
+                _ => {}
+            }
+        }
+        if strings.len() > u32::MAX as usize {
+            return Err(Error::Limit("string pool over 4 GiB".into()));
+        }
+
+        // 3. Region offsets.
+        let inode_off = HEADER_SIZE as u64;
+        let dirent_off = inode_off + (n * INODE_SIZE) as u64;
+        let strings_off = dirent_off + dirents.len() as u64;
+        let strings_len = strings.len() as u64;
+        let data_off = align_up(strings_off + strings_len, DATA_ALIGN)
+            .ok_or(Error::Limit("image too large".into()))?;
+
+        // 4. File data in inode order, identical contents stored once. The map is only probed,
+        //    never iterated, and first occurrence decides the offset: deterministic.
+        let mut data: Vec<u8> = Vec::new();
+        let mut seen: BTreeMap<(u64, u128), Vec<u64>> = BTreeMap::new();
+        let mut file_off = vec![0u64; n];
+        for (ino, &idx) in order.iter().enumerate() {
+            let Body::File(bytes) = &self.nodes[idx].body else {
+                continue;
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            let key = (bytes.len() as u64, xxhash_rust::xxh3::xxh3_128(bytes));
+            let candidates = seen.entry(key).or_default();
+            let hit = candidates.iter().copied().find(|&off| {
+                data.get(off as usize..off as usize + bytes.len()) == Some(bytes.as_slice())
+            });
+            file_off[ino] = match hit {
+                Some(off) => off,
+                None => {
+                    // Offsets are relative to the data region, which starts 16-aligned.
+                    let off = align_up(data.len() as u64, DATA_ALIGN)
+                        .ok_or(Error::Limit("image too large".into()))?;
+                    data.resize(off as usize, 0);
+                    data.extend_from_slice(bytes);
+                    candidates.push(off);
+                    off
+                }
+            };
+        }
+        let data_len = align_up(data.len() as u64, DATA_ALIGN)
+            .ok_or(Error::Limit("image too large".into()))?;
+        data.resize(data_len as usize, 0);
+        let image_size = data_off + data_len;
+
+        // 5. Assemble.
+        let mut out = vec![0u8; data_off as usize];
+        out[..8].copy_from_slice(&MAGIC);
+        put_u16(&mut out, H_VERSION_MAJOR, VERSION_MAJOR);
+        put_u16(&mut out, H_VERSION_MINOR, VERSION_MINOR);
+        put_u32(&mut out, H_HEADER_SIZE, HEADER_SIZE as u32);
+        put_u32(
+            &mut out,
+            H_FLAGS,
+            if has_layer_bits { HEADER_FLAG_LAYER } else { 0 },
+        );
+        put_u32(&mut out, H_ROOT, 0);
+        put_u64(&mut out, H_IMAGE_SIZE, image_size);
+        put_u64(&mut out, H_INODE_OFF, inode_off);
+        put_u64(&mut out, H_INODE_COUNT, n as u64);
+        put_u64(&mut out, H_DIRENT_OFF, dirent_off);
+        put_u64(
+            &mut out,
+            H_DIRENT_COUNT,
+            (dirents.len() / DIRENT_SIZE) as u64,
+        );
+        put_u64(&mut out, H_STRINGS_OFF, strings_off);
+        put_u64(&mut out, H_STRINGS_LEN, strings_len);
+        put_u64(&mut out, H_DATA_OFF, data_off);
+        put_u64(&mut out, H_DATA_LEN, data_len);
+        for (ino, &idx) in order.iter().enumerate() {
+            let node = &self.nodes[idx];
+            let at = inode_off as usize + ino * INODE_SIZE;
+            let r = &mut out[at..at + INODE_SIZE];
+            let (kind, flags, links, size, offset) = match &node.body {
+                Body::File(b) => (Kind::File, 0, nlink[ino], b.len() as u64, file_off[ino]),
+                Body::Dir { opaque, .. } => {
+                    let (first, count) = dir_range[ino];
+                    let flags = if *opaque { INODE_FLAG_OPAQUE } else { 0 };
+                    (Kind::Dir, flags, 2 + subdirs[ino], count, first)
+                }
+                Body::Symlink(_) => {
+                    let (off, len) = link_range[ino];
+                    (Kind::Symlink, 0, nlink[ino], len, off)
+                }
+                Body::Whiteout => (Kind::Whiteout, 0, nlink[ino], 0, 0),
+            };
+            let links = u32::try_from(links).map_err(|_| Error::Limit("link count".into()))?;
+            r[I_KIND] = kind.to_byte();
+            r[I_FLAGS] = flags;
+            put_u32(r, I_MODE, node.meta.mode & 0o7777);
+            put_u32(r, I_UID, node.meta.uid);
+            put_u32(r, I_GID, node.meta.gid);
+            put_u32(r, I_NLINK, links);
+            let parent = if kind == Kind::Dir { parent_of[ino] } else { 0 };
+            put_u32(r, I_PARENT, parent);
+            put_u64(r, I_SIZE, size);
+            put_u64(r, I_OFFSET, offset);
+            put_u64(r, I_ATIME, node.meta.atime_ns as u64);
+            put_u64(r, I_MTIME, node.meta.mtime_ns as u64);
+            put_u64(r, I_CTIME, node.meta.ctime_ns as u64);
+        }
+        out[dirent_off as usize..strings_off as usize].copy_from_slice(&dirents);
+        out[strings_off as usize..(strings_off + strings_len) as usize].copy_from_slice(&strings);
+        let meta = meta_checksum(&out, inode_off, data_off);
+        put_u64(&mut out, H_META_CHECKSUM, meta);
+        put_u64(&mut out, H_DATA_CHECKSUM, data_checksum(&data));
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+
+    fn kind_byte(&self, idx: usize) -> u8 {
+        match self.nodes[idx].body {
+            Body::File(_) => KIND_FILE,
+            Body::Dir { .. } => KIND_DIR,
+            Body::Symlink(_) => KIND_SYMLINK,
+            Body::Whiteout => KIND_WHITEOUT,
+        }
+    }
+}
