@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod export;
 pub mod layers;
 pub mod memory;
 

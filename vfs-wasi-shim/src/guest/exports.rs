@@ -410,3 +410,26 @@ pub extern "C" fn poll_oneoff(subs: i32, events: i32, nsubs: i32, nevents: i32) 
         || forward(subs),
     )
 }
+
+/// Serializes the upper layer (everything the guest changed relative to the embedded layers)
+/// as a `vfs-image` layer in guest memory and returns `(address << 32) | length`, or 0 if the
+/// export failed (the reason goes to stderr). The bytes stay valid until the next call.
+///
+/// A Rust binary must be linked with `--export=vfs_export_upper` for a host to see this.
+#[export_name = "vfs_export_upper"]
+pub extern "C" fn vfs_export_upper() -> u64 {
+    state::with(
+        |st| match crate::export::export_upper(st.shim.fs_mut(), &st.layers) {
+            Ok(bytes) => {
+                st.exported = bytes;
+                // Addresses and lengths in a wasm32 memory fit in 32 bits.
+                ((st.exported.as_ptr() as usize as u64) << 32) | st.exported.len() as u64
+            }
+            Err(e) => {
+                super::host::stderr(&format!("vfs: export of the upper layer failed: {e}\n"));
+                0
+            }
+        },
+    )
+    .unwrap_or(0)
+}

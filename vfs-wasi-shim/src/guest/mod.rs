@@ -2,6 +2,6 @@
 //! calls to the real host, and tracing.
 
 pub mod exports;
-mod host;
+pub(crate) mod host;
 mod state;
 mod trace;

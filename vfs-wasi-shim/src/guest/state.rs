@@ -18,6 +18,10 @@ pub struct State {
     pub shim: Shim,
     /// Whether `VFS_TRACE` asked for a line per intercepted call on the host's stderr.
     pub trace: bool,
+    /// The embedded image layers, lowest first (slices of linear memory).
+    pub layers: Vec<&'static [u8]>,
+    /// The last exported upper layer, kept alive until the next export so the host can copy it.
+    pub exported: Vec<u8>,
 }
 
 thread_local! {
@@ -63,5 +67,10 @@ fn init() -> Option<State> {
             shim.root_fd()
         ));
     }
-    Some(State { shim, trace })
+    Some(State {
+        shim,
+        trace,
+        layers,
+        exported: Vec::new(),
+    })
 }

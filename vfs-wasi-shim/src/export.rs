@@ -1,0 +1,294 @@
+//! Serializing what the guest wrote as a `vfs-image` layer, so it outlives the instance.
+//!
+//! The export walks the live tree through `vfs-core`'s public calls (`readdir`, `fstatat`,
+//! `read`, `readlink`) and compares each node with the embedded lower layers: what is new or
+//! differs goes into the layer, what the lower layers have and the tree no longer has becomes a
+//! whiteout. Mounting the result above the same lower layers reproduces the tree. Comparing by
+//! walking costs a read of every file, which is fine for an operation run once at the end of an
+//! instance, and needs no knowledge of how `vfs-core` stores its upper layer.
+
+use std::collections::HashMap;
+use vfs_core::{Access, Fd, FdFlags, FileType, Fs, OFlags, Stat};
+use vfs_image::{Image, ImageBuilder, Kind, Meta, Overlay, OverlayNode};
+
+/// Why an export failed.
+#[derive(Debug)]
+pub enum ExportError {
+    /// A filesystem call failed during the walk.
+    Fs(vfs_core::Errno),
+    /// A lower layer is not a valid image, or the writer refused the tree.
+    Image(vfs_image::Error),
+}
+
+impl std::fmt::Display for ExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportError::Fs(e) => write!(f, "walking the filesystem: {e}"),
+            ExportError::Image(e) => write!(f, "writing the layer: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl From<vfs_core::Errno> for ExportError {
+    fn from(e: vfs_core::Errno) -> Self {
+        ExportError::Fs(e)
+    }
+}
+
+impl From<vfs_image::Error> for ExportError {
+    fn from(e: vfs_image::Error) -> Self {
+        ExportError::Image(e)
+    }
+}
+
+/// Returns a layer holding every difference between the tree of `fs` and the stack `lower`
+/// (lowest first): new and changed files, directories and symlinks, hard links between
+/// exported files, and whiteouts for names deleted from the lower layers.
+pub fn export_upper(fs: &mut Fs, lower: &[&[u8]]) -> Result<Vec<u8>, ExportError> {
+    let images = lower
+        .iter()
+        .map(|l| Image::open(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let overlay = Overlay::new(images);
+    let mut w = Walk {
+        fs,
+        overlay: &overlay,
+        out: ImageBuilder::new(),
+        inodes: HashMap::new(),
+    };
+    let root = w.fs.open_root()?;
+    let r = w.dir(root, b"");
+    let _ = w.fs.close(root);
+    r?;
+    Ok(w.out.finish()?)
+}
+
+struct Walk<'f, 'o> {
+    fs: &'f mut Fs,
+    overlay: &'o Overlay<'o>,
+    out: ImageBuilder,
+    /// Regular files already exported, by inode: a second name becomes a hard link.
+    inodes: HashMap<u64, Vec<u8>>,
+}
+
+fn meta(st: &Stat) -> Meta {
+    Meta {
+        mode: st.mode,
+        uid: st.uid,
+        gid: st.gid,
+        atime_ns: st.atime_ns as i64,
+        mtime_ns: st.mtime_ns as i64,
+        ctime_ns: st.ctime_ns as i64,
+    }
+}
+
+/// Whether the lower node has the same kind and the metadata an export preserves.
+fn same_meta(lower: &OverlayNode, st: &Stat) -> bool {
+    let n = lower.top().node;
+    n.mode() == st.mode
+        && n.uid() == st.uid
+        && n.gid() == st.gid
+        && n.mtime_ns() == st.mtime_ns as i64
+}
+
+impl Walk<'_, '_> {
+    fn lower(&self, path: &[u8]) -> Option<OverlayNode> {
+        if self.overlay.layers().is_empty() {
+            return None;
+        }
+        self.overlay.resolve(path).ok().flatten()
+    }
+
+    /// Exports the directory open at `fd`, whose path is `path` (empty for the root).
+    fn dir(&mut self, fd: Fd, path: &[u8]) -> Result<(), ExportError> {
+        let mut names: Vec<(Vec<u8>, FileType)> = Vec::new();
+        self.fs.readdir(fd, 0, |e| {
+            if e.name != b"." && e.name != b".." {
+                names.push((e.name.to_vec(), e.file_type));
+            }
+            true
+        })?;
+        // Names the lower layers show here but the tree no longer has: whiteouts.
+        if let Some(low) = self.lower(path).filter(OverlayNode::is_dir) {
+            for e in self.overlay.read_dir(&low)? {
+                if !names.iter().any(|(n, _)| n.as_slice() == e.name) {
+                    self.out.add_whiteout(&join(path, e.name))?;
+                }
+            }
+        }
+        for (name, ft) in names {
+            let child = join(path, &name);
+            let st = self.fs.stat(fd, &name, false)?;
+            let low = self.lower(&child);
+            match ft {
+                FileType::Directory => {
+                    let unchanged = low
+                        .as_ref()
+                        .is_some_and(|l| l.is_dir() && same_meta(l, &st));
+                    // A directory over a lower file simply replaces it (upper wins).
+                    if !unchanged {
+                        self.out.add_dir(&child, meta(&st))?;
+                    }
+                    let sub = self.fs.open(
+                        fd,
+                        &name,
+                        false,
+                        OFlags::DIRECTORY,
+                        Access::Read,
+                        FdFlags::empty(),
+                        0,
+                    )?;
+                    let r = self.dir(sub, &child);
+                    let _ = self.fs.close(sub);
+                    r?;
+                }
+                FileType::Regular => {
+                    if let Some(first) = self.inodes.get(&st.ino) {
+                        let first = first.clone();
+                        self.out.add_hardlink(&child, &first)?;
+                        continue;
+                    }
+                    let data = self.read_file(fd, &name, st.size)?;
+                    let unchanged = low.as_ref().is_some_and(|l| {
+                        l.kind() == Kind::File
+                            && same_meta(l, &st)
+                            && self
+                                .overlay
+                                .file_data(l)
+                                .is_ok_and(|d| d == data.as_slice())
+                    });
+                    if !unchanged {
+                        self.out.add_file(&child, meta(&st), data)?;
+                        if st.nlink > 1 {
+                            self.inodes.insert(st.ino, child);
+                        }
+                    }
+                }
+                FileType::Symlink => {
+                    let mut buf = vec![0u8; vfs_core::PATH_MAX];
+                    let n = self.fs.readlink(fd, &name, &mut buf)?;
+                    buf.truncate(n);
+                    let unchanged = low.as_ref().is_some_and(|l| {
+                        l.kind() == Kind::Symlink
+                            && self
+                                .overlay
+                                .symlink_target(l)
+                                .is_ok_and(|t| t == buf.as_slice())
+                    });
+                    if !unchanged {
+                        self.out.add_symlink(&child, meta(&st), &buf)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_file(&mut self, dir: Fd, name: &[u8], size: u64) -> Result<Vec<u8>, ExportError> {
+        let fd = self.fs.open(
+            dir,
+            name,
+            false,
+            OFlags::empty(),
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )?;
+        let mut data = vec![0u8; usize::try_from(size).map_err(|_| vfs_core::Errno::EFBIG)?];
+        let mut at = 0;
+        let r = loop {
+            if at == data.len() {
+                break Ok(());
+            }
+            match self.fs.pread(fd, &mut data[at..], at as u64) {
+                Ok(0) => {
+                    data.truncate(at);
+                    break Ok(());
+                }
+                Ok(n) => at += n,
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = self.fs.close(fd);
+        r?;
+        Ok(data)
+    }
+}
+
+/// `dir/name` as an image path (no leading slash at the root).
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vfs_core::Config;
+
+    fn write(fs: &mut Fs, root: Fd, path: &[u8], data: &[u8]) {
+        let fd = fs
+            .open(
+                root,
+                path,
+                true,
+                OFlags::CREAT | OFlags::TRUNC,
+                Access::Write,
+                FdFlags::empty(),
+                0o644,
+            )
+            .unwrap();
+        fs.write(fd, data).unwrap();
+        fs.close(fd).unwrap();
+    }
+
+    #[test]
+    fn exports_a_tree_that_reads_back() {
+        let mut fs = Fs::new(Config::default());
+        let root = fs.open_root().unwrap();
+        fs.mkdir(root, b"d", 0o755).unwrap();
+        write(&mut fs, root, b"d/a", b"alpha");
+        fs.link(root, b"d/a", false, root, b"d/a2").unwrap();
+        fs.symlink(b"d/a", root, b"s").unwrap();
+        let layer = export_upper(&mut fs, &[]).unwrap();
+        let img = Image::open(&layer).unwrap();
+        let a = img.resolve(b"d/a").unwrap().unwrap();
+        assert_eq!(img.file_data(&a).unwrap(), b"alpha");
+        let a2 = img.resolve(b"d/a2").unwrap().unwrap();
+        assert_eq!(a.ino(), a2.ino(), "hard link kept");
+        let s = img.resolve(b"s").unwrap().unwrap();
+        assert_eq!(img.symlink_target(&s).unwrap(), b"d/a");
+    }
+
+    #[test]
+    fn whiteouts_for_names_deleted_from_a_lower_layer() {
+        let mut b = ImageBuilder::new();
+        b.add_file(b"keep", Meta::with_mode(0o644), b"k".to_vec())
+            .unwrap();
+        b.add_file(b"gone", Meta::with_mode(0o644), b"g".to_vec())
+            .unwrap();
+        let lower = b.finish().unwrap();
+        // The tree as the guest left it: neither lower name is there any more, one new file is.
+        let mut fs = Fs::new(Config::default());
+        let root = fs.open_root().unwrap();
+        write(&mut fs, root, b"new", b"n");
+        let layer = export_upper(&mut fs, &[&lower]).unwrap();
+        let img = Image::open(&layer).unwrap();
+        assert!(img.is_layer());
+        let kind = |name: &[u8]| {
+            img.lookup(&img.root(), name)
+                .unwrap()
+                .map(|e| e.node.kind())
+        };
+        assert_eq!(kind(b"gone"), Some(Kind::Whiteout));
+        assert_eq!(kind(b"keep"), Some(Kind::Whiteout));
+        let n = img.resolve(b"new").unwrap().unwrap();
+        assert_eq!(img.file_data(&n).unwrap(), b"n");
+    }
+}
