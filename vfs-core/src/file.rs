@@ -216,14 +216,14 @@ impl Fs {
     }
 
     /// Guarantees space for bytes `offset..offset + len`, growing the file with zeros if it
-    /// ends before. Like `posix_fallocate` (Linux `fallocate` mode 0): `EINVAL` for `len` 0 or
-    /// offsets past `off_t`, `EBADF` unless open for writing, `EFBIG` if the end passes
+    /// ends before. Like `posix_fallocate` (Linux `fallocate` mode 0): `EBADF` if not open,
+    /// `EINVAL` for `len` 0 or offsets past `off_t`, `EBADF` unless open for writing, `EFBIG` if the end passes
     /// `off_t`, `ENOSPC` past the byte quota.
     pub fn allocate(&mut self, fd: Fd, offset: u64, len: u64) -> Result<()> {
+        let f = self.fds.file(fd)?;
         if len == 0 || offset > MAX_FILE_SIZE || len > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
         }
-        let f = self.fds.file(fd)?;
         if !f.access.can_write() {
             return Err(Errno::EBADF);
         }

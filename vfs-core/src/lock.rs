@@ -5,9 +5,9 @@
 //!
 //! * **`flock`** locks belong to an *open file description* (here: one descriptor; this crate
 //!   has no `dup`, and `renumber` moves the description with its lock). Many shared or one
-//!   exclusive holder per file. Taking a lock you already hold converts it; unlike Linux, a
-//!   conversion that conflicts leaves the old lock in place (Linux drops it first). Closing the
-//!   descriptor drops its lock.
+//!   exclusive holder per file. Taking a lock you already hold converts it; as on Linux the
+//!   conversion is not atomic: the old lock is dropped first, so a conversion that conflicts
+//!   leaves the descriptor with no lock. Closing the descriptor drops its lock.
 //! * **Byte-range locks** (`fcntl(F_SETLK)`) belong to an *owner* (a process id in POSIX).
 //!   Locks of one owner never conflict with each other: a new lock replaces, splits or merges
 //!   the owner's older ones over the same bytes. Read locks of different owners coexist; a
@@ -57,21 +57,20 @@ impl Locks {
         self.flock_shared == 0 && !self.flock_exclusive && self.ranges.is_empty()
     }
 
-    /// Takes `want` for a description that currently holds `held`.
+    /// Takes `want` for a description that currently holds `held`. As on Linux, a
+    /// conversion first drops the held lock, so a conversion that conflicts loses it.
     pub fn flock(&mut self, held: Option<FlockMode>, want: FlockMode) -> Result<()> {
         if held == Some(want) {
             return Ok(());
         }
-        let other_shared = self.flock_shared - u32::from(held == Some(FlockMode::Shared));
-        let other_exclusive = self.flock_exclusive && held != Some(FlockMode::Exclusive);
+        self.flock_release(held);
         let conflict = match want {
-            FlockMode::Shared => other_exclusive,
-            FlockMode::Exclusive => other_exclusive || other_shared > 0,
+            FlockMode::Shared => self.flock_exclusive,
+            FlockMode::Exclusive => self.flock_exclusive || self.flock_shared > 0,
         };
         if conflict {
             return Err(Errno::EWOULDBLOCK);
         }
-        self.flock_release(held);
         match want {
             FlockMode::Shared => self.flock_shared += 1,
             FlockMode::Exclusive => self.flock_exclusive = true,
@@ -191,6 +190,8 @@ impl Fs {
                     if locks.is_empty() {
                         inode.locks = None;
                     }
+                    // The held lock was dropped before the conflict was found.
+                    self.fds.file_mut(fd)?.flock = None;
                     return Err(e);
                 }
                 Some(want)

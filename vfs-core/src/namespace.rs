@@ -7,7 +7,7 @@ use crate::dir::{Dir, FIRST_SEQ};
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::Kind;
-use crate::path::{check_name, Last, PATH_MAX};
+use crate::path::{Last, PATH_MAX};
 use crate::types::{DirEntry, Fd, FileType, Ino};
 
 impl Fs {
@@ -21,8 +21,7 @@ impl Fs {
         let Last::Name(name) = p.last else {
             return Err(Errno::EEXIST);
         };
-        check_name(name)?;
-        if self.lookup_in(p.dir, name)?.is_some() {
+        if self.lookup_name(p.dir, name)?.is_some() {
             return Err(Errno::EEXIST);
         }
         self.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
@@ -43,8 +42,7 @@ impl Fs {
             Last::DotDot => return Err(Errno::ENOTEMPTY),
             Last::Name(n) => n,
         };
-        check_name(name)?;
-        let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+        let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
         if ft != FileType::Directory {
             return Err(Errno::ENOTDIR);
         }
@@ -110,8 +108,7 @@ impl Fs {
         let Last::Name(name) = p.last else {
             return Err(Errno::EISDIR);
         };
-        check_name(name)?;
-        let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+        let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
         if ft == FileType::Directory {
             return Err(Errno::EISDIR);
         }
@@ -161,18 +158,16 @@ impl Fs {
     /// directory over a non-directory; `EISDIR` for a non-directory over a directory.
     pub fn rename(&mut self, olddirfd: Fd, old: &[u8], newdirfd: Fd, new: &[u8]) -> Result<()> {
         let ostart = self.start_of(olddirfd, old)?;
-        let nstart = self.start_of(newdirfd, new)?;
         let mut hops = 0;
         let op = self.walk_parent(ostart, old, &mut hops)?;
+        let nstart = self.start_of(newdirfd, new)?;
         let mut hops = 0;
         let np = self.walk_parent(nstart, new, &mut hops)?;
         let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
             return Err(Errno::EBUSY);
         };
-        check_name(oname)?;
-        check_name(nname)?;
-        let (oino, oft) = self.lookup_in(op.dir, oname)?.ok_or(Errno::ENOENT)?;
-        let target = self.lookup_in(np.dir, nname)?;
+        let (oino, oft) = self.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
+        let target = self.lookup_name(np.dir, nname)?;
         let is_dir = oft == FileType::Directory;
         if !is_dir && (op.trailing_slash || np.trailing_slash) {
             return Err(Errno::ENOTDIR);
@@ -282,8 +277,7 @@ impl Fs {
         let Last::Name(name) = p.last else {
             return Err(Errno::EEXIST);
         };
-        check_name(name)?;
-        if self.lookup_in(p.dir, name)?.is_some() {
+        if self.lookup_name(p.dir, name)?.is_some() {
             return Err(Errno::EEXIST);
         }
         if p.trailing_slash {
@@ -319,6 +313,12 @@ impl Fs {
     pub fn readlink(&mut self, dirfd: Fd, path: &[u8], buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Err(Errno::EINVAL);
+        }
+        if path.is_empty() {
+            // Linux reads the link `dirfd` itself refers to (AT_EMPTY_PATH is implied); a
+            // descriptor here never refers to a symlink, so that is ENOENT once it is valid.
+            self.fds.file(dirfd)?;
+            return Err(Errno::ENOENT);
         }
         let ino = self.resolve(dirfd, path, false)?;
         match self.inodes.get(ino).map(|i| &i.kind) {

@@ -4,7 +4,7 @@ use crate::data::FileData;
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::{Inode, Kind};
-use crate::path::{check_name, Last};
+use crate::path::Last;
 use crate::types::{Access, Fd, FdFlags, FileType, Ino, OFlags};
 
 impl Fs {
@@ -14,7 +14,7 @@ impl Fs {
     /// Errors, in the order Linux checks them: `EMFILE` when the table is full; `EINVAL` for
     /// `CREAT | DIRECTORY`; path errors (`ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP`, `EINVAL`);
     /// `EEXIST` for `CREAT | EXCL` on an existing name; `EISDIR` for a directory opened for
-    /// writing, with `CREAT` or with `TRUNC`, and for `CREAT` of a name ending in `/`;
+    /// writing, with `CREAT` or with `TRUNC`, and for `CREAT` of any path ending in `/`;
     /// `ENOTDIR` for `DIRECTORY` on a non-directory; `ENOSPC` when no inode may be created.
     /// `TRUNC` truncates a regular file even when opened read-only, as Linux does. `mode` is
     /// stored as given (there is no umask).
@@ -48,6 +48,8 @@ impl Fs {
                     return Err(Errno::EISDIR);
                 }
             }
+            // Only reached under O_NOFOLLOW; Linux checks O_DIRECTORY first.
+            FileType::Symlink if oflags.contains(OFlags::DIRECTORY) => return Err(Errno::ENOTDIR),
             FileType::Symlink => return Err(Errno::ELOOP),
             FileType::Regular => {
                 if oflags.contains(OFlags::DIRECTORY) {
@@ -70,15 +72,15 @@ impl Fs {
             Last::Root | Last::Dot => p.dir,
             Last::DotDot => self.parent_of(p.dir),
             Last::Name(name) => {
-                check_name(name)?;
-                let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+                let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
                 if ft != FileType::Symlink {
                     ino
                 } else if follow || p.trailing_slash {
                     let target = self.follow_link(ino, &mut hops)?;
                     self.resolve_from(p.dir, target, true, &mut hops)?
                 } else {
-                    return Err(Errno::ELOOP);
+                    // Described by the caller: ENOTDIR under O_DIRECTORY, else ELOOP.
+                    ino
                 }
             }
         };
@@ -104,14 +106,16 @@ impl Fs {
             let p = self.walk_parent(dir, &path, &mut hops)?;
             let name = match p.last {
                 Last::Name(n) => n,
+                // `.`, `..`, `/` name an existing directory.
+                _ if oflags.contains(OFlags::EXCL) => return Err(Errno::EEXIST),
                 _ => return Err(Errno::EISDIR),
             };
-            check_name(name)?;
-            match self.lookup_in(p.dir, name)? {
+            // Linux refuses a trailing slash with O_CREAT before looking the name up.
+            if p.trailing_slash {
+                return Err(Errno::EISDIR);
+            }
+            match self.lookup_name(p.dir, name)? {
                 None => {
-                    if p.trailing_slash {
-                        return Err(Errno::EISDIR);
-                    }
                     let name = name.to_vec();
                     return self.create_inode(p.dir, &name, Kind::File(FileData::default()), mode);
                 }
@@ -120,21 +124,14 @@ impl Fs {
                         return Err(Errno::EEXIST);
                     }
                     if ft != FileType::Symlink {
-                        if p.trailing_slash && ft != FileType::Directory {
-                            return Err(Errno::ENOTDIR);
-                        }
                         return Ok(ino);
                     }
-                    if !follow && !p.trailing_slash {
+                    if !follow {
                         return Err(Errno::ELOOP);
                     }
                     let target = self.follow_link(ino, &mut hops)?.to_vec();
-                    let trailing = p.trailing_slash;
                     dir = p.dir;
                     path = target;
-                    if trailing {
-                        path.push(b'/');
-                    }
                 }
             }
         }

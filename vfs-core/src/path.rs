@@ -178,6 +178,14 @@ impl Fs {
         }
     }
 
+    /// Looks up the last component of a path: like [`Fs::lookup_in`], but a name longer than
+    /// `NAME_MAX` is `ENAMETOOLONG` (Linux finds that out only when it looks the name up, so
+    /// errors found before the lookup win).
+    pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
+        check_name(name)?;
+        self.lookup_in(dir, name)
+    }
+
     pub(crate) fn file_type_of(&self, ino: Ino) -> Option<FileType> {
         self.inodes.get(ino).map(|i| i.file_type())
     }
@@ -196,8 +204,7 @@ impl Fs {
             Last::Root | Last::Dot => p.dir,
             Last::DotDot => self.parent_of(p.dir),
             Last::Name(name) => {
-                check_name(name)?;
-                let (ino, ft) = self.lookup_in(p.dir, name)?.ok_or(Errno::ENOENT)?;
+                let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
                 if ft == FileType::Symlink && (follow || p.trailing_slash) {
                     let target = self.follow_link(ino, hops)?;
                     self.resolve_from(p.dir, target, true, hops)?
