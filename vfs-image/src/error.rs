@@ -148,6 +148,8 @@ pub enum Error {
     },
     /// Writer: the image would exceed a limit of the format.
     Limit(String),
+    /// Writer: the sink given to `finish_with` failed (the cause is the sink's to report).
+    Output,
 }
 
 /// Short for `core::result::Result<T, vfs_image::Error>`.
@@ -206,6 +208,7 @@ impl fmt::Display for Error {
             Error::Exists { path } => write!(f, "{:?} already exists", show(path)),
             Error::NotFound { path } => write!(f, "{:?}: no such file or directory", show(path)),
             Error::Limit(msg) => write!(f, "format limit exceeded: {msg}"),
+            Error::Output => write!(f, "writing the image failed"),
         }
     }
 }

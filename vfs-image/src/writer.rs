@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::node::{Kind, Meta};
-use crate::verify::{data_checksum, meta_checksum};
+use crate::verify::meta_checksum;
 
 /// Default metadata of directories the builder creates on its own (missing parents, the root):
 /// mode 0755, owner 0:0, times at the epoch.
@@ -349,6 +349,18 @@ impl ImageBuilder {
 
     /// Lays the tree out and returns the image bytes. Same tree, same bytes.
     pub fn finish(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.finish_with(&mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Lays the tree out and hands the image to `sink` in pieces, in order, without building
+    /// it in memory (file contents go straight from the builder to the sink). Returns the image
+    /// size. An error from `sink` stops the write and is returned.
+    pub fn finish_with(&self, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
         // 1. Number the reachable nodes breadth-first in name order. Directories are numbered
         //    when first seen in their parent, so a child directory's number is always greater
         //    than its parent's: the reader's no-cycle rule.
@@ -431,10 +443,13 @@ impl ImageBuilder {
             .ok_or(Error::Limit("image too large".into()))?;
 
         // 4. File data in inode order, identical contents stored once. The map is only probed,
-        //    never iterated, and first occurrence decides the offset: deterministic.
-        let mut data: Vec<u8> = Vec::new();
-        let mut seen: BTreeMap<(u64, u128), Vec<u64>> = BTreeMap::new();
+        //    never iterated, and first occurrence decides the offset: deterministic. Only the
+        //    plan is made here; the bytes go straight from the builder to the sink below.
+        let mut seen: BTreeMap<(u64, u128), Vec<usize>> = BTreeMap::new();
         let mut file_off = vec![0u64; n];
+        // (offset in the data region, builder node) of each distinct content, ascending.
+        let mut chunks: Vec<(u64, usize)> = Vec::new();
+        let mut data_end = 0u64;
         for (ino, &idx) in order.iter().enumerate() {
             let Body::File(bytes) = &self.nodes[idx].body else {
                 continue;
@@ -444,28 +459,28 @@ impl ImageBuilder {
             }
             let key = (bytes.len() as u64, xxhash_rust::xxh3::xxh3_128(bytes));
             let candidates = seen.entry(key).or_default();
-            let hit = candidates.iter().copied().find(|&off| {
-                data.get(off as usize..off as usize + bytes.len()) == Some(bytes.as_slice())
-            });
+            let hit = candidates
+                .iter()
+                .copied()
+                .find(|&c| self.file_bytes(chunks[c].1) == &bytes[..]);
             file_off[ino] = match hit {
-                Some(off) => off,
+                Some(c) => chunks[c].0,
                 None => {
                     // Offsets are relative to the data region, which starts 16-aligned.
-                    let off = align_up(data.len() as u64, DATA_ALIGN)
+                    let off = align_up(data_end, DATA_ALIGN)
                         .ok_or(Error::Limit("image too large".into()))?;
-                    data.resize(off as usize, 0);
-                    data.extend_from_slice(bytes);
-                    candidates.push(off);
+                    candidates.push(chunks.len());
+                    chunks.push((off, idx));
+                    data_end = off + bytes.len() as u64;
                     off
                 }
             };
         }
-        let data_len = align_up(data.len() as u64, DATA_ALIGN)
-            .ok_or(Error::Limit("image too large".into()))?;
-        data.resize(data_len as usize, 0);
+        let data_len =
+            align_up(data_end, DATA_ALIGN).ok_or(Error::Limit("image too large".into()))?;
         let image_size = data_off + data_len;
 
-        // 5. Assemble.
+        // 5. Header and metadata regions.
         let mut out = vec![0u8; data_off as usize];
         out[..8].copy_from_slice(&MAGIC);
         put_u16(&mut out, H_VERSION_MAJOR, VERSION_MAJOR);
@@ -524,11 +539,37 @@ impl ImageBuilder {
         }
         out[dirent_off as usize..strings_off as usize].copy_from_slice(&dirents);
         out[strings_off as usize..(strings_off + strings_len) as usize].copy_from_slice(&strings);
+
+        // 6. Checksums, then emit: metadata, then each distinct content with its padding.
+        let zeros = [0u8; DATA_ALIGN as usize];
+        let emit_data = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
+            let mut pos = 0u64;
+            for &(off, idx) in &chunks {
+                sink(&zeros[..(off - pos) as usize])?;
+                let bytes = self.file_bytes(idx);
+                sink(bytes)?;
+                pos = off + bytes.len() as u64;
+            }
+            sink(&zeros[..(data_len - pos) as usize])
+        };
+        let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
+        emit_data(&mut |b| {
+            hasher.update(b);
+            Ok(())
+        })?;
+        put_u64(&mut out, H_DATA_CHECKSUM, hasher.digest());
         let meta = meta_checksum(&out, inode_off, data_off);
         put_u64(&mut out, H_META_CHECKSUM, meta);
-        put_u64(&mut out, H_DATA_CHECKSUM, data_checksum(&data));
-        out.extend_from_slice(&data);
-        Ok(out)
+        sink(&out)?;
+        emit_data(sink)?;
+        Ok(image_size)
+    }
+
+    fn file_bytes(&self, idx: usize) -> &[u8] {
+        match &self.nodes[idx].body {
+            Body::File(b) => b,
+            _ => &[],
+        }
     }
 
     fn kind_byte(&self, idx: usize) -> u8 {

@@ -8,7 +8,9 @@ mod unpack;
 
 pub use error::HostError;
 pub use oci::{import_tar, TarReport};
-pub use pack::{build_dir, pack_dir, pack_dir_with, PackOptions, PackProgress, PackReport};
+pub use pack::{
+    build_dir, pack_dir, pack_dir_with, write_image, PackOptions, PackProgress, PackReport,
+};
 pub use unpack::{unpack, UnpackOptions, UnpackReport};
 
 use crate::Meta;

@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -116,17 +119,100 @@ fn meta_of(md: &fs::Metadata, opts: &PackOptions) -> Meta {
 
 /// Packs the directory `root` into an image (like `mksquashfs DIR OUT`). See [`PackOptions`].
 pub fn pack_dir(root: &Path, opts: &PackOptions) -> Result<Vec<u8>, HostError> {
-    Ok(pack_dir_with(root, opts, &mut |_| {})?.0)
+    let (builder, _) = build_dir(root, opts, &mut |_| {})?;
+    Ok(builder.finish()?)
 }
 
-/// [`pack_dir`] with a progress callback, also returning what was found.
+/// Packs `root` and streams the image into `out` (no second copy of the image in memory),
+/// reporting progress while files are read. Returns what was found and the image size.
 pub fn pack_dir_with(
     root: &Path,
     opts: &PackOptions,
     progress: &mut dyn FnMut(PackProgress),
-) -> Result<(Vec<u8>, PackReport), HostError> {
+    out: &mut dyn Write,
+) -> Result<(PackReport, u64), HostError> {
     let (builder, report) = build_dir(root, opts, progress)?;
-    Ok((builder.finish()?, report))
+    let size = write_image(&builder, out)?;
+    Ok((report, size))
+}
+
+/// Finishes `builder` into `out`, keeping the I/O error if the writer fails.
+pub fn write_image(builder: &ImageBuilder, out: &mut dyn Write) -> Result<u64, HostError> {
+    let mut io_error = None;
+    let r = builder.finish_with(&mut |b| {
+        out.write_all(b).map_err(|e| {
+            io_error = Some(e);
+            crate::Error::Output
+        })
+    });
+    let r = r.and_then(|size| {
+        out.flush().map_err(|e| {
+            io_error = Some(e);
+            crate::Error::Output
+        })?;
+        Ok(size)
+    });
+    match (r, io_error) {
+        (Ok(size), _) => Ok(size),
+        (Err(_), Some(source)) => Err(HostError::Io {
+            path: PathBuf::from("<output>"),
+            source,
+        }),
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
+/// What the walk found at one path, in walk order; file contents are read afterwards.
+enum Item {
+    Dir(Vec<u8>, Meta),
+    File(Vec<u8>, Meta, PathBuf),
+    Symlink(Vec<u8>, Meta, Vec<u8>),
+    Hardlink(Vec<u8>, Vec<u8>),
+}
+
+/// Reads the files `paths` with a few threads (the cost is in the kernel's copies and page
+/// faults, which do run in parallel), calling `done` on the calling thread as each finishes.
+fn read_files(
+    paths: &[&Path],
+    done: &mut dyn FnMut(usize, u64),
+) -> Result<Vec<Vec<u8>>, HostError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Vec<u8>>> = vec![None; paths.len()];
+    std::thread::scope(|s| -> Result<(), HostError> {
+        let (tx, rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
+        for _ in 0..threads {
+            let (tx, next) = (tx.clone(), &next);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = paths.get(i) else { break };
+                if tx.send((i, fs::read(p))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            let data = r.map_err(|source| HostError::Io {
+                path: paths[i].to_path_buf(),
+                source,
+            });
+            let data = match data {
+                Ok(d) => d,
+                Err(e) => {
+                    // Make the workers stop early, then report.
+                    next.store(usize::MAX / 2, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            done(i, data.len() as u64);
+            slots[i] = Some(data);
+        }
+        Ok(())
+    })?;
+    Ok(slots.into_iter().map(Option::unwrap_or_default).collect())
 }
 
 /// Walks `root` into an [`ImageBuilder`] without finishing it (callers may add more).
@@ -143,13 +229,12 @@ pub fn build_dir(
             source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    let mut b = ImageBuilder::new();
     let mut report = PackReport {
         dirs: 1,
         ..PackReport::default()
     };
-    let mut prog = PackProgress::default();
-    b.add_dir(b"", meta_of(&md, opts))?;
+    let root_meta = meta_of(&md, opts);
+    let mut items = Vec::new();
     // First relative path of each multiply-linked inode, keyed by (device, inode).
     let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
     // Depth-first; children visited in byte order so hard links resolve to the same first name
@@ -179,7 +264,7 @@ pub fn build_dir(
             let meta = meta_of(&md, opts);
             let ft = md.file_type();
             if ft.is_dir() {
-                b.add_dir(&p, meta)?;
+                items.push(Item::Dir(p.clone(), meta));
                 report.dirs += 1;
                 subdirs.push((path, p));
                 continue;
@@ -190,7 +275,7 @@ pub fn build_dir(
             }
             if md.nlink() > 1 {
                 if let Some(first) = links.get(&(md.dev(), md.ino())) {
-                    b.add_hardlink(&p, first)?;
+                    items.push(Item::Hardlink(p, first.clone()));
                     report.hardlinks += 1;
                     continue;
                 }
@@ -198,20 +283,42 @@ pub fn build_dir(
             }
             if ft.is_symlink() {
                 let target = fs::read_link(&path).map_err(HostError::io(&path))?;
-                b.add_symlink(&p, meta, target.as_os_str().as_bytes())?;
+                items.push(Item::Symlink(p, meta, target.into_os_string().into_vec()));
                 report.symlinks += 1;
             } else {
-                let data = fs::read(&path).map_err(HostError::io(&path))?;
-                report.bytes += data.len() as u64;
-                prog.bytes += data.len() as u64;
-                b.add_file(&p, meta, data)?;
+                items.push(Item::File(p, meta, path));
                 report.files += 1;
             }
-            prog.entries += 1;
-            progress(prog);
         }
         // Reverse so the stack pops them in sorted order.
         stack.extend(subdirs.into_iter().rev());
+    }
+
+    let paths: Vec<&Path> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::File(_, _, path) => Some(path.as_path()),
+            _ => None,
+        })
+        .collect();
+    let mut prog = PackProgress::default();
+    let mut contents = read_files(&paths, &mut |_, len| {
+        prog.entries += 1;
+        prog.bytes += len;
+        progress(prog);
+    })?
+    .into_iter();
+    report.bytes = prog.bytes;
+
+    let mut b = ImageBuilder::new();
+    b.add_dir(b"", root_meta)?;
+    for item in items {
+        match item {
+            Item::Dir(p, meta) => b.add_dir(&p, meta)?,
+            Item::File(p, meta, _) => b.add_file(&p, meta, contents.next().unwrap_or_default())?,
+            Item::Symlink(p, meta, target) => b.add_symlink(&p, meta, &target)?,
+            Item::Hardlink(p, first) => b.add_hardlink(&p, &first)?,
+        };
     }
     Ok((b, report))
 }

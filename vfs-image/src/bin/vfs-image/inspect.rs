@@ -1,0 +1,133 @@
+//! `inspect` (what is in an image, in numbers) and `verify` (is it intact).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use crate::pack::human as human_size;
+
+/// Arguments of `vfs-image inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The image.
+    image: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `vfs-image verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The image.
+    image: PathBuf,
+}
+
+/// Runs `vfs-image inspect`.
+pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
+    let bytes = crate::read_image(&a.image)?;
+    let img = crate::open_image(&a.image, &bytes)?;
+    let h = *img.header();
+    let s = img
+        .stats()
+        .with_context(|| format!("{}: corrupt image", a.image.display()))?;
+    let saved = s.file_bytes.saturating_sub(s.stored_bytes);
+    if a.json {
+        let v = json!({
+            "path": a.image.display().to_string(),
+            "version": format!("{}.{}", h.version_major, h.version_minor),
+            "layer": img.is_layer(),
+            "image_size": h.image_size,
+            "header": {
+                "header_size": h.header_size, "flags": h.flags, "root": h.root,
+                "inode_off": h.inode_off, "inode_count": h.inode_count,
+                "dirent_off": h.dirent_off, "dirent_count": h.dirent_count,
+                "strings_off": h.strings_off, "strings_len": h.strings_len,
+                "data_off": h.data_off, "data_len": h.data_len,
+                "meta_checksum": format!("{:016x}", h.meta_checksum),
+                "data_checksum": format!("{:016x}", h.data_checksum),
+            },
+            "counts": {
+                "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks,
+                "hard_links": s.extra_links, "whiteouts": s.whiteouts, "opaque_dirs": s.opaque_dirs,
+            },
+            "sizes": {
+                "file_bytes": s.file_bytes, "stored_bytes": s.stored_bytes,
+                "dedup_saved_bytes": saved, "deduped_files": s.deduped_files,
+                "metadata_bytes": h.data_off,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "image:          {} ({} bytes, {})",
+        a.image.display(),
+        h.image_size,
+        human_size(h.image_size)
+    );
+    println!(
+        "version:        {}.{}{}",
+        h.version_major,
+        h.version_minor,
+        if img.is_layer() {
+            " (layer: has whiteouts/opaque dirs)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "inode table:    {} inodes at {} ({} bytes)",
+        h.inode_count,
+        h.inode_off,
+        h.inode_count * 64
+    );
+    println!(
+        "entry table:    {} entries at {} ({} bytes)",
+        h.dirent_count,
+        h.dirent_off,
+        h.dirent_count * 12
+    );
+    println!(
+        "string pool:    {} bytes at {}",
+        h.strings_len, h.strings_off
+    );
+    println!("file data:      {} bytes at {}", h.data_len, h.data_off);
+    println!(
+        "checksums:      meta {:016x}, data {:016x} (xxh64)",
+        h.meta_checksum, h.data_checksum
+    );
+    println!(
+        "counts:         {} files, {} dirs, {} symlinks, {} hard links, {} whiteouts, {} opaque dirs",
+        s.files, s.dirs, s.symlinks, s.extra_links, s.whiteouts, s.opaque_dirs
+    );
+    println!(
+        "contents:       {} in files, {} stored; dedup saved {} ({} files shared)",
+        human_size(s.file_bytes),
+        human_size(s.stored_bytes),
+        human_size(saved),
+        s.deduped_files
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `vfs-image verify`.
+pub fn run_verify(a: VerifyArgs) -> Result<ExitCode> {
+    let bytes = crate::read_image(&a.image)?;
+    let img = crate::open_image(&a.image, &bytes)?;
+    let s = img
+        .verify()
+        .with_context(|| format!("{}: verification failed", a.image.display()))?;
+    println!(
+        "{}: ok ({} files, {} dirs, {} symlinks, {} whiteouts; checksums and structure verified)",
+        a.image.display(),
+        s.files,
+        s.dirs,
+        s.symlinks,
+        s.whiteouts
+    );
+    Ok(ExitCode::SUCCESS)
+}
