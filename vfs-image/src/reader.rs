@@ -418,6 +418,7 @@ impl<'a> Image<'a> {
             image: *self,
             dir: *dir,
             pos: from,
+            prev: None,
             failed: false,
         })
     }
@@ -519,11 +520,16 @@ impl<'a> Image<'a> {
 }
 
 /// Iterator over a directory's entries (see [`Image::read_dir`]). Stops after the first error.
+///
+/// It also checks, at no extra cost, that each name is greater than the one before, so a
+/// listing that completes without error is sorted and free of duplicates, and lookups in that
+/// directory (binary search) agree with it.
 #[derive(Clone, Debug)]
 pub struct ReadDir<'a> {
     image: Image<'a>,
     dir: Node,
     pos: u64,
+    prev: Option<&'a [u8]>,
     failed: bool,
 }
 
@@ -541,7 +547,14 @@ impl<'a> Iterator for ReadDir<'a> {
         if self.failed || self.pos >= self.dir.size {
             return None;
         }
-        let r = self.image.entry_at(&self.dir, self.pos);
+        let mut r = self.image.entry_at(&self.dir, self.pos);
+        if let Ok(e) = &r {
+            let name = e.name;
+            if self.prev.is_some_and(|p| p >= name) {
+                r = Err(Error::Unsorted { dir: self.dir.ino });
+            }
+            self.prev = Some(name);
+        }
         self.pos += 1;
         self.failed = r.is_err();
         Some(r)
