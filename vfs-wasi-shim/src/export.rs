@@ -291,4 +291,32 @@ mod tests {
         let n = img.resolve(b"new").unwrap().unwrap();
         assert_eq!(img.file_data(&n).unwrap(), b"n");
     }
+
+    #[test]
+    fn a_tree_mounted_from_layers_and_left_alone_exports_no_entries() {
+        let mut b = ImageBuilder::new();
+        b.add_file(b"d/f", Meta::with_mode(0o644), b"f".to_vec())
+            .unwrap();
+        b.add_hardlink(b"d/g", b"d/f").unwrap();
+        b.add_symlink(b"s", Meta::with_mode(0o777), b"d/f").unwrap();
+        let lower: &'static [u8] = Box::leak(b.finish().unwrap().into_boxed_slice());
+        let mut fs = crate::layers::build_fs(Config::default(), &[lower]).unwrap();
+        let root = fs.open_root().unwrap();
+        assert_eq!(fs.stat(root, b"d/g", true).unwrap().nlink, 2);
+        let layer = export_upper(&mut fs, &[lower]).unwrap();
+        let img = Image::open(&layer).unwrap();
+        let names: Vec<Vec<u8>> = img
+            .read_dir(&img.root(), 0)
+            .unwrap()
+            .map(|e| e.unwrap().name.to_vec())
+            .collect();
+        assert!(names.iter().all(|n| n == b"." || n == b".."), "{names:?}");
+        // A change is exported, and only it.
+        write(&mut fs, root, b"d/f", b"changed");
+        let layer = export_upper(&mut fs, &[lower]).unwrap();
+        let img = Image::open(&layer).unwrap();
+        let f = img.resolve(b"d/f").unwrap().unwrap();
+        assert_eq!(img.file_data(&f).unwrap(), b"changed");
+        assert!(img.resolve(b"s").unwrap().is_none());
+    }
 }
