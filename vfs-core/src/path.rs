@@ -107,7 +107,13 @@ impl Fs {
         path: &'p [u8],
         hops: &mut u32,
     ) -> Result<Parent<'p>> {
-        check_path(path)?;
+        // The NUL scan is done once per call in `start_of`; symlink targets never hold NUL.
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
         let mut dir = if path[0] == b'/' { self.root } else { start };
         let mut rest = strip_slashes(path);
         if rest.is_empty() {

@@ -1,0 +1,230 @@
+//! `vfs-core` against `std::fs` on Linux tmpfs (`/dev/shm`), the six everyday operations.
+//!
+//! Run: `cargo bench -p vfs-benches --bench core`. Each case builds the same tree on both
+//! sides first; the kernel side pays for system calls, which is exactly the cost a guest
+//! avoids by keeping its files in its own memory.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use vfs_core::{Access, Config, Fd, FdFlags, Fs, OFlags};
+
+const DEEP: &str = "a/b/c/d/file";
+const MISSING: &str = "a/b/c/d/missing";
+const BIG: usize = 16 << 20;
+
+/// The fixture on both sides: a 5-deep file, a 4 KiB file, a directory of 100 entries and a
+/// 16 MiB file.
+struct Fixture {
+    fs: Fs,
+    root: Fd,
+    host: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let host = PathBuf::from(format!("{base}/vfs-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&host);
+    std::fs::create_dir_all(host.join("a/b/c/d")).unwrap();
+    std::fs::write(host.join(DEEP), b"x").unwrap();
+    std::fs::write(host.join("4k"), vec![7u8; 4096]).unwrap();
+    std::fs::create_dir(host.join("dir100")).unwrap();
+    for i in 0..100 {
+        std::fs::write(host.join(format!("dir100/entry-{i:03}")), b"").unwrap();
+    }
+    std::fs::write(host.join("big"), vec![1u8; BIG]).unwrap();
+
+    let mut fs = Fs::new(Config {
+        max_bytes: 1 << 30,
+        ..Config::default()
+    });
+    let root = fs.open_root().unwrap();
+    for d in ["a", "a/b", "a/b/c", "a/b/c/d", "dir100"] {
+        fs.mkdir(root, d.as_bytes(), 0o755).unwrap();
+    }
+    let mut put = |fs: &mut Fs, p: &str, data: &[u8]| {
+        let fd = fs
+            .open(
+                root,
+                p.as_bytes(),
+                true,
+                OFlags::CREAT,
+                Access::Write,
+                FdFlags::empty(),
+                0o644,
+            )
+            .unwrap();
+        fs.write(fd, data).unwrap();
+        fs.close(fd).unwrap();
+    };
+    put(&mut fs, DEEP, b"x");
+    put(&mut fs, "4k", &[7u8; 4096]);
+    for i in 0..100 {
+        put(&mut fs, &format!("dir100/entry-{i:03}"), b"");
+    }
+    put(&mut fs, "big", &vec![1u8; BIG]);
+    Fixture { fs, root, host }
+}
+
+fn benches(c: &mut Criterion) {
+    let Fixture { mut fs, root, host } = fixture();
+    let mut buf = vec![0u8; BIG];
+
+    let mut g = c.benchmark_group("stat_5_deep");
+    g.bench_function("vfs-core", |b| {
+        b.iter(|| fs.stat(root, black_box(DEEP.as_bytes()), true).unwrap())
+    });
+    let p = host.join(DEEP);
+    g.bench_function("std-tmpfs", |b| {
+        b.iter(|| std::fs::metadata(black_box(&p)).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("stat_missing");
+    g.bench_function("vfs-core", |b| {
+        b.iter(|| {
+            fs.stat(root, black_box(MISSING.as_bytes()), true)
+                .unwrap_err()
+        })
+    });
+    let p = host.join(MISSING);
+    g.bench_function("std-tmpfs", |b| {
+        b.iter(|| std::fs::metadata(black_box(&p)).unwrap_err())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("open_read_4k_close");
+    g.bench_function("vfs-core", |b| {
+        b.iter(|| {
+            let fd = fs
+                .open(
+                    root,
+                    b"4k",
+                    true,
+                    OFlags::empty(),
+                    Access::Read,
+                    FdFlags::empty(),
+                    0,
+                )
+                .unwrap();
+            let n = fs.read(fd, &mut buf[..4096]).unwrap();
+            fs.close(fd).unwrap();
+            n
+        })
+    });
+    let p = host.join("4k");
+    g.bench_function("std-tmpfs", |b| {
+        b.iter(|| {
+            let mut f = std::fs::File::open(&p).unwrap();
+            f.read(&mut buf[..4096]).unwrap()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("readdir_100");
+    g.bench_function("vfs-core", |b| {
+        b.iter(|| {
+            let fd = fs
+                .open(
+                    root,
+                    b"dir100",
+                    true,
+                    OFlags::DIRECTORY,
+                    Access::Read,
+                    FdFlags::empty(),
+                    0,
+                )
+                .unwrap();
+            let mut n = 0usize;
+            fs.readdir(fd, 0, |e| {
+                n += e.name.len();
+                true
+            })
+            .unwrap();
+            fs.close(fd).unwrap();
+            n
+        })
+    });
+    let p = host.join("dir100");
+    g.bench_function("std-tmpfs", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in std::fs::read_dir(&p).unwrap() {
+                n += e.unwrap().file_name().len();
+            }
+            n
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("create_write_4k_unlink");
+    let data = [3u8; 4096];
+    g.bench_function("vfs-core", |b| {
+        b.iter(|| {
+            let fd = fs
+                .open(
+                    root,
+                    b"tmp",
+                    true,
+                    OFlags::CREAT,
+                    Access::Write,
+                    FdFlags::empty(),
+                    0o644,
+                )
+                .unwrap();
+            fs.write(fd, &data).unwrap();
+            fs.close(fd).unwrap();
+            fs.unlink(root, b"tmp").unwrap();
+        })
+    });
+    let p = host.join("tmp");
+    g.bench_function("std-tmpfs", |b| {
+        b.iter(|| {
+            let mut f = std::fs::File::create(&p).unwrap();
+            f.write_all(&data).unwrap();
+            drop(f);
+            std::fs::remove_file(&p).unwrap();
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("read_16m");
+    g.throughput(Throughput::Bytes(BIG as u64));
+    g.sample_size(30);
+    g.bench_function(BenchmarkId::from_parameter("vfs-core"), |b| {
+        b.iter(|| {
+            let fd = fs
+                .open(
+                    root,
+                    b"big",
+                    true,
+                    OFlags::empty(),
+                    Access::Read,
+                    FdFlags::empty(),
+                    0,
+                )
+                .unwrap();
+            let n = fs.read(fd, &mut buf).unwrap();
+            fs.close(fd).unwrap();
+            n
+        })
+    });
+    let p = host.join("big");
+    g.bench_function(BenchmarkId::from_parameter("std-tmpfs"), |b| {
+        b.iter(|| {
+            let mut f = std::fs::File::open(&p).unwrap();
+            f.read(&mut buf).unwrap()
+        })
+    });
+    g.finish();
+
+    let _ = std::fs::remove_dir_all(&host);
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);

@@ -1,0 +1,199 @@
+//! Arbitrary operation sequences on `vfs-core`: no input may panic, and after every operation
+//! the filesystem's bookkeeping must be consistent (`Fs::check_invariants`).
+//!
+//! Names come from a tiny alphabet (plus arbitrary bytes now and then) so that collisions,
+//! renames over existing names, symlink loops and deep paths are common. Quotas are small so
+//! that ENOSPC/EMFILE paths run too.
+//!
+//! Run: `cargo +nightly fuzz run core_ops -- -runs=1000000` (from `fuzz/`).
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use vfs_core::{Access, Config, FdFlags, FlockOp, Fs, OFlags, RangeLockKind, SetTime, Whence};
+
+#[derive(Arbitrary, Debug)]
+enum Seg {
+    A,
+    B,
+    C,
+    Dot,
+    DotDot,
+    Long,
+    Raw(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+struct P {
+    abs: bool,
+    segs: Vec<Seg>,
+    trailing: bool,
+}
+
+impl P {
+    fn bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        if self.abs {
+            v.push(b'/');
+        }
+        for (i, s) in self.segs.iter().take(8).enumerate() {
+            if i > 0 {
+                v.push(b'/');
+            }
+            match s {
+                Seg::A => v.push(b'a'),
+                Seg::B => v.push(b'b'),
+                Seg::C => v.extend_from_slice(b"cc"),
+                Seg::Dot => v.push(b'.'),
+                Seg::DotDot => v.extend_from_slice(b".."),
+                Seg::Long => v.extend(std::iter::repeat_n(b'x', 256)),
+                Seg::Raw(r) => v.extend(r.iter().take(300)),
+            }
+        }
+        if self.trailing {
+            v.push(b'/');
+        }
+        v
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Open(u8, P, bool, u8, u8, u8, u32),
+    Close(u8),
+    Read(u8, u16),
+    Write(u8, u16, u8),
+    Pread(u8, u16, u64),
+    Pwrite(u8, u16, u64),
+    Seek(u8, i64, u8),
+    Tell(u8),
+    Fstat(u8),
+    Stat(u8, P, bool),
+    Ftruncate(u8, u64),
+    Allocate(u8, u64, u64),
+    Utimens(u8, P, bool, u64),
+    Futimens(u8, u64),
+    Mkdir(u8, P),
+    Rmdir(u8, P),
+    Unlink(u8, P),
+    Rename(u8, P, u8, P),
+    Link(u8, P, bool, u8, P),
+    Symlink(P, u8, P),
+    Readlink(u8, P, u8),
+    Readdir(u8, u64, u8),
+    SetFlags(u8, u8),
+    Renumber(u8, u8),
+    Flock(u8, u8),
+    LockRange(u8, u64, u8, u64, u64),
+    GetLock(u8, u64, u8, u64, u64),
+    Sync(u8),
+    Adopt(Option<u8>, u32),
+    SetRights(u8, u64, u64),
+}
+
+fn fd(x: u8) -> u32 {
+    u32::from(x % 20)
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    let mut fs = Fs::new(Config {
+        max_bytes: 1 << 20,
+        max_inodes: 64,
+        max_fds: 16,
+        clock: Box::new(|| 7),
+        ..Config::default()
+    });
+    let _ = fs.open_root();
+    let mut buf = vec![0u8; 1 << 16];
+    for op in ops.iter().take(200) {
+        match op {
+            Op::Open(d, p, follow, of, acc, ff, mode) => {
+                let of = OFlags::from_bits_truncate(u32::from(*of));
+                let acc = [Access::Read, Access::Write, Access::ReadWrite][(*acc % 3) as usize];
+                let ff = FdFlags::from_bits_truncate(u32::from(*ff));
+                let _ = fs.open(fd(*d), &p.bytes(), *follow, of, acc, ff, *mode);
+            }
+            Op::Close(f) => drop(fs.close(fd(*f))),
+            Op::Read(f, n) => drop(fs.read(fd(*f), &mut buf[..usize::from(*n)])),
+            Op::Write(f, n, b) => {
+                let data = vec![*b; usize::from(*n)];
+                let _ = fs.write(fd(*f), &data);
+            }
+            Op::Pread(f, n, o) => drop(fs.pread(fd(*f), &mut buf[..usize::from(*n)], *o)),
+            Op::Pwrite(f, n, o) => {
+                let data = vec![1u8; usize::from(*n)];
+                let _ = fs.pwrite(fd(*f), &data, *o);
+            }
+            Op::Seek(f, o, w) => {
+                let w = [Whence::Set, Whence::Cur, Whence::End][(*w % 3) as usize];
+                let _ = fs.seek(fd(*f), *o, w);
+            }
+            Op::Tell(f) => drop(fs.tell(fd(*f))),
+            Op::Fstat(f) => drop(fs.fstat(fd(*f))),
+            Op::Stat(d, p, follow) => drop(fs.stat(fd(*d), &p.bytes(), *follow)),
+            Op::Ftruncate(f, l) => drop(fs.ftruncate(fd(*f), *l)),
+            Op::Allocate(f, o, l) => drop(fs.allocate(fd(*f), *o, *l)),
+            Op::Utimens(d, p, follow, t) => {
+                let _ = fs.utimensat(fd(*d), &p.bytes(), *follow, SetTime::At(*t), SetTime::Now);
+            }
+            Op::Futimens(f, t) => drop(fs.futimens(fd(*f), SetTime::Omit, SetTime::At(*t))),
+            Op::Mkdir(d, p) => drop(fs.mkdir(fd(*d), &p.bytes(), 0o755)),
+            Op::Rmdir(d, p) => drop(fs.rmdir(fd(*d), &p.bytes())),
+            Op::Unlink(d, p) => drop(fs.unlink(fd(*d), &p.bytes())),
+            Op::Rename(a, p, b, q) => drop(fs.rename(fd(*a), &p.bytes(), fd(*b), &q.bytes())),
+            Op::Link(a, p, f, b, q) => {
+                let _ = fs.link(fd(*a), &p.bytes(), *f, fd(*b), &q.bytes());
+            }
+            Op::Symlink(t, d, p) => drop(fs.symlink(&t.bytes(), fd(*d), &p.bytes())),
+            Op::Readlink(d, p, n) => {
+                let _ = fs.readlink(fd(*d), &p.bytes(), &mut buf[..usize::from(*n)]);
+            }
+            Op::Readdir(f, cookie, stop) => {
+                let mut seen = 0u8;
+                let _ = fs.readdir(fd(*f), *cookie, |_| {
+                    seen = seen.wrapping_add(1);
+                    seen != *stop
+                });
+            }
+            Op::SetFlags(f, fl) => {
+                let _ = fs.set_fd_flags(fd(*f), FdFlags::from_bits_truncate(u32::from(*fl)));
+                let _ = fs.fd_flags(fd(*f));
+            }
+            Op::Renumber(a, b) => drop(fs.renumber(fd(*a), fd(*b))),
+            Op::Flock(f, k) => {
+                let k = [FlockOp::Shared, FlockOp::Exclusive, FlockOp::Unlock][(*k % 3) as usize];
+                let _ = fs.flock(fd(*f), k);
+            }
+            Op::LockRange(f, owner, k, s, l) => {
+                let k = [
+                    RangeLockKind::Read,
+                    RangeLockKind::Write,
+                    RangeLockKind::Unlock,
+                ][(*k % 3) as usize];
+                let _ = fs.lock_range(fd(*f), owner % 4, k, *s, *l);
+            }
+            Op::GetLock(f, owner, k, s, l) => {
+                let k = [
+                    RangeLockKind::Read,
+                    RangeLockKind::Write,
+                    RangeLockKind::Unlock,
+                ][(*k % 3) as usize];
+                let _ = fs.get_range_lock(fd(*f), owner % 4, k, *s, *l);
+            }
+            Op::Sync(f) => {
+                let _ = fs.sync(fd(*f));
+                let _ = fs.datasync(fd(*f));
+            }
+            Op::Adopt(at, h) => drop(fs.adopt_host_fd(at.map(fd), *h)),
+            Op::SetRights(f, b, i) => {
+                let _ = fs.set_rights(fd(*f), *b, *i);
+                let _ = fs.rights(fd(*f));
+                let _ = fs.access(fd(*f));
+                let _ = fs.fd_file_type(fd(*f));
+            }
+        }
+        if let Err(e) = fs.check_invariants() {
+            panic!("invariant broken after {op:?}: {e}");
+        }
+    }
+});
