@@ -341,8 +341,9 @@ impl<'a> Image<'a> {
         Ok(())
     }
 
-    /// The name of entry `pos` of `dir` (validated), without decoding its inode.
-    fn entry_name(&self, dir: &Node, pos: u64) -> Result<(&'a [u8], u8, u32)> {
+    /// The raw fields of entry `pos` of `dir`, bounds-checked but with the name not validated:
+    /// what a binary-search probe needs (the entry finally returned is validated in full).
+    fn entry_raw(&self, dir: &Node, pos: u64) -> Result<(&'a [u8], u8, u32)> {
         let h = &self.header;
         let bad = |why| Error::BadEntry {
             dir: dir.ino,
@@ -366,8 +367,18 @@ impl<'a> Image<'a> {
         let start = (h.strings_off + name_off) as usize;
         let name = self.bytes.get(start..start + name_len as usize);
         let name = name.ok_or(bad("name outside the image"))?;
-        check_name(name).map_err(bad)?;
         Ok((name, d[D_KIND], u32_at(d, D_INO)))
+    }
+
+    /// [`Image::entry_raw`] plus validation of the name.
+    fn entry_name(&self, dir: &Node, pos: u64) -> Result<(&'a [u8], u8, u32)> {
+        let (name, kind, ino) = self.entry_raw(dir, pos)?;
+        check_name(name).map_err(|why| Error::BadEntry {
+            dir: dir.ino,
+            pos,
+            why,
+        })?;
+        Ok((name, kind, ino))
     }
 
     /// Decodes the target of entry `pos` of `dir` and enforces the no-cycle rule.
@@ -436,7 +447,7 @@ impl<'a> Image<'a> {
         let (mut lo, mut hi) = (0u64, dir.size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let (probe, _, _) = self.entry_name(dir, mid)?;
+            let (probe, _, _) = self.entry_raw(dir, mid)?;
             match probe.cmp(name) {
                 core::cmp::Ordering::Less => lo = mid + 1,
                 core::cmp::Ordering::Greater => hi = mid,
