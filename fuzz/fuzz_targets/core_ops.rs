@@ -5,7 +5,9 @@
 //! renames over existing names, symlink loops and deep paths are common. Quotas are small so
 //! that ENOSPC/EMFILE paths run too.
 //!
-//! Run: `cargo +nightly fuzz run core_ops -- -runs=1000000` (from `fuzz/`).
+//! Half the inputs run over a fixed two-layer image stack (`Fs::with_layers`).
+//!
+//! Run: `cargo +nightly fuzz run core_ops -- -runs=1200000` (from `fuzz/`).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -91,18 +93,54 @@ enum Op {
     SetRights(u8, u64, u64),
 }
 
+/// A fixed two-layer image stack (built once) that inputs may mount under the tree, so the
+/// lazy loading, copy-up and hard-link paths run too.
+fn layers() -> &'static [&'static [u8]] {
+    static LAYERS: std::sync::OnceLock<Vec<&'static [u8]>> = std::sync::OnceLock::new();
+    LAYERS.get_or_init(|| {
+        use vfs_image::{ImageBuilder, Meta};
+        let m = Meta::with_mode(0o644);
+        let mut low = ImageBuilder::new();
+        low.add_file(b"a/a", m, b"lower".to_vec()).unwrap();
+        low.add_hardlink(b"b/a", b"a/a").unwrap();
+        low.add_symlink(b"cc", Meta::with_mode(0o777), b"a/a")
+            .unwrap();
+        low.add_dir(b"b/b", Meta::with_mode(0o755)).unwrap();
+        low.add_file(b"b/cc", m, vec![7; 300]).unwrap();
+        let mut up = ImageBuilder::new();
+        up.add_whiteout(b"b/cc").unwrap();
+        up.add_file(b"a/b", m, b"upper".to_vec()).unwrap();
+        up.set_opaque(b"b/b", true).unwrap();
+        let low: &'static [u8] = Box::leak(low.finish().unwrap().into_boxed_slice());
+        let up: &'static [u8] = Box::leak(up.finish().unwrap().into_boxed_slice());
+        vec![low, up]
+    })
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    mount_layers: bool,
+    ops: Vec<Op>,
+}
+
 fn fd(x: u8) -> u32 {
     u32::from(x % 20)
 }
 
-fuzz_target!(|ops: Vec<Op>| {
-    let mut fs = Fs::new(Config {
+fuzz_target!(|input: Input| {
+    let config = Config {
         max_bytes: 1 << 20,
         max_inodes: 64,
         max_fds: 16,
         clock: Box::new(|| 7),
         ..Config::default()
-    });
+    };
+    let mut fs = if input.mount_layers {
+        Fs::with_layers(config, layers()).expect("the fixed layers mount")
+    } else {
+        Fs::new(config)
+    };
+    let ops = &input.ops;
     let _ = fs.open_root();
     let mut buf = vec![0u8; 1 << 16];
     for op in ops.iter().take(200) {

@@ -75,14 +75,20 @@ impl Fs {
                         ));
                     }
                 }
-                _ if inode.nlink != n => {
-                    return Err(format!("{ino}: nlink {} but {n} names", inode.nlink));
+                _ if inode.nlink != n + inode.lower_links => {
+                    return Err(format!(
+                        "{ino}: nlink {} but {n} names (+{} in unloaded directories)",
+                        inode.nlink, inode.lower_links
+                    ));
                 }
                 _ => {}
             }
             let r = refs.get(&ino).copied().unwrap_or(0);
             if inode.refs != r {
                 return Err(format!("{ino}: refs {} but {r} references", inode.refs));
+            }
+            if inode.origin.is_some() != self.lower_inos.values().any(|&v| v == ino) {
+                return Err(format!("{ino}: image origin map out of step"));
             }
             if inode.nlink == 0 && inode.refs == 0 && ino != self.root {
                 return Err(format!("{ino}: unreferenced but not freed"));
@@ -91,7 +97,7 @@ impl Fs {
         if bytes != self.used_bytes {
             return Err(format!("byte tally {} but {bytes} held", self.used_bytes));
         }
-        if self.inodes.len() as u64 > self.config.max_inodes.max(1) {
+        if self.inodes.len() as u64 - self.lower_inodes > self.config.max_inodes.max(1) {
             return Err("inode quota exceeded".into());
         }
         if self.used_bytes > self.config.max_bytes {

@@ -44,6 +44,9 @@ pub(crate) struct Dir {
     next_seq: u64,
     /// Number of entries that are directories: the directory's link count is 2 + this.
     pub subdirs: u64,
+    /// Set while the directory's entries still live only in the read-only image layers:
+    /// they are turned into inodes on first use (see `layers.rs`).
+    pub lower: Option<Box<vfs_image::OverlayNode>>,
 }
 
 impl Dir {
@@ -55,6 +58,7 @@ impl Dir {
             tombstones: 0,
             next_seq: FIRST_SEQ,
             subdirs: 0,
+            lower: None,
         }
     }
 

@@ -16,6 +16,8 @@ pub enum Errno {
     EPERM = 1,
     /// No such file or directory.
     ENOENT = 2,
+    /// Input/output error: a read-only image layer turned out to be corrupt.
+    EIO = 5,
     /// Bad file descriptor, or the descriptor's access mode forbids the call.
     EBADF = 9,
     /// Resource temporarily unavailable; also `EWOULDBLOCK` (a lock conflict).
@@ -72,9 +74,10 @@ impl Errno {
     /// The error for a Linux errno value, if this crate knows it.
     pub fn from_raw(raw: i32) -> Option<Errno> {
         use Errno::*;
-        const ALL: [Errno; 23] = [
+        const ALL: [Errno; 24] = [
             EPERM,
             ENOENT,
+            EIO,
             EBADF,
             EAGAIN,
             EACCES,
@@ -106,6 +109,7 @@ impl Errno {
         match self {
             EPERM => "EPERM",
             ENOENT => "ENOENT",
+            EIO => "EIO",
             EBADF => "EBADF",
             EAGAIN => "EAGAIN",
             EACCES => "EACCES",
@@ -135,6 +139,7 @@ impl Errno {
         match self {
             EPERM => "operation not permitted",
             ENOENT => "no such file or directory",
+            EIO => "input/output error",
             EBADF => "bad file descriptor",
             EAGAIN => "resource temporarily unavailable",
             EACCES => "permission denied",

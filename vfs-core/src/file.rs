@@ -123,14 +123,22 @@ impl Fs {
         let start = if append { size } else { offset };
         let want: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         if want == 0 {
-            return Ok((start, 0));
+            // Linux returns before moving an O_APPEND offset to the end.
+            return Ok((offset, 0));
         }
         if start >= MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
         // Short write at the off_t limit or the byte quota, as Linux does at s_maxbytes and
         // when tmpfs runs out of space; nothing fits at all is an error.
-        let limit = MAX_FILE_SIZE.min(size.saturating_add(avail));
+        // Bytes still borrowed from an image layer cost nothing yet, but the first write
+        // copies them up: the quota must hold the whole file then.
+        let charged = if data.is_borrowed() { 0 } else { size };
+        let cap = charged.saturating_add(avail);
+        if cap < size {
+            return Err(Errno::ENOSPC);
+        }
+        let limit = MAX_FILE_SIZE.min(cap);
         if start >= limit && start.saturating_add(want) > size {
             return Err(Errno::ENOSPC);
         }
@@ -146,8 +154,7 @@ impl Fs {
             pos += take as u64;
             left -= take as u64;
         }
-        let grown = data.len() - size;
-        self.used_bytes += grown;
+        self.used_bytes += data.len() - charged;
         inode.mtime = now;
         inode.ctime = now;
         Ok((pos, (pos - start) as usize))
@@ -204,12 +211,18 @@ impl Fs {
         let Kind::File(data) = &mut inode.kind else {
             return Err(Errno::EISDIR);
         };
-        let old = data.len();
-        if len > old && len - old > avail {
+        let before = if data.is_borrowed() { 0 } else { data.len() };
+        // Shrinking a borrowed file keeps borrowing; anything else ends up owned.
+        let after = if data.is_borrowed() && len <= data.len() && len > 0 {
+            0
+        } else {
+            len
+        };
+        if after > before && after - before > avail {
             return Err(Errno::ENOSPC);
         }
         data.set_len(len)?;
-        self.used_bytes = self.used_bytes - old + len;
+        self.used_bytes = self.used_bytes - before + after;
         inode.mtime = now;
         inode.ctime = now;
         Ok(())
@@ -259,8 +272,10 @@ impl Fs {
         atime: SetTime,
         mtime: SetTime,
     ) -> Result<()> {
-        let ino = self.resolve(dirfd, path, follow)?;
-        self.set_times(ino, atime, mtime)
+        self.with_load(|fs| {
+            let ino = fs.resolve(dirfd, path, follow)?;
+            fs.set_times(ino, atime, mtime)
+        })
     }
 
     fn set_times(&mut self, ino: Ino, atime: SetTime, mtime: SetTime) -> Result<()> {

@@ -19,6 +19,15 @@ pub struct Fs {
     pub(crate) root: Ino,
     /// Bytes charged against `config.max_bytes`.
     pub(crate) used_bytes: u64,
+    /// The read-only image layers under the writable tree, if any.
+    pub(crate) lower: Option<vfs_image::Overlay<'static>>,
+    /// Inodes made from image inodes, by (layer, image inode): a second name of a hard link
+    /// finds the inode made for the first.
+    pub(crate) lower_inos: hashbrown::HashMap<(usize, u32), Ino>,
+    /// Inodes made from image layers; they do not count against `max_inodes`.
+    pub(crate) lower_inodes: u64,
+    /// A directory a path walk found still unloaded; the public call loads it and retries.
+    pub(crate) need_load: std::cell::Cell<Option<Ino>>,
 }
 
 impl std::fmt::Debug for Fs {
@@ -60,6 +69,10 @@ impl Fs {
             config,
             root,
             used_bytes: 0,
+            lower: None,
+            lower_inos: hashbrown::HashMap::new(),
+            lower_inodes: 0,
+            need_load: std::cell::Cell::new(None),
         }
     }
 
@@ -74,9 +87,10 @@ impl Fs {
         self.used_bytes
     }
 
-    /// Inodes alive, including unlinked ones still open (like `f_files - f_ffree`).
+    /// Inodes alive, including unlinked ones still open (like `f_files - f_ffree`); inodes
+    /// loaded from image layers are not counted, as they cost no quota.
     pub fn used_inodes(&self) -> u64 {
-        self.inodes.len() as u64
+        self.inodes.len() as u64 - self.lower_inodes
     }
 
     /// Descriptors open, host ones included.
@@ -122,7 +136,7 @@ impl Fs {
 
     /// Checks the inode quota before creating one (`ENOSPC`, as tmpfs's `nr_inodes`).
     pub(crate) fn check_inode_quota(&self) -> Result<()> {
-        if self.inodes.len() as u64 >= self.config.max_inodes {
+        if self.inodes.len() as u64 - self.lower_inodes >= self.config.max_inodes {
             Err(Errno::ENOSPC)
         } else {
             Ok(())
@@ -143,6 +157,10 @@ impl Fs {
                 return;
             };
             self.used_bytes = self.used_bytes.saturating_sub(inode.charged_bytes());
+            if let Some(key) = inode.origin {
+                self.lower_inos.remove(&key);
+                self.lower_inodes -= 1;
+            }
             match inode.kind {
                 Kind::Dir(d) if d.parent != ino => {
                     if let Some(p) = self.inodes.get_mut(d.parent) {
@@ -227,16 +245,30 @@ impl Fs {
     /// Like `fstat`.
     pub fn fstat(&self, fd: Fd) -> Result<Stat> {
         let f = self.fds.file(fd)?;
-        let i = self.inodes.get(f.ino).ok_or(Errno::EBADF)?;
-        Ok(i.stat(f.ino, self.config.dev))
+        self.stat_ino(f.ino).ok_or(Errno::EBADF)
+    }
+
+    /// `stat` of an inode; a directory whose entries are still in the image layers gets its
+    /// link count and size from the layers.
+    pub(crate) fn stat_ino(&self, ino: Ino) -> Option<Stat> {
+        let i = self.inodes.get(ino)?;
+        let mut st = i.stat(ino, self.config.dev);
+        if let Some((len, subdirs)) = self.unloaded_counts(ino) {
+            if i.nlink > 0 {
+                st.nlink = 2 + subdirs;
+            }
+            st.size = 20 * (len + 2);
+        }
+        Some(st)
     }
 
     /// Metadata of the file `path` names relative to `dirfd`; with `follow` false a final
     /// symlink is described itself. Like `fstatat` (`stat`/`lstat`).
     pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
-        let ino = self.resolve(dirfd, path, follow)?;
-        let i = self.inodes.get(ino).ok_or(Errno::ENOENT)?;
-        Ok(i.stat(ino, self.config.dev))
+        self.with_load(|fs| {
+            let ino = fs.resolve(dirfd, path, follow)?;
+            fs.stat_ino(ino).ok_or(Errno::ENOENT)
+        })
     }
 
     /// The status flags of `fd`. Like `fcntl(F_GETFL)` (WASI `fd_fdstat_get`).

@@ -36,6 +36,11 @@ pub(crate) struct Inode {
     pub ctime: u64,
     /// Advisory locks, allocated on first use.
     pub locks: Option<Box<Locks>>,
+    /// (layer, image inode) this inode was made from, if it came from an image layer.
+    pub origin: Option<(usize, u32)>,
+    /// Names of this (image) inode in directories not yet loaded from the layers: counted in
+    /// `nlink` already, so hard links keep their count before every name has been seen.
+    pub lower_links: u64,
 }
 
 impl Inode {
@@ -52,6 +57,8 @@ impl Inode {
             mtime: now,
             ctime: now,
             locks: None,
+            origin: None,
+            lower_links: 0,
         }
     }
 
@@ -74,9 +81,13 @@ impl Inode {
         }
     }
 
-    /// Bytes this inode counts against `max_bytes`.
+    /// Bytes this inode counts against `max_bytes`: data still borrowed from an image
+    /// layer costs nothing until it is copied up.
     pub fn charged_bytes(&self) -> u64 {
         match &self.kind {
+            Kind::File(d) if d.is_borrowed() => 0,
+            // An image symlink's target stays the image's (it never changes).
+            Kind::Symlink(_) if self.origin.is_some() => 0,
             Kind::File(d) => d.len(),
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) => 0,

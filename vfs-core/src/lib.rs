@@ -27,6 +27,7 @@ mod fd;
 mod file;
 mod fs;
 mod inode;
+mod layers;
 mod lock;
 mod namespace;
 mod open;

@@ -15,17 +15,19 @@ impl Fs {
     /// a dangling symlink included, and for `.`, `..`, `/`), `ENOENT` if the parent is
     /// missing or removed, `ENOSPC` past the inode quota. A trailing slash is allowed.
     pub fn mkdir(&mut self, dirfd: Fd, path: &[u8], mode: u32) -> Result<()> {
-        let start = self.start_of(dirfd, path)?;
-        let mut hops = 0;
-        let p = self.walk_parent(start, path, &mut hops)?;
-        let Last::Name(name) = p.last else {
-            return Err(Errno::EEXIST);
-        };
-        if self.lookup_name(p.dir, name)?.is_some() {
-            return Err(Errno::EEXIST);
-        }
-        self.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
-            .map(|_| ())
+        self.with_load(|fs| {
+            let start = fs.start_of(dirfd, path)?;
+            let mut hops = 0;
+            let p = fs.walk_parent(start, path, &mut hops)?;
+            let Last::Name(name) = p.last else {
+                return Err(Errno::EEXIST);
+            };
+            if fs.lookup_name(p.dir, name)?.is_some() {
+                return Err(Errno::EEXIST);
+            }
+            fs.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
+                .map(|_| ())
+        })
     }
 
     /// Removes an empty directory. Like `unlinkat(AT_REMOVEDIR)`: `ENOTDIR` if the name is
@@ -33,38 +35,43 @@ impl Fs {
     /// for the root, `EINVAL` for a last component `.`, `ENOTEMPTY` for `..`. An open
     /// descriptor keeps the removed directory (empty, `nlink` 0) until closed.
     pub fn rmdir(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
-        let start = self.start_of(dirfd, path)?;
-        let mut hops = 0;
-        let p = self.walk_parent(start, path, &mut hops)?;
-        let name = match p.last {
-            Last::Root => return Err(Errno::EBUSY),
-            Last::Dot => return Err(Errno::EINVAL),
-            Last::DotDot => return Err(Errno::ENOTEMPTY),
-            Last::Name(n) => n,
-        };
-        let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
-        if ft != FileType::Directory {
-            return Err(Errno::ENOTDIR);
-        }
-        if ino == self.root {
-            return Err(Errno::EBUSY);
-        }
-        if !self.is_empty_dir(ino) {
-            return Err(Errno::ENOTEMPTY);
-        }
-        let now = self.now();
-        if let Some(d) = self.inodes.get_mut(p.dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(dd) = d.dir_mut() {
-                dd.remove(name);
+        self.with_load(|fs| {
+            let start = fs.start_of(dirfd, path)?;
+            let mut hops = 0;
+            let p = fs.walk_parent(start, path, &mut hops)?;
+            let name = match p.last {
+                Last::Root => return Err(Errno::EBUSY),
+                Last::Dot => return Err(Errno::EINVAL),
+                Last::DotDot => return Err(Errno::ENOTEMPTY),
+                Last::Name(n) => n,
+            };
+            let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
+            if ft != FileType::Directory {
+                return Err(Errno::ENOTDIR);
             }
-        }
-        self.kill_dir(ino);
-        Ok(())
+            if ino == fs.root {
+                return Err(Errno::EBUSY);
+            }
+            if !fs.is_empty_dir(ino) {
+                return Err(Errno::ENOTEMPTY);
+            }
+            let now = fs.now();
+            if let Some(d) = fs.inodes.get_mut(p.dir) {
+                d.mtime = now;
+                d.ctime = now;
+                if let Some(dd) = d.dir_mut() {
+                    dd.remove(name);
+                }
+            }
+            fs.kill_dir(ino);
+            Ok(())
+        })
     }
 
     fn is_empty_dir(&self, ino: Ino) -> bool {
+        if let Some((len, _)) = self.unloaded_counts(ino) {
+            return len == 0;
+        }
         self.inodes
             .get(ino)
             .and_then(|i| i.dir())
@@ -102,29 +109,31 @@ impl Fs {
     /// `EISDIR` for a directory (Linux's answer; POSIX also allows `EPERM`), `ENOTDIR` for a
     /// trailing slash on a non-directory.
     pub fn unlink(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
-        let start = self.start_of(dirfd, path)?;
-        let mut hops = 0;
-        let p = self.walk_parent(start, path, &mut hops)?;
-        let Last::Name(name) = p.last else {
-            return Err(Errno::EISDIR);
-        };
-        let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
-        if ft == FileType::Directory {
-            return Err(Errno::EISDIR);
-        }
-        if p.trailing_slash {
-            return Err(Errno::ENOTDIR);
-        }
-        let now = self.now();
-        if let Some(d) = self.inodes.get_mut(p.dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(dd) = d.dir_mut() {
-                dd.remove(name);
+        self.with_load(|fs| {
+            let start = fs.start_of(dirfd, path)?;
+            let mut hops = 0;
+            let p = fs.walk_parent(start, path, &mut hops)?;
+            let Last::Name(name) = p.last else {
+                return Err(Errno::EISDIR);
+            };
+            let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
+            if ft == FileType::Directory {
+                return Err(Errno::EISDIR);
             }
-        }
-        self.drop_link(ino, now);
-        Ok(())
+            if p.trailing_slash {
+                return Err(Errno::ENOTDIR);
+            }
+            let now = fs.now();
+            if let Some(d) = fs.inodes.get_mut(p.dir) {
+                d.mtime = now;
+                d.ctime = now;
+                if let Some(dd) = d.dir_mut() {
+                    dd.remove(name);
+                }
+            }
+            fs.drop_link(ino, now);
+            Ok(())
+        })
     }
 
     /// One name of a non-directory is gone.
@@ -157,76 +166,78 @@ impl Fs {
     /// ancestor of `old`); nothing at all when both name the same inode; `ENOTDIR` for a
     /// directory over a non-directory; `EISDIR` for a non-directory over a directory.
     pub fn rename(&mut self, olddirfd: Fd, old: &[u8], newdirfd: Fd, new: &[u8]) -> Result<()> {
-        let ostart = self.start_of(olddirfd, old)?;
-        let mut hops = 0;
-        let op = self.walk_parent(ostart, old, &mut hops)?;
-        let nstart = self.start_of(newdirfd, new)?;
-        let mut hops = 0;
-        let np = self.walk_parent(nstart, new, &mut hops)?;
-        let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
-            return Err(Errno::EBUSY);
-        };
-        let (oino, oft) = self.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
-        let target = self.lookup_name(np.dir, nname)?;
-        let is_dir = oft == FileType::Directory;
-        if !is_dir && (op.trailing_slash || np.trailing_slash) {
-            return Err(Errno::ENOTDIR);
-        }
-        if is_dir && self.is_ancestor(oino, np.dir) {
-            return Err(Errno::EINVAL);
-        }
-        if let Some((tino, tft)) = target {
-            if tft == FileType::Directory && self.is_ancestor(tino, op.dir) {
-                return Err(Errno::ENOTEMPTY);
-            }
-            if tino == oino {
-                return Ok(());
-            }
-            if is_dir && tft != FileType::Directory {
+        self.with_load(|fs| {
+            let ostart = fs.start_of(olddirfd, old)?;
+            let mut hops = 0;
+            let op = fs.walk_parent(ostart, old, &mut hops)?;
+            let nstart = fs.start_of(newdirfd, new)?;
+            let mut hops = 0;
+            let np = fs.walk_parent(nstart, new, &mut hops)?;
+            let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
+                return Err(Errno::EBUSY);
+            };
+            let (oino, oft) = fs.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
+            let target = fs.lookup_name(np.dir, nname)?;
+            let is_dir = oft == FileType::Directory;
+            if !is_dir && (op.trailing_slash || np.trailing_slash) {
                 return Err(Errno::ENOTDIR);
             }
-            if !is_dir && tft == FileType::Directory {
-                return Err(Errno::EISDIR);
+            if is_dir && fs.is_ancestor(oino, np.dir) {
+                return Err(Errno::EINVAL);
             }
-            if tft == FileType::Directory && !self.is_empty_dir(tino) {
-                return Err(Errno::ENOTEMPTY);
+            if let Some((tino, tft)) = target {
+                if tft == FileType::Directory && fs.is_ancestor(tino, op.dir) {
+                    return Err(Errno::ENOTEMPTY);
+                }
+                if tino == oino {
+                    return Ok(());
+                }
+                if is_dir && tft != FileType::Directory {
+                    return Err(Errno::ENOTDIR);
+                }
+                if !is_dir && tft == FileType::Directory {
+                    return Err(Errno::EISDIR);
+                }
+                if tft == FileType::Directory && !fs.is_empty_dir(tino) {
+                    return Err(Errno::ENOTEMPTY);
+                }
+            } else if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
+                return Err(Errno::ENOENT);
             }
-        } else if self.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
-            return Err(Errno::ENOENT);
-        }
-        let now = self.now();
-        // Unhook the old name first: when both names are in one directory the new name's slot
-        // is then updated (or added) in the same map.
-        if let Some(d) = self.inodes.get_mut(op.dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(dd) = d.dir_mut() {
-                dd.remove(oname);
-            }
-        }
-        if let Some(d) = self.inodes.get_mut(np.dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(dd) = d.dir_mut() {
-                if target.is_some() {
-                    dd.replace(nname, oino, oft);
-                } else {
-                    dd.insert(nname, oino, oft);
+            let now = fs.now();
+            // Unhook the old name first: when both names are in one directory the new name's slot
+            // is then updated (or added) in the same map.
+            if let Some(d) = fs.inodes.get_mut(op.dir) {
+                d.mtime = now;
+                d.ctime = now;
+                if let Some(dd) = d.dir_mut() {
+                    dd.remove(oname);
                 }
             }
-        }
-        if let Some(i) = self.inodes.get_mut(oino) {
-            i.ctime = now;
-            if let Some(d) = i.dir_mut() {
-                d.parent = np.dir;
+            if let Some(d) = fs.inodes.get_mut(np.dir) {
+                d.mtime = now;
+                d.ctime = now;
+                if let Some(dd) = d.dir_mut() {
+                    if target.is_some() {
+                        dd.replace(nname, oino, oft);
+                    } else {
+                        dd.insert(nname, oino, oft);
+                    }
+                }
             }
-        }
-        match target {
-            Some((tino, FileType::Directory)) => self.kill_dir(tino),
-            Some((tino, _)) => self.drop_link(tino, now),
-            None => {}
-        }
-        Ok(())
+            if let Some(i) = fs.inodes.get_mut(oino) {
+                i.ctime = now;
+                if let Some(d) = i.dir_mut() {
+                    d.parent = np.dir;
+                }
+            }
+            match target {
+                Some((tino, FileType::Directory)) => fs.kill_dir(tino),
+                Some((tino, _)) => fs.drop_link(tino, now),
+                None => {}
+            }
+            Ok(())
+        })
     }
 
     /// Makes `new` another name for the file `old` names. Like `linkat` (with
@@ -240,35 +251,37 @@ impl Fs {
         newdirfd: Fd,
         new: &[u8],
     ) -> Result<()> {
-        let oino = self.resolve(olddirfd, old, follow)?;
-        let nstart = self.start_of(newdirfd, new)?;
-        let mut hops = 0;
-        let np = self.walk_parent(nstart, new, &mut hops)?;
-        let nname = self.creatable_name(&np)?;
-        let dir_live = self.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
-        if !dir_live {
-            return Err(Errno::ENOENT);
-        }
-        let ft = self.file_type_of(oino).ok_or(Errno::ENOENT)?;
-        if ft == FileType::Directory {
-            return Err(Errno::EPERM);
-        }
-        let now = self.now();
-        if let Some(i) = self.inodes.get_mut(oino) {
-            if i.nlink == 0 {
+        self.with_load(|fs| {
+            let oino = fs.resolve(olddirfd, old, follow)?;
+            let nstart = fs.start_of(newdirfd, new)?;
+            let mut hops = 0;
+            let np = fs.walk_parent(nstart, new, &mut hops)?;
+            let nname = fs.creatable_name(&np)?;
+            let dir_live = fs.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
+            if !dir_live {
                 return Err(Errno::ENOENT);
             }
-            i.nlink += 1;
-            i.ctime = now;
-        }
-        if let Some(d) = self.inodes.get_mut(np.dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(dd) = d.dir_mut() {
-                dd.insert(nname, oino, ft);
+            let ft = fs.file_type_of(oino).ok_or(Errno::ENOENT)?;
+            if ft == FileType::Directory {
+                return Err(Errno::EPERM);
             }
-        }
-        Ok(())
+            let now = fs.now();
+            if let Some(i) = fs.inodes.get_mut(oino) {
+                if i.nlink == 0 {
+                    return Err(Errno::ENOENT);
+                }
+                i.nlink += 1;
+                i.ctime = now;
+            }
+            if let Some(d) = fs.inodes.get_mut(np.dir) {
+                d.mtime = now;
+                d.ctime = now;
+                if let Some(dd) = d.dir_mut() {
+                    dd.insert(nname, oino, ft);
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The last component of a path that names a new non-directory (`link`, `symlink`):
@@ -290,55 +303,61 @@ impl Fs {
     /// Like `symlinkat`: `ENOENT` for an empty target, `ENAMETOOLONG` for one of
     /// `PATH_MAX` bytes or more, `EEXIST` if `path` exists.
     pub fn symlink(&mut self, target: &[u8], dirfd: Fd, path: &[u8]) -> Result<()> {
-        if target.is_empty() {
-            return Err(Errno::ENOENT);
-        }
-        if target.contains(&0) {
-            return Err(Errno::EINVAL);
-        }
-        if target.len() >= PATH_MAX {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        let start = self.start_of(dirfd, path)?;
-        let mut hops = 0;
-        let p = self.walk_parent(start, path, &mut hops)?;
-        let name = self.creatable_name(&p)?;
-        self.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)
-            .map(|_| ())
+        self.with_load(|fs| {
+            if target.is_empty() {
+                return Err(Errno::ENOENT);
+            }
+            if target.contains(&0) {
+                return Err(Errno::EINVAL);
+            }
+            if target.len() >= PATH_MAX {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            let start = fs.start_of(dirfd, path)?;
+            let mut hops = 0;
+            let p = fs.walk_parent(start, path, &mut hops)?;
+            let name = fs.creatable_name(&p)?;
+            fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)
+                .map(|_| ())
+        })
     }
 
     /// Copies the target of symlink `path` into `buf`, truncating silently if `buf` is short,
     /// and returns the bytes copied. Like `readlinkat`: `EINVAL` if `path` is not a symlink or
     /// `buf` is empty.
     pub fn readlink(&mut self, dirfd: Fd, path: &[u8], buf: &mut [u8]) -> Result<usize> {
-        if buf.is_empty() {
-            return Err(Errno::EINVAL);
-        }
-        if path.is_empty() {
-            // Linux reads the link `dirfd` itself refers to (AT_EMPTY_PATH is implied); a
-            // descriptor here never refers to a symlink, so that is ENOENT once it is valid.
-            self.fds.file(dirfd)?;
-            return Err(Errno::ENOENT);
-        }
-        let ino = self.resolve(dirfd, path, false)?;
-        match self.inodes.get(ino).map(|i| &i.kind) {
-            Some(Kind::Symlink(t)) => {
-                let n = t.len().min(buf.len());
-                buf[..n].copy_from_slice(&t[..n]);
-                Ok(n)
+        self.with_load(|fs| {
+            if buf.is_empty() {
+                return Err(Errno::EINVAL);
             }
-            _ => Err(Errno::EINVAL),
-        }
+            if path.is_empty() {
+                // Linux reads the link `dirfd` itself refers to (AT_EMPTY_PATH is implied); a
+                // descriptor here never refers to a symlink, so that is ENOENT once it is valid.
+                fs.fds.file(dirfd)?;
+                return Err(Errno::ENOENT);
+            }
+            let ino = fs.resolve(dirfd, path, false)?;
+            match fs.inodes.get(ino).map(|i| &i.kind) {
+                Some(Kind::Symlink(t)) => {
+                    let n = t.len().min(buf.len());
+                    buf[..n].copy_from_slice(&t[..n]);
+                    Ok(n)
+                }
+                _ => Err(Errno::EINVAL),
+            }
+        })
     }
 
     /// The whole target of symlink `path`, as a new vector. Like `readlinkat` with a buffer
     /// that is always large enough.
     pub fn readlink_vec(&mut self, dirfd: Fd, path: &[u8]) -> Result<Vec<u8>> {
-        let ino = self.resolve(dirfd, path, false)?;
-        match self.inodes.get(ino).map(|i| &i.kind) {
-            Some(Kind::Symlink(t)) => Ok(t.to_vec()),
-            _ => Err(Errno::EINVAL),
-        }
+        self.with_load(|fs| {
+            let ino = fs.resolve(dirfd, path, false)?;
+            match fs.inodes.get(ino).map(|i| &i.kind) {
+                Some(Kind::Symlink(t)) => Ok(t.to_vec()),
+                _ => Err(Errno::EINVAL),
+            }
+        })
     }
 
     /// Lists directory `fd` from `cookie`: calls `f` for each entry until it returns false or
@@ -346,7 +365,8 @@ impl Fs {
     /// creation order; pass an entry's `next_cookie` to continue after it. Cookies stay valid
     /// while the directory changes: a name that exists for the whole listing is reported
     /// exactly once. Like `getdents` with `telldir`/`seekdir` (WASI `fd_readdir`).
-    /// `ENOTDIR` if `fd` is not a directory, `ENOENT` if it was removed.
+    /// `ENOTDIR` if `fd` is not a directory; a removed directory lists nothing at all (what
+    /// POSIX's `readdir` shows for it).
     pub fn readdir(
         &mut self,
         fd: Fd,
@@ -355,12 +375,17 @@ impl Fs {
     ) -> Result<()> {
         let ino = self.fds.file(fd)?.ino;
         let now = self.now();
+        if self.inodes.get(ino).is_some_and(|i| i.nlink > 0) {
+            self.load_dir(ino)?;
+        }
         let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
         let Kind::Dir(d) = &inode.kind else {
             return Err(Errno::ENOTDIR);
         };
         if inode.nlink == 0 {
-            return Err(Errno::ENOENT);
+            // Linux's getdents says ENOENT here, and POSIX has libc turn that into an empty
+            // listing (glibc does); WASI's fd_readdir has no libc in between, so answer that.
+            return Ok(());
         }
         let mut go = true;
         if cookie == 0 {

@@ -29,38 +29,42 @@ impl Fs {
         fdflags: FdFlags,
         mode: u32,
     ) -> Result<Fd> {
-        if !self.fds.has_free(self.config.max_fds) {
-            return Err(Errno::EMFILE);
-        }
-        if oflags.contains(OFlags::CREAT | OFlags::DIRECTORY) {
-            return Err(Errno::EINVAL);
-        }
-        let start = self.start_of(dirfd, path)?;
-        let ino = if oflags.contains(OFlags::CREAT) {
-            self.open_create(start, path.to_vec(), follow, oflags, mode)?
-        } else {
-            self.open_existing(start, path, follow)?
-        };
-        let ft = self.file_type_of(ino).ok_or(Errno::ENOENT)?;
-        match ft {
-            FileType::Directory => {
-                if access.can_write() || oflags.intersects(OFlags::CREAT | OFlags::TRUNC) {
-                    return Err(Errno::EISDIR);
+        self.with_load(|fs| {
+            if !fs.fds.has_free(fs.config.max_fds) {
+                return Err(Errno::EMFILE);
+            }
+            if oflags.contains(OFlags::CREAT | OFlags::DIRECTORY) {
+                return Err(Errno::EINVAL);
+            }
+            let start = fs.start_of(dirfd, path)?;
+            let ino = if oflags.contains(OFlags::CREAT) {
+                fs.open_create(start, path.to_vec(), follow, oflags, mode)?
+            } else {
+                fs.open_existing(start, path, follow)?
+            };
+            let ft = fs.file_type_of(ino).ok_or(Errno::ENOENT)?;
+            match ft {
+                FileType::Directory => {
+                    if access.can_write() || oflags.intersects(OFlags::CREAT | OFlags::TRUNC) {
+                        return Err(Errno::EISDIR);
+                    }
+                }
+                // Only reached under O_NOFOLLOW; Linux checks O_DIRECTORY first.
+                FileType::Symlink if oflags.contains(OFlags::DIRECTORY) => {
+                    return Err(Errno::ENOTDIR)
+                }
+                FileType::Symlink => return Err(Errno::ELOOP),
+                FileType::Regular => {
+                    if oflags.contains(OFlags::DIRECTORY) {
+                        return Err(Errno::ENOTDIR);
+                    }
+                    if oflags.contains(OFlags::TRUNC) {
+                        fs.truncate_inode(ino, 0)?;
+                    }
                 }
             }
-            // Only reached under O_NOFOLLOW; Linux checks O_DIRECTORY first.
-            FileType::Symlink if oflags.contains(OFlags::DIRECTORY) => return Err(Errno::ENOTDIR),
-            FileType::Symlink => return Err(Errno::ELOOP),
-            FileType::Regular => {
-                if oflags.contains(OFlags::DIRECTORY) {
-                    return Err(Errno::ENOTDIR);
-                }
-                if oflags.contains(OFlags::TRUNC) {
-                    self.truncate_inode(ino, 0)?;
-                }
-            }
-        }
-        self.new_fd(ino, access, fdflags)
+            fs.new_fd(ino, access, fdflags)
+        })
     }
 
     /// The path of `open` without `CREAT`: like [`Fs::resolve_from`], except that a final

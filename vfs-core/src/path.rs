@@ -178,6 +178,11 @@ impl Fs {
     /// Looks `name` up in directory `dir`: `ENOTDIR` if `dir` is not one, `None` if absent.
     pub(crate) fn lookup_in(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
         match self.inodes.get(dir).map(|i| &i.kind) {
+            Some(Kind::Dir(d)) if d.lower.is_some() => {
+                // Still in the image layers: the public call loads it and retries.
+                self.need_load.set(Some(dir));
+                Err(Errno::ENOENT)
+            }
             Some(Kind::Dir(d)) => Ok(d.get(name).map(|s| (s.ino, s.file_type))),
             Some(_) => Err(Errno::ENOTDIR),
             None => Err(Errno::ENOENT),

@@ -1,0 +1,218 @@
+//! Read-only image layers under the writable tree, loaded lazily and read in place.
+//!
+//! [`Fs::with_layers`] mounts a stack of `vfs-image` layers (lowest first; overlay rules —
+//! upper wins, whiteouts hide, opaque directories stop the descent — are `vfs_image::Overlay`'s)
+//! as the initial contents of the filesystem. Mounting costs O(1): only the root is touched.
+//!
+//! A directory whose entries still live only in the layers carries its merged image node
+//! (`Dir::lower`). The first time anything looks inside it — a path walk, `readdir`, `rmdir`'s
+//! emptiness test — its entries become ordinary inodes, and from then on it is an ordinary
+//! directory of the writable tree: changing, removing and renaming names needs no special case
+//! (the writable tree *is* the merged view; "whiteouts" are simply names that are gone).
+//!
+//! Loading a directory copies no file data: a file's bytes stay `FileData::Borrowed` from the
+//! image until the first write or truncate copies them up, and borrowed bytes cost no byte
+//! quota until then. Metadata (mode, owner, times) is copied into the inode when the directory is
+//! loaded, so a metadata change never touches the image. Hard links stay one inode: image inodes
+//! are mapped by (layer, image inode) to the inode made for the first name seen, and the image's
+//! link count is reported from the start.
+//!
+//! Path walks take `&self` and must not allocate, so they cannot load a directory themselves:
+//! a walk that reaches an unloaded directory notes it and fails, and the public call loads that
+//! directory and runs again ([`Fs::with_load`]). Every operation looks up all the names it needs
+//! before it changes anything, so a retry never repeats a change. Each retry loads one more
+//! directory, so this costs a few walks once per directory, never again.
+//!
+//! Exporting the writable tree as a layer (new and changed files, whiteouts for names gone from
+//! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls.
+
+use crate::data::FileData;
+use crate::dir::Dir;
+use crate::errno::{Errno, Result};
+use crate::fs::Fs;
+use crate::inode::{Inode, Kind};
+use crate::types::{FileType, Ino};
+use crate::Config;
+use vfs_image::{Image, Overlay, OverlayNode};
+
+/// What one entry of a directory being loaded becomes.
+enum Made {
+    /// Another name of an inode made earlier (a hard link).
+    Link(Ino, FileType),
+    /// Another name of the inode made for entry `index` of this same directory.
+    SameAs(usize),
+    /// A new inode made from an image inode.
+    New(Box<Inode>, (usize, u32)),
+}
+
+fn time(ns: i64) -> u64 {
+    u64::try_from(ns).unwrap_or(0)
+}
+
+impl Fs {
+    /// A filesystem whose initial contents are the image `layers` (lowest first), read in place
+    /// (like `mount -t overlay` with a tmpfs upper directory). The images are checked only
+    /// as far as opening them needs; a corrupt part found later makes the calls that reach it
+    /// fail with `EIO`. `EINVAL` if an image cannot be opened.
+    pub fn with_layers(config: Config, layers: &[&'static [u8]]) -> Result<Fs> {
+        let mut fs = Fs::new(config);
+        if layers.is_empty() {
+            return Ok(fs);
+        }
+        let images = layers
+            .iter()
+            .map(|l| Image::open(l).map_err(|_| Errno::EINVAL))
+            .collect::<Result<Vec<_>>>()?;
+        let overlay = Overlay::new(images);
+        let top = overlay.root().map_err(|_| Errno::EINVAL)?;
+        let meta = top.top().node.meta();
+        let root = fs.root;
+        if let Some(i) = fs.inodes.get_mut(root) {
+            i.mode = meta.mode & 0o7777;
+            i.uid = meta.uid;
+            i.gid = meta.gid;
+            i.atime = time(meta.atime_ns);
+            i.mtime = time(meta.mtime_ns);
+            i.ctime = time(meta.ctime_ns);
+            if let Some(d) = i.dir_mut() {
+                d.lower = Some(Box::new(top));
+            }
+        }
+        fs.lower = Some(overlay);
+        Ok(fs)
+    }
+
+    /// Whether any image layer is mounted.
+    pub fn has_layers(&self) -> bool {
+        self.lower.is_some()
+    }
+
+    /// Runs `f`, loading each directory it finds unloaded and running it again, until it runs
+    /// without meeting one.
+    pub(crate) fn with_load<T>(&mut self, mut f: impl FnMut(&mut Fs) -> Result<T>) -> Result<T> {
+        loop {
+            let r = f(self);
+            match self.need_load.take() {
+                Some(dir) => self.load_dir(dir)?,
+                None => return r,
+            }
+        }
+    }
+
+    /// The merged image node of `dir` if its entries have not been loaded yet.
+    pub(crate) fn unloaded(&self, dir: Ino) -> Option<&OverlayNode> {
+        self.inodes.get(dir)?.dir()?.lower.as_deref()
+    }
+
+    /// (entries, subdirectories) of a directory still in the layers, read from the layers.
+    pub(crate) fn unloaded_counts(&self, dir: Ino) -> Option<(u64, u64)> {
+        let node = self.unloaded(dir)?;
+        let overlay = self.lower.as_ref()?;
+        let entries = overlay.read_dir(node).unwrap_or_default();
+        let dirs = entries.iter().filter(|e| e.node.is_dir()).count();
+        Some((entries.len() as u64, dirs as u64))
+    }
+
+    /// A further name of image inode `ino` has been loaded: it was counted in `nlink` already
+    /// unless the image under-counted.
+    fn count_lower_link(&mut self, ino: Ino) {
+        if let Some(i) = self.inodes.get_mut(ino) {
+            if i.lower_links > 0 {
+                i.lower_links -= 1;
+            } else {
+                i.nlink += 1;
+            }
+        }
+    }
+
+    /// Turns the entries of directory `dir` into inodes (see the module docs). Nothing to do
+    /// for a directory already loaded. `EIO` if the image is corrupt there; the directory then
+    /// stays unloaded.
+    pub(crate) fn load_dir(&mut self, dir: Ino) -> Result<()> {
+        let Some(node) = self.unloaded(dir).cloned() else {
+            return Ok(());
+        };
+        let overlay = self.lower.as_ref().ok_or(Errno::EIO)?;
+        let entries = overlay.read_dir(&node).map_err(|_| Errno::EIO)?;
+        let mut made: Vec<(&'static [u8], Made)> = Vec::with_capacity(entries.len());
+        let mut firsts: hashbrown::HashMap<(usize, u32), usize> = hashbrown::HashMap::new();
+        for e in entries {
+            let top = e.node.top();
+            let key = (top.layer, top.node.ino());
+            let meta = top.node.meta();
+            if let Some(&ino) = self.lower_inos.get(&key) {
+                let ft = self.file_type_of(ino).ok_or(Errno::EIO)?;
+                made.push((e.name, Made::Link(ino, ft)));
+                continue;
+            }
+            if let Some(&first) = firsts.get(&key) {
+                made.push((e.name, Made::SameAs(first)));
+                continue;
+            }
+            let kind = match top.node.kind() {
+                vfs_image::Kind::File => Kind::File(FileData::Borrowed(
+                    overlay.file_data(&e.node).map_err(|_| Errno::EIO)?,
+                )),
+                vfs_image::Kind::Symlink => {
+                    let t = overlay.symlink_target(&e.node).map_err(|_| Errno::EIO)?;
+                    if t.is_empty() || t.contains(&0) || t.len() >= crate::PATH_MAX {
+                        return Err(Errno::EIO);
+                    }
+                    Kind::Symlink(t.into())
+                }
+                vfs_image::Kind::Dir => {
+                    let mut d = Dir::new(dir);
+                    d.lower = Some(Box::new(e.node.clone()));
+                    Kind::Dir(d)
+                }
+                vfs_image::Kind::Whiteout => continue,
+            };
+            if e.name.is_empty() || e.name.contains(&b'/') || e.name.len() > crate::NAME_MAX {
+                return Err(Errno::EIO);
+            }
+            let mut inode = Inode::new(kind, meta.mode, meta.uid, meta.gid, 0);
+            inode.atime = time(meta.atime_ns);
+            inode.mtime = time(meta.mtime_ns);
+            inode.ctime = time(meta.ctime_ns);
+            inode.origin = Some(key);
+            if inode.file_type() != FileType::Directory {
+                let n = u64::from(top.node.nlink()).max(1);
+                inode.nlink = n;
+                inode.lower_links = n - 1;
+                firsts.insert(key, made.len());
+            }
+            made.push((e.name, Made::New(Box::new(inode), key)));
+        }
+        // All checks passed: now change the tree.
+        let mut inos: Vec<(Ino, FileType)> = Vec::with_capacity(made.len());
+        for (name, m) in made {
+            let (ino, ft) = match m {
+                Made::New(inode, key) => {
+                    // The image's link count already counts this first name.
+                    let ft = inode.file_type();
+                    let ino = self.inodes.insert(*inode);
+                    self.lower_inos.insert(key, ino);
+                    self.lower_inodes += 1;
+                    (ino, ft)
+                }
+                Made::Link(ino, ft) => {
+                    self.count_lower_link(ino);
+                    (ino, ft)
+                }
+                Made::SameAs(i) => {
+                    let (ino, ft) = inos.get(i).copied().ok_or(Errno::EIO)?;
+                    self.count_lower_link(ino);
+                    (ino, ft)
+                }
+            };
+            inos.push((ino, ft));
+            if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
+                d.insert(name, ino, ft);
+            }
+        }
+        if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
+            d.lower = None;
+        }
+        Ok(())
+    }
+}

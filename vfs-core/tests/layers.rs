@@ -1,0 +1,242 @@
+//! Image layers under the writable tree: lazy loading, copy-up, whiteouts (names gone),
+//! merged listings, hard links, quotas.
+
+use vfs_core::Errno::*;
+use vfs_core::{Access, Config, Fd, FdFlags, FileType, Fs, OFlags, SetTime};
+use vfs_image::{ImageBuilder, Meta};
+
+fn leak(b: &ImageBuilder) -> &'static [u8] {
+    Box::leak(b.finish().unwrap().into_boxed_slice())
+}
+
+/// Lower layer: /etc/motd, /etc/passwd, /usr/lib/a.py + hard link /usr/bin/a, /usr/empty/,
+/// /link -> etc/motd, /old/x. Upper layer: replaces /etc/motd, whiteout /etc/passwd, adds
+/// /etc/new, makes /old opaque with /old/y.
+fn layers() -> (&'static [u8], &'static [u8]) {
+    let m = Meta::with_mode(0o644).with_times(5_000).with_owner(10, 20);
+    let mut low = ImageBuilder::new();
+    low.add_file(b"etc/motd", m, b"lower motd".to_vec())
+        .unwrap();
+    low.add_file(b"etc/passwd", m, b"root:x:0:0".to_vec())
+        .unwrap();
+    low.add_file(b"usr/lib/a.py", m, b"print(1)".to_vec())
+        .unwrap();
+    low.add_hardlink(b"usr/bin/a", b"usr/lib/a.py").unwrap();
+    low.add_dir(b"usr/empty", Meta::with_mode(0o700)).unwrap();
+    low.add_symlink(b"link", Meta::with_mode(0o777), b"etc/motd")
+        .unwrap();
+    low.add_file(b"old/x", m, b"x".to_vec()).unwrap();
+    let mut up = ImageBuilder::new();
+    up.add_file(b"etc/motd", m, b"upper motd".to_vec()).unwrap();
+    up.add_whiteout(b"etc/passwd").unwrap();
+    up.add_file(b"etc/new", m, b"new".to_vec()).unwrap();
+    up.add_file(b"old/y", m, b"y".to_vec()).unwrap();
+    up.set_opaque(b"old", true).unwrap();
+    (leak(&low), leak(&up))
+}
+
+fn mounted(config: Config) -> (Fs, Fd) {
+    let (low, up) = layers();
+    let mut fs = Fs::with_layers(config, &[low, up]).unwrap();
+    let r = fs.open_root().unwrap();
+    (fs, r)
+}
+
+fn read(fs: &mut Fs, r: Fd, p: &str) -> Vec<u8> {
+    let fd = fs
+        .open(
+            r,
+            p.as_bytes(),
+            true,
+            OFlags::empty(),
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = fs.read(fd, &mut buf).unwrap();
+    fs.close(fd).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn list(fs: &mut Fs, r: Fd, p: &str) -> Vec<String> {
+    let fd = fs
+        .open(
+            r,
+            p.as_bytes(),
+            true,
+            OFlags::DIRECTORY,
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
+        .unwrap();
+    let mut v = Vec::new();
+    fs.readdir(fd, 2, |e| {
+        v.push(String::from_utf8_lossy(e.name).into_owned());
+        true
+    })
+    .unwrap();
+    fs.close(fd).unwrap();
+    v.sort();
+    v
+}
+
+#[test]
+fn merged_view_upper_wins_whiteouts_hide_opaque_stops() {
+    let (mut fs, r) = mounted(Config::default());
+    assert!(fs.has_layers());
+    assert_eq!(read(&mut fs, r, "etc/motd"), b"upper motd");
+    assert_eq!(read(&mut fs, r, "link"), b"upper motd");
+    assert_eq!(fs.stat(r, b"etc/passwd", true), Err(ENOENT));
+    assert_eq!(list(&mut fs, r, "etc"), ["motd", "new"]);
+    assert_eq!(list(&mut fs, r, "old"), ["y"]);
+    assert_eq!(list(&mut fs, r, "/"), ["etc", "link", "old", "usr"]);
+    let s = fs.stat(r, b"etc/motd", true).unwrap();
+    assert_eq!(
+        (s.mode, s.uid, s.gid, s.mtime_ns, s.size),
+        (0o644, 10, 20, 5_000, 10)
+    );
+    assert_eq!(fs.stat(r, b"usr/empty", true).unwrap().mode, 0o700);
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn reading_copies_nothing_and_costs_no_quota() {
+    let (mut fs, r) = mounted(Config {
+        max_bytes: 4,
+        ..Config::default()
+    });
+    assert_eq!(read(&mut fs, r, "usr/lib/a.py"), b"print(1)");
+    assert_eq!(fs.used_bytes(), 0);
+    assert_eq!(fs.used_inodes(), 1); // only the root counts; image inodes are free
+                                     // Copy-up on the first write needs quota for the whole file (8 bytes > 4).
+    let fd = fs
+        .open(
+            r,
+            b"usr/lib/a.py",
+            true,
+            OFlags::empty(),
+            Access::Write,
+            FdFlags::empty(),
+            0,
+        )
+        .unwrap();
+    assert_eq!(fs.write(fd, b"P"), Err(ENOSPC));
+    // Truncating to a prefix keeps borrowing.
+    fs.ftruncate(fd, 5).unwrap();
+    assert_eq!(fs.used_bytes(), 0);
+    fs.close(fd).unwrap();
+    assert_eq!(read(&mut fs, r, "usr/lib/a.py"), b"print");
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn copy_up_on_write_and_metadata_change() {
+    let (mut fs, r) = mounted(Config::default());
+    let fd = fs
+        .open(
+            r,
+            b"etc/motd",
+            true,
+            OFlags::empty(),
+            Access::ReadWrite,
+            FdFlags::empty(),
+            0,
+        )
+        .unwrap();
+    fs.pwrite(fd, b"U", 0).unwrap();
+    fs.close(fd).unwrap();
+    assert_eq!(read(&mut fs, r, "etc/motd"), b"Upper motd");
+    assert_eq!(fs.used_bytes(), 10);
+    fs.utimensat(r, b"etc/new", true, SetTime::At(1), SetTime::At(2))
+        .unwrap();
+    assert_eq!(fs.stat(r, b"etc/new", true).unwrap().mtime_ns, 2);
+    // A fresh mount of the same images is unchanged: images are never written.
+    let (mut again, r2) = mounted(Config::default());
+    assert_eq!(read(&mut again, r2, "etc/motd"), b"upper motd");
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn hard_links_stay_one_inode() {
+    let (mut fs, r) = mounted(Config::default());
+    // The link count is right before the second name's directory is loaded.
+    let a = fs.stat(r, b"usr/lib/a.py", true).unwrap();
+    assert_eq!(a.nlink, 2);
+    fs.check_invariants().unwrap();
+    let b = fs.stat(r, b"usr/bin/a", true).unwrap();
+    assert_eq!(a.ino, b.ino);
+    let fd = fs
+        .open(
+            r,
+            b"usr/bin/a",
+            true,
+            OFlags::TRUNC,
+            Access::Write,
+            FdFlags::empty(),
+            0,
+        )
+        .unwrap();
+    fs.write(fd, b"changed").unwrap();
+    fs.close(fd).unwrap();
+    assert_eq!(read(&mut fs, r, "usr/lib/a.py"), b"changed");
+    fs.unlink(r, b"usr/lib/a.py").unwrap();
+    assert_eq!(fs.stat(r, b"usr/bin/a", true).unwrap().nlink, 1);
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn deleting_renaming_and_creating_over_layers() {
+    let (mut fs, r) = mounted(Config::default());
+    // rmdir decides emptiness from the layers without loading.
+    assert_eq!(fs.rmdir(r, b"usr"), Err(ENOTEMPTY));
+    fs.rmdir(r, b"usr/empty").unwrap();
+    fs.unlink(r, b"etc/motd").unwrap();
+    assert_eq!(fs.stat(r, b"link", true), Err(ENOENT));
+    assert_eq!(list(&mut fs, r, "etc"), ["new"]);
+    // Renaming a directory that was never loaded carries its contents along.
+    fs.rename(r, b"usr", r, b"opt").unwrap();
+    assert_eq!(read(&mut fs, r, "opt/lib/a.py"), b"print(1)");
+    assert_eq!(fs.stat(r, b"usr", true), Err(ENOENT));
+    fs.mkdir(r, b"etc/sub", 0o755).unwrap();
+    let fd = fs
+        .open(
+            r,
+            b"old/z",
+            true,
+            OFlags::CREAT,
+            Access::Write,
+            FdFlags::empty(),
+            0o600,
+        )
+        .unwrap();
+    fs.close(fd).unwrap();
+    assert_eq!(list(&mut fs, r, "old"), ["y", "z"]);
+    let st = fs.stat(r, b"etc", true).unwrap();
+    assert_eq!((st.file_type, st.nlink), (FileType::Directory, 3));
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn unloaded_directories_report_layer_counts() {
+    let (fs, _) = mounted(Config::default());
+    let mut fs = fs;
+    let root = fs.open_root().unwrap();
+    // Root is not loaded yet; its stat comes from the merged layers.
+    let s = fs.fstat(root).unwrap();
+    assert_eq!((s.nlink, s.size), (2 + 3, 20 * (4 + 2)));
+    assert_eq!(fs.stat(root, b"usr", true).unwrap().nlink, 2 + 3);
+}
+
+#[test]
+fn bad_images_are_errors() {
+    assert_eq!(
+        Fs::with_layers(Config::default(), &[b"not an image"]).unwrap_err(),
+        EINVAL
+    );
+    let fs = Fs::with_layers(Config::default(), &[]).unwrap();
+    assert!(!fs.has_layers());
+}
