@@ -80,7 +80,7 @@ impl Locks {
 
     pub fn flock_release(&mut self, held: Option<FlockMode>) {
         match held {
-            Some(FlockMode::Shared) => self.flock_shared -= 1,
+            Some(FlockMode::Shared) => self.flock_shared = self.flock_shared.saturating_sub(1),
             Some(FlockMode::Exclusive) => self.flock_exclusive = false,
             None => {}
         }
@@ -303,14 +303,14 @@ mod tests {
         l.flock(None, FlockMode::Shared).unwrap();
         l.flock(None, FlockMode::Shared).unwrap();
         assert_eq!(l.flock(None, FlockMode::Exclusive), Err(Errno::EWOULDBLOCK));
-        // A holder cannot upgrade while another shares, and keeps its shared lock.
+        // A holder cannot upgrade while another shares, and loses its shared lock (Linux).
         assert_eq!(
             l.flock(Some(FlockMode::Shared), FlockMode::Exclusive),
             Err(Errno::EWOULDBLOCK)
         );
+        assert_eq!(l.flock(None, FlockMode::Exclusive), Err(Errno::EWOULDBLOCK));
         l.flock_release(Some(FlockMode::Shared));
-        l.flock(Some(FlockMode::Shared), FlockMode::Exclusive)
-            .unwrap();
+        l.flock(None, FlockMode::Exclusive).unwrap();
         assert_eq!(l.flock(None, FlockMode::Shared), Err(Errno::EWOULDBLOCK));
         l.flock_release(Some(FlockMode::Exclusive));
         assert!(l.is_empty());
