@@ -41,9 +41,9 @@ pub struct Header {
     pub data_off: u64,
     /// Length of the file data region.
     pub data_len: u64,
-    /// xxh64 of the header (checksum fields zeroed) and the metadata regions.
+    /// XXH3-64 of the header (checksum fields zeroed) and the metadata regions.
     pub meta_checksum: u64,
-    /// xxh64 of the file data region.
+    /// XXH3-64 of the file data region.
     pub data_checksum: u64,
 }
 

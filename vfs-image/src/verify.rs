@@ -32,10 +32,10 @@ pub struct Stats {
     pub deduped_files: u64,
 }
 
-/// Computes the metadata checksum: xxh64 over the header with both checksum fields zeroed,
+/// Computes the metadata checksum: XXH3-64 (seed 0) over the header with both checksum fields zeroed,
 /// then over everything from the inode table up to the file data.
 pub fn meta_checksum(bytes: &[u8], inode_off: u64, data_off: u64) -> u64 {
-    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
     let head = bytes.get(..HEADER_SIZE).unwrap_or(&[]);
     h.update(head.get(..H_META_CHECKSUM).unwrap_or(&[]));
     h.update(&[0u8; 16]);
@@ -48,9 +48,9 @@ pub fn meta_checksum(bytes: &[u8], inode_off: u64, data_off: u64) -> u64 {
     h.digest()
 }
 
-/// Computes the data checksum: xxh64 over the file data region.
+/// Computes the data checksum: XXH3-64 (seed 0) over the file data region.
 pub fn data_checksum(data: &[u8]) -> u64 {
-    xxhash_rust::xxh64::xxh64(data, 0)
+    xxhash_rust::xxh3::xxh3_64(data)
 }
 
 impl Image<'_> {

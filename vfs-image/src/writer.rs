@@ -20,7 +20,8 @@ pub const DEFAULT_DIR_META: Meta = Meta::with_mode(0o755);
 
 #[derive(Clone, Debug)]
 enum Body {
-    File(Vec<u8>),
+    /// Contents, and their XXH3-128 if the caller computed it already.
+    File(Vec<u8>, Option<u128>),
     Dir {
         children: BTreeMap<Vec<u8>, usize>,
         opaque: bool,
@@ -212,6 +213,30 @@ impl ImageBuilder {
 
     /// Adds a regular file with its contents (POSIX `open(O_CREAT|O_EXCL)` + `write`).
     pub fn add_file(&mut self, path: &[u8], meta: Meta, data: Vec<u8>) -> Result<&mut Self> {
+        self.add_file_inner(path, meta, data, None)
+    }
+
+    /// [`ImageBuilder::add_file`] with the contents' XXH3-128 (`xxhash_rust::xxh3::xxh3_128`)
+    /// already computed, e.g. by the thread that read the file, so `finish` need not hash it.
+    /// Dedup still compares bytes before sharing, so a wrong hash can only cost dedup, never
+    /// correctness.
+    pub fn add_file_hashed(
+        &mut self,
+        path: &[u8],
+        meta: Meta,
+        data: Vec<u8>,
+        xxh3_128: u128,
+    ) -> Result<&mut Self> {
+        self.add_file_inner(path, meta, data, Some(xxh3_128))
+    }
+
+    fn add_file_inner(
+        &mut self,
+        path: &[u8],
+        meta: Meta,
+        data: Vec<u8>,
+        hash: Option<u128>,
+    ) -> Result<&mut Self> {
         let meta = Meta {
             mode: meta.mode & 0o7777,
             ..meta
@@ -219,7 +244,7 @@ impl ImageBuilder {
         self.add_new(
             path,
             BNode {
-                body: Body::File(data),
+                body: Body::File(data, hash),
                 meta,
             },
         )?;
@@ -255,7 +280,7 @@ impl ImageBuilder {
         let target = self.find(&comps).ok_or(Error::NotFound {
             path: existing.to_vec(),
         })?;
-        if !matches!(self.nodes[target].body, Body::File(_) | Body::Symlink(_)) {
+        if !matches!(self.nodes[target].body, Body::File(..) | Body::Symlink(_)) {
             return Err(Error::InvalidPath {
                 path: existing.to_vec(),
                 why: "hard link target is not a file or symlink",
@@ -340,7 +365,7 @@ impl ImageBuilder {
     pub fn kind_of(&self, path: &[u8]) -> Option<Kind> {
         let comps = components(path).ok()?;
         self.find(&comps).map(|i| match self.nodes[i].body {
-            Body::File(_) => Kind::File,
+            Body::File(..) => Kind::File,
             Body::Dir { .. } => Kind::Dir,
             Body::Symlink(_) => Kind::Symlink,
             Body::Whiteout => Kind::Whiteout,
@@ -451,13 +476,14 @@ impl ImageBuilder {
         let mut chunks: Vec<(u64, usize)> = Vec::new();
         let mut data_end = 0u64;
         for (ino, &idx) in order.iter().enumerate() {
-            let Body::File(bytes) = &self.nodes[idx].body else {
+            let Body::File(bytes, hash) = &self.nodes[idx].body else {
                 continue;
             };
             if bytes.is_empty() {
                 continue;
             }
-            let key = (bytes.len() as u64, xxhash_rust::xxh3::xxh3_128(bytes));
+            let hash = hash.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(bytes));
+            let key = (bytes.len() as u64, hash);
             let candidates = seen.entry(key).or_default();
             let hit = candidates
                 .iter()
@@ -510,7 +536,7 @@ impl ImageBuilder {
             let at = inode_off as usize + ino * INODE_SIZE;
             let r = &mut out[at..at + INODE_SIZE];
             let (kind, flags, links, size, offset) = match &node.body {
-                Body::File(b) => (Kind::File, 0, nlink[ino], b.len() as u64, file_off[ino]),
+                Body::File(b, _) => (Kind::File, 0, nlink[ino], b.len() as u64, file_off[ino]),
                 Body::Dir { opaque, .. } => {
                     let (first, count) = dir_range[ino];
                     let flags = if *opaque { INODE_FLAG_OPAQUE } else { 0 };
@@ -552,7 +578,7 @@ impl ImageBuilder {
             }
             sink(&zeros[..(data_len - pos) as usize])
         };
-        let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         emit_data(&mut |b| {
             hasher.update(b);
             Ok(())
@@ -567,14 +593,14 @@ impl ImageBuilder {
 
     fn file_bytes(&self, idx: usize) -> &[u8] {
         match &self.nodes[idx].body {
-            Body::File(b) => b,
+            Body::File(b, _) => b,
             _ => &[],
         }
     }
 
     fn kind_byte(&self, idx: usize) -> u8 {
         match self.nodes[idx].body {
-            Body::File(_) => KIND_FILE,
+            Body::File(..) => KIND_FILE,
             Body::Dir { .. } => KIND_DIR,
             Body::Symlink(_) => KIND_SYMLINK,
             Body::Whiteout => KIND_WHITEOUT,

@@ -175,20 +175,25 @@ enum Item {
 fn read_files(
     paths: &[&Path],
     done: &mut dyn FnMut(usize, u64),
-) -> Result<Vec<Vec<u8>>, HostError> {
+) -> Result<Vec<(Vec<u8>, u128)>, HostError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
     let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Vec<u8>>> = vec![None; paths.len()];
+    let mut slots: Vec<Option<(Vec<u8>, u128)>> = vec![None; paths.len()];
     std::thread::scope(|s| -> Result<(), HostError> {
-        let (tx, rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
+        let (tx, rx) = mpsc::channel::<(usize, std::io::Result<(Vec<u8>, u128)>)>();
         for _ in 0..threads {
             let (tx, next) = (tx.clone(), &next);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = paths.get(i) else { break };
-                if tx.send((i, fs::read(p))).is_err() {
+                // Hash here, in parallel, so `finish` does not have to (dedup key).
+                let r = fs::read(p).map(|d| {
+                    let h = xxhash_rust::xxh3::xxh3_128(&d);
+                    (d, h)
+                });
+                if tx.send((i, r)).is_err() {
                     break;
                 }
             });
@@ -207,7 +212,7 @@ fn read_files(
                     return Err(e);
                 }
             };
-            done(i, data.len() as u64);
+            done(i, data.0.len() as u64);
             slots[i] = Some(data);
         }
         Ok(())
@@ -315,7 +320,10 @@ pub fn build_dir(
     for item in items {
         match item {
             Item::Dir(p, meta) => b.add_dir(&p, meta)?,
-            Item::File(p, meta, _) => b.add_file(&p, meta, contents.next().unwrap_or_default())?,
+            Item::File(p, meta, _) => {
+                let (data, hash) = contents.next().unwrap_or_default();
+                b.add_file_hashed(&p, meta, data, hash)?
+            }
             Item::Symlink(p, meta, target) => b.add_symlink(&p, meta, &target)?,
             Item::Hardlink(p, first) => b.add_hardlink(&p, &first)?,
         };

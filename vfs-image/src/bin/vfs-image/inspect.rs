@@ -97,7 +97,7 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
     );
     println!("file data:      {} bytes at {}", h.data_len, h.data_off);
     println!(
-        "checksums:      meta {:016x}, data {:016x} (xxh64)",
+        "checksums:      meta {:016x}, data {:016x} (XXH3-64)",
         h.meta_checksum, h.data_checksum
     );
     println!(
