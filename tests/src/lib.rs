@@ -1,1 +1,285 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: build a guest for `wasm32-wasip1`, run it on
+//! wasmtime with WASI preview 1, capture what it printed.
+//!
+//! Guests live in `guests/<name>`, each a standalone crate with its own empty `[workspace]`.
+//! They are built with a nested `cargo` into `$CARGO_TARGET_DIR/guests/...`, a directory of its
+//! own, so the nested build never waits on the lock of the outer one that runs the tests.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// The repository root (the parent of this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The outer build's target directory: `$CARGO_TARGET_DIR`, else `<repo>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Builds `guests/<name>` in release mode with `features` and returns the `.wasm` path.
+///
+/// Each feature set gets its own target directory, so tests building the same guest with
+/// different features (in parallel test threads or binaries) never overwrite each other.
+pub fn build_guest(name: &str, features: &[&str]) -> Result<PathBuf> {
+    let manifest = repo_root().join("guests").join(name).join("Cargo.toml");
+    let tag = if features.is_empty() {
+        "default".to_string()
+    } else {
+        features.join("+")
+    };
+    let dir = target_dir().join("guests").join(tag);
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--quiet",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "--manifest-path",
+    ])
+    .arg(&manifest)
+    .env("CARGO_TARGET_DIR", &dir)
+    // The outer `cargo test` sets these for the host build; they must not leak into a
+    // wasm32 build.
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("CARGO_BUILD_TARGET");
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("running cargo for guest {name}"))?;
+    if !out.status.success() {
+        bail!(
+            "building guest {name} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let wasm = dir
+        .join("wasm32-wasip1/release")
+        .join(format!("{name}.wasm"));
+    if !wasm.exists() {
+        bail!("guest {name} built but {} is missing", wasm.display());
+    }
+    Ok(wasm)
+}
+
+/// The `vfs-image` command-line tool, built once per test process into
+/// `$CARGO_TARGET_DIR/tools` (its own directory, so the nested build never waits on the outer).
+pub fn vfs_image_cli() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_dir().join("tools");
+            let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "vfs-image",
+                    "--bin",
+                    "vfs-image",
+                ])
+                .current_dir(repo_root())
+                .env("CARGO_TARGET_DIR", &dir)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            Ok(dir.join("release/vfs-image"))
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!("building vfs-image failed: {e}"))
+}
+
+/// Runs `vfs-image` with `args`; returns (success, stdout, stderr).
+pub fn vfs_image(args: &[&std::ffi::OsStr]) -> Result<(bool, String, String)> {
+    let out = Command::new(vfs_image_cli()?).args(args).output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// 64-bit FNV-1a, as the `image-reader` guest computes it.
+pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// FNV-1a's offset basis.
+pub const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The `image-reader` guest's tree hash of a host directory mounted at `/`: regular files
+/// only, walked in sorted order, `(path, content hash)` folded in.
+pub fn tree_hash(root: &Path) -> Result<(u64, usize, u64)> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, u64, u64)>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = format!("{prefix}/{name}");
+            let t = e.file_type()?;
+            if t.is_dir() {
+                walk(&e.path(), &path, out)?;
+            } else if t.is_file() {
+                let data = std::fs::read(e.path())?;
+                out.push((path, fnv(FNV0, &data), data.len() as u64));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(root, "", &mut files)?;
+    let h = files.iter().fold(FNV0, |h, (p, d, _)| {
+        fnv(fnv(h, p.as_bytes()), &d.to_le_bytes())
+    });
+    Ok((h, files.len(), files.iter().map(|f| f.2).sum()))
+}
+
+/// Deterministic pseudo-random bytes (xorshift64), so generated files neither compress nor
+/// deduplicate.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A wasmtime engine with the default configuration (copy-on-write memory images on).
+pub fn engine() -> Engine {
+    Engine::default()
+}
+
+/// How to run a guest.
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// `argv[1..]`.
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Host directories to preopen: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Exported function to call after `_start` finished (e.g. the upper-layer export); its
+    /// `i64` result is returned in [`RunOutput::call_result`] with a copy of the memory.
+    pub call_after: Option<String>,
+}
+
+/// What a run produced.
+pub struct RunOutput {
+    /// Everything the guest wrote to stdout.
+    pub stdout: String,
+    /// Everything the guest wrote to stderr.
+    pub stderr: String,
+    /// The exit status: 0 for a normal return from `main`, else the `proc_exit` code.
+    pub exit: i32,
+    /// Time to instantiate the module.
+    pub instantiate: Duration,
+    /// Time `_start` ran.
+    pub run: Duration,
+    /// Result of [`RunOptions::call_after`] and the guest memory right after it.
+    pub call_result: Option<(i64, Vec<u8>)>,
+}
+
+/// Compiles a module from a file.
+pub fn load(engine: &Engine, wasm: &Path) -> Result<Module> {
+    Module::from_file(engine, wasm)
+        .map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", wasm.display())))
+}
+
+/// Instantiates `module` with WASI preview 1 and runs `_start`. A trap is an error that
+/// includes what the guest printed (a Rust panic message is on its stderr).
+pub fn run(engine: &Engine, module: &Module, opts: &RunOptions) -> Result<RunOutput> {
+    let stdout = MemoryOutputPipe::new(64 << 20);
+    let stderr = MemoryOutputPipe::new(64 << 20);
+    let mut b = WasiCtxBuilder::new();
+    b.arg("guest").stdout(stdout.clone()).stderr(stderr.clone());
+    for a in &opts.args {
+        b.arg(a);
+    }
+    for (k, v) in &opts.env {
+        b.env(k, v);
+    }
+    for (host, guest) in &opts.dirs {
+        b.preopened_dir(host, guest, FsPerms::ReadWrite)?;
+    }
+    let wasi: WasiP1Ctx = b.build_p1();
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c)?;
+    let mut store = Store::new(engine, wasi);
+
+    let t0 = Instant::now();
+    let instance = linker.instantiate(&mut store, module)?;
+    let instantiate = t0.elapsed();
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    let t1 = Instant::now();
+    let result = start.call(&mut store, ());
+    let run = t1.elapsed();
+    let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+    let exit = match result {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(I32Exit(code)) => *code,
+            None => bail!(
+                "guest trapped: {e:?}\n--- stdout\n{}\n--- stderr\n{}",
+                text(&stdout),
+                text(&stderr)
+            ),
+        },
+    };
+    let call_result = match &opts.call_after {
+        None => None,
+        Some(name) => {
+            let f = instance.get_typed_func::<(), i64>(&mut store, name)?;
+            let r = f.call(&mut store, ())?;
+            let mem = instance
+                .get_memory(&mut store, "memory")
+                .context("guest exports no memory")?;
+            Some((r, mem.data(&store).to_vec()))
+        }
+    };
+    Ok(RunOutput {
+        stdout: text(&stdout),
+        stderr: text(&stderr),
+        exit,
+        instantiate,
+        run,
+        call_result,
+    })
+}
+
+/// A fresh empty directory under the target dir (removed first if a previous run left it).
+pub fn scratch_dir(name: &str) -> Result<PathBuf> {
+    let dir = target_dir().join("e2e-scratch").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,133 @@
+//! Acceptance 2: a Rust guest using `std::fs` runs on wasmtime with the shim, with no host
+//! directory at all, and then with a host directory mapped beside the VFS.
+
+use vfs_tests::{build_guest, engine, load, run, scratch_dir, RunOptions};
+
+#[test]
+fn std_fs_on_the_vfs_with_no_host_directory() {
+    let wasm = build_guest("fs-exercise", &[]).unwrap();
+    let engine = engine();
+    let module = load(&engine, &wasm).unwrap();
+    let out = run(
+        &engine,
+        &module,
+        &RunOptions {
+            args: vec!["vfs".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.exit, 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stdout.contains("fs-exercise: OK"),
+        "stdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    println!("{}", out.stdout.trim());
+}
+
+#[test]
+fn host_directory_beside_the_vfs() {
+    let dir = scratch_dir("fs-exercise-mixed").unwrap();
+    std::fs::write(dir.join("from-host.txt"), "written by the host").unwrap();
+    let wasm = build_guest("fs-exercise", &[]).unwrap();
+    let engine = engine();
+    let module = load(&engine, &wasm).unwrap();
+    let opts = RunOptions {
+        args: vec!["mixed".into()],
+        dirs: vec![(dir.clone(), "/host".into())],
+        ..Default::default()
+    };
+    let out = run(&engine, &module, &opts).unwrap();
+    assert_eq!(out.exit, 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stdout.contains("fs-exercise: OK"),
+        "stdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    // What the guest wrote under /host is on the host; what it wrote in the VFS is not.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("from-guest.txt")).unwrap(),
+        "written by the guest"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("sub/x")).unwrap(), "x");
+    assert!(!dir.join("vfs-only.txt").exists());
+    assert!(!dir.join("copied.txt").exists());
+    println!("{}", out.stdout.trim());
+}
+
+#[test]
+fn tracing_names_each_intercepted_call() {
+    let wasm = build_guest("fs-exercise", &[]).unwrap();
+    let engine = engine();
+    let module = load(&engine, &wasm).unwrap();
+    let opts = RunOptions {
+        args: vec!["vfs".into()],
+        env: vec![("VFS_TRACE".into(), "1".into())],
+        ..Default::default()
+    };
+    let out = run(&engine, &module, &opts).unwrap();
+    assert_eq!(out.exit, 0);
+    assert!(
+        out.stderr.contains("vfs: ready"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(2000)]
+    );
+    assert!(
+        out.stderr
+            .contains("vfs: path_open(fd=3, \"work/a.txt\") [vfs] -> SUCCESS"),
+        "{}",
+        &out.stderr[..2000]
+    );
+    assert!(
+        out.stderr
+            .contains("vfs: path_filestat_get(fd=3, \"nope\")")
+            || out.stderr.contains("[vfs] -> NOENT")
+    );
+}
+
+#[test]
+fn the_bench_guest_runs_the_same_on_the_vfs_and_on_the_host() {
+    let engine = engine();
+    let args = vec!["/bench".to_string(), "20".to_string()];
+    let vfs = load(&engine, &build_guest("fs-bench", &["vfs"]).unwrap()).unwrap();
+    let out = run(
+        &engine,
+        &vfs,
+        &RunOptions {
+            args: args.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("bench "))
+            .count(),
+        5,
+        "{}",
+        out.stdout
+    );
+    let dir = scratch_dir("bench-host").unwrap();
+    let host = load(&engine, &build_guest("fs-bench", &[]).unwrap()).unwrap();
+    let opts = RunOptions {
+        args,
+        dirs: vec![(dir, "/bench".into())],
+        ..Default::default()
+    };
+    let out = run(&engine, &host, &opts).unwrap();
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("bench "))
+            .count(),
+        5,
+        "{}",
+        out.stdout
+    );
+}

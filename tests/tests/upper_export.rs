@@ -1,0 +1,104 @@
+//! Acceptance 5: what a guest writes survives the instance. The guest changes files of an
+//! embedded image, the host saves the exported upper layer, `vfs-image ls` shows the changes,
+//! and a new instance with that layer embedded on top sees them.
+
+use std::ffi::OsStr;
+use vfs_tests::*;
+
+#[test]
+fn the_upper_layer_round_trips_through_an_image() {
+    let dir = scratch_dir("upper-export").unwrap();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("app/gone")).unwrap();
+    std::fs::write(tree.join("app/kept.txt"), b"kept as is").unwrap();
+    std::fs::write(tree.join("app/changed.txt"), b"original").unwrap();
+    std::fs::write(tree.join("app/deleted.txt"), b"to be deleted").unwrap();
+    std::fs::write(tree.join("app/gone/x"), b"x").unwrap();
+    let lower = dir.join("lower.vfs");
+    let (ok, _, err) = vfs_image(&[
+        OsStr::new("pack"),
+        tree.as_os_str(),
+        OsStr::new("-o"),
+        lower.as_os_str(),
+    ])
+    .unwrap();
+    assert!(ok, "{err}");
+    let reader = build_guest("image-reader", &[]).unwrap();
+    let boxed = dir.join("box.wasm");
+    let (ok, _, err) = vfs_image(&[
+        OsStr::new("embed"),
+        reader.as_os_str(),
+        lower.as_os_str(),
+        OsStr::new("-o"),
+        boxed.as_os_str(),
+    ])
+    .unwrap();
+    assert!(ok, "{err}");
+
+    // First instance: change the tree, then export.
+    let engine = engine();
+    let m = load(&engine, &boxed).unwrap();
+    let opts = RunOptions {
+        args: vec!["write".into()],
+        call_after: Some("vfs_export_upper".into()),
+        ..Default::default()
+    };
+    let out = run(&engine, &m, &opts).unwrap();
+    assert_eq!(out.stdout.trim(), "write: done", "stderr: {}", out.stderr);
+    let (packed, memory) = out.call_result.unwrap();
+    assert_ne!(packed, 0, "export failed: {}", out.stderr);
+    let (ptr, len) = (
+        (packed as u64 >> 32) as usize,
+        (packed as u64 & 0xffff_ffff) as usize,
+    );
+    let upper = dir.join("upper.vfs");
+    std::fs::write(&upper, &memory[ptr..ptr + len]).unwrap();
+
+    // The saved layer, as `vfs-image ls` shows it.
+    let (ok, listing, err) =
+        vfs_image(&[OsStr::new("ls"), OsStr::new("-lR"), upper.as_os_str()]).unwrap();
+    assert!(ok, "{err}");
+    println!("vfs-image ls -lR upper.vfs:\n{listing}");
+    for name in ["created.txt", "changed.txt", "deleted.txt", "gone", "link"] {
+        assert!(
+            listing.contains(name),
+            "{name} missing from the layer listing"
+        );
+    }
+    assert!(
+        !listing.contains("kept.txt"),
+        "an unchanged file was exported"
+    );
+
+    // Second instance: the layer embedded on top; the guest sees its own changes.
+    let boxed2 = dir.join("box2.wasm");
+    let (ok, _, err) = vfs_image(&[
+        OsStr::new("embed"),
+        boxed.as_os_str(),
+        upper.as_os_str(),
+        OsStr::new("-o"),
+        boxed2.as_os_str(),
+    ])
+    .unwrap();
+    assert!(ok, "{err}");
+    let m2 = load(&engine, &boxed2).unwrap();
+    let out = run(
+        &engine,
+        &m2,
+        &RunOptions {
+            args: vec!["tree".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let h = |b: &[u8]| format!("{} {:016x}", b.len(), fnv(FNV0, b));
+    let want = [
+        format!("/app/changed.txt {}", h(b"changed by the guest")),
+        format!("/app/kept.txt {}", h(b"kept as is")),
+        "/app/link -> new-dir/created.txt".to_string(),
+        format!("/app/new-dir/created.txt {}", h(b"created by the guest")),
+    ];
+    let got: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(got, want, "stderr: {}", out.stderr);
+    println!("second instance sees:\n{}", out.stdout);
+}
