@@ -1,0 +1,60 @@
+//! vfs-image: opening an image must not get slower as the image grows. Measures open + lookup
+//! of a two-level path + read (copy out) of one 16 KiB file, in a 1 MiB and a 200 MiB image, and
+//! `open` alone. The two images have the same shape (directories of files of 16 KiB), the big one
+//! just has more of everything, so the only growth is O(log n) in the binary searches.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vfs_image::{Image, ImageBuilder, Meta};
+
+const FILE: usize = 16 * 1024;
+
+/// An image of `dirs` directories of `files` files of 16 KiB each, all with distinct contents
+/// (so dedup does not shrink it).
+fn image(dirs: usize, files: usize) -> Vec<u8> {
+    let mut b = ImageBuilder::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for d in 0..dirs {
+        for f in 0..files {
+            let mut data = vec![0u8; FILE];
+            for chunk in data.chunks_mut(8) {
+                // xorshift64: cheap distinct contents.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            let path = format!("d{d:04}/f{f:04}.py");
+            b.add_file(path.as_bytes(), Meta::with_mode(0o644), data).unwrap();
+        }
+    }
+    b.finish().unwrap()
+}
+
+fn open_lookup_read(bytes: &[u8], path: &[u8], buf: &mut [u8]) -> usize {
+    let img = Image::open(bytes).unwrap();
+    let node = img.resolve(path).unwrap().unwrap();
+    let data = img.file_data(&node).unwrap();
+    buf[..data.len()].copy_from_slice(data);
+    data.len()
+}
+
+fn bench(c: &mut Criterion) {
+    let small = image(4, 16); // 64 files: 1 MiB
+    let large = image(200, 64); // 12,800 files: 200 MiB
+    eprintln!("image sizes: small {} bytes, large {} bytes", small.len(), large.len());
+    let path = b"d0002/f0009.py";
+    let mut buf = vec![0u8; FILE];
+    let mut g = c.benchmark_group("image_open_lookup_read");
+    g.bench_function("1MiB", |b| b.iter(|| open_lookup_read(black_box(&small), path, &mut buf)));
+    g.bench_function("200MiB", |b| b.iter(|| open_lookup_read(black_box(&large), path, &mut buf)));
+    g.finish();
+    let mut g = c.benchmark_group("image_open");
+    g.bench_function("1MiB", |b| b.iter(|| Image::open(black_box(&small)).unwrap().inode_count()));
+    g.bench_function("200MiB", |b| b.iter(|| Image::open(black_box(&large)).unwrap().inode_count()));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
