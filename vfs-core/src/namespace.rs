@@ -177,6 +177,10 @@ impl Fs {
                 return Err(Errno::EBUSY);
             };
             let (oino, oft) = fs.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
+            // Looking a name up in a removed directory fails before anything else is checked.
+            if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
+                return Err(Errno::ENOENT);
+            }
             let target = fs.lookup_name(np.dir, nname)?;
             let is_dir = oft == FileType::Directory;
             if !is_dir && (op.trailing_slash || np.trailing_slash) {

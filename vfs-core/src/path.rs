@@ -146,8 +146,7 @@ impl Fs {
     /// Moves from directory `dir` into its entry `name`, which must be (or lead through
     /// symlinks to) a directory.
     fn step(&self, dir: Ino, name: &[u8], hops: &mut u32) -> Result<Ino> {
-        check_name(name)?;
-        let slot = self.lookup_in(dir, name)?.ok_or(Errno::ENOENT)?;
+        let slot = self.lookup_name(dir, name)?.ok_or(Errno::ENOENT)?;
         match slot.1 {
             FileType::Directory => Ok(slot.0),
             FileType::Regular => Err(Errno::ENOTDIR),
@@ -193,6 +192,14 @@ impl Fs {
     /// `NAME_MAX` is `ENAMETOOLONG` (Linux finds that out only when it looks the name up, so
     /// errors found before the lookup win).
     pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
+        // A removed directory is empty, and Linux says so before it looks at the name.
+        if self
+            .inodes
+            .get(dir)
+            .is_some_and(|i| i.nlink == 0 && i.dir().is_some())
+        {
+            return Ok(None);
+        }
         check_name(name)?;
         self.lookup_in(dir, name)
     }

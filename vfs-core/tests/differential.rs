@@ -835,7 +835,7 @@ fn real_tree() -> String {
 /// Runs `ops` on the real filesystem in a fresh chrooted child; returns one line per op and
 /// then the tree.
 #[allow(unsafe_code)]
-fn run_real(ops: &[Op]) -> (Vec<String>, String) {
+fn run_real(ops: &[Op], layers: bool) -> (Vec<String>, String) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let base = if std::path::Path::new("/dev/shm").is_dir() {
@@ -870,6 +870,9 @@ fn run_real(ops: &[Op]) -> (Vec<String>, String) {
                 let msg = b"CHROOT FAILED\n";
                 libc::write(OUT, msg.as_ptr().cast(), msg.len());
                 libc::_exit(3);
+            }
+            if layers {
+                real_fixture();
             }
             let root = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
             let mut text = format!("root {root}\n");
@@ -916,8 +919,12 @@ fn run_real(ops: &[Op]) -> (Vec<String>, String) {
     (lines, tree.to_string())
 }
 
-fn run_vfs(ops: &[Op]) -> (Vec<String>, String) {
-    let mut fs = Fs::new(Config::default());
+fn run_vfs(ops: &[Op], layers: bool) -> (Vec<String>, String) {
+    let mut fs = if layers {
+        Fs::with_layers(Config::default(), image_layers()).unwrap()
+    } else {
+        Fs::new(Config::default())
+    };
     assert_eq!(fs.open_root(), Ok(0));
     let mut lines = Vec::new();
     for op in ops {
@@ -961,6 +968,64 @@ fn show(ops: &[Op]) -> String {
     s
 }
 
+// ---------------------------------------------------------------------------------------------
+// Starting tree for the cases that mount image layers: on `vfs-core` as two read-only layers
+// (the lower one has a file the upper one whites out, and the upper replaces a lower file), on
+// the kernel as the merged tree written out. Names are from the test's alphabet so that
+// operations collide with them.
+
+const FIX_AA: &[u8] = b"lower a/a, hard-linked as b/c";
+const FIX_BA: &[u8] = b"upper b/a";
+
+fn image_layers() -> &'static [&'static [u8]] {
+    use vfs_image::{ImageBuilder, Meta};
+    static L: std::sync::OnceLock<Vec<&'static [u8]>> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        let leak = |b: &ImageBuilder| -> &'static [u8] {
+            Box::leak(b.finish().unwrap().into_boxed_slice())
+        };
+        let mut low = ImageBuilder::new();
+        low.add_dir(b"a", Meta::with_mode(0o755)).unwrap();
+        low.add_dir(b"a/b", Meta::with_mode(0o755)).unwrap();
+        low.add_dir(b"b", Meta::with_mode(0o750)).unwrap();
+        low.add_file(b"a/a", Meta::with_mode(0o644), FIX_AA.to_vec())
+            .unwrap();
+        low.add_hardlink(b"b/c", b"a/a").unwrap();
+        low.add_symlink(b"c", Meta::with_mode(0o777), b"a/a")
+            .unwrap();
+        low.add_file(b"b/a", Meta::with_mode(0o600), b"lower b/a".to_vec())
+            .unwrap();
+        low.add_file(b"b/b", Meta::with_mode(0o644), b"whited out".to_vec())
+            .unwrap();
+        let mut up = ImageBuilder::new();
+        up.add_dir(b"b", Meta::with_mode(0o750)).unwrap();
+        up.add_file(b"b/a", Meta::with_mode(0o600), FIX_BA.to_vec())
+            .unwrap();
+        up.add_whiteout(b"b/b").unwrap();
+        vec![leak(&low), leak(&up)]
+    })
+}
+
+/// Writes the merged tree of `image_layers` into the (chrooted) real root.
+#[allow(unsafe_code)]
+fn real_fixture() {
+    // SAFETY: system calls with NUL-terminated literals and in-bounds buffers.
+    unsafe {
+        libc::mkdir(c"/a".as_ptr(), 0o755);
+        libc::mkdir(c"/a/b".as_ptr(), 0o755);
+        libc::mkdir(c"/b".as_ptr(), 0o750);
+        let put = |p: &std::ffi::CStr, mode: libc::c_uint, data: &[u8]| {
+            let fd = libc::open(p.as_ptr(), libc::O_CREAT | libc::O_WRONLY, mode);
+            libc::write(fd, data.as_ptr().cast(), data.len());
+            libc::close(fd);
+        };
+        put(c"/a/a", 0o644, FIX_AA);
+        put(c"/b/a", 0o600, FIX_BA);
+        libc::link(c"/a/a".as_ptr(), c"/b/c".as_ptr());
+        libc::symlink(c"a/a".as_ptr(), c"/c".as_ptr());
+    }
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -972,9 +1037,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 4000, ..ProptestConfig::default() })]
 
     #[test]
-    fn vfs_core_agrees_with_linux_tmpfs(ops in prop::collection::vec(op(), 1..80)) {
-        let (real, real_tree) = run_real(&ops);
-        let (ours, our_tree) = run_vfs(&ops);
+    fn vfs_core_agrees_with_linux_tmpfs(
+        layers in prop::bool::weighted(0.4),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        let (real, real_tree) = run_real(&ops, layers);
+        let (ours, our_tree) = run_vfs(&ops, layers);
         for (i, op) in ops.iter().enumerate() {
             prop_assert_eq!(&ours[i], &real[i], "at op #{} of\n{}", i, show(&ops));
             if std::env::var_os("DIFF_STATS").is_some() {
