@@ -79,6 +79,7 @@ pub fn errno(e: vfs_core::Errno) -> wasi::Errno {
         E::ELOOP => wasi::ERRNO_LOOP,
         E::EOVERFLOW => wasi::ERRNO_OVERFLOW,
         E::ENOTSUP => wasi::ERRNO_NOTSUP,
+        E::EIO => wasi::ERRNO_IO,
         // `Errno` is non-exhaustive: a variant added later is still an I/O failure.
         #[allow(unreachable_patterns)]
         _ => wasi::ERRNO_IO,
