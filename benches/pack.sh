@@ -27,36 +27,41 @@ BYTES=$(du -sb --apparent-size "$SRC" | cut -f1)
 # Warm the page cache so every tool reads from memory.
 tar -cf - -C "$SRC" . >/dev/null
 
-# median_time CMD... : runs CMD $RUNS times (removing the output first), prints the median seconds.
-median_time() {
+# measure OUT CMD... : runs CMD $RUNS times (removing OUT first); prints "median_wall median_cpu"
+# in seconds, where cpu = user + sys of the command and its children. On a shared machine the
+# wall time includes waiting for a core; the CPU time does not.
+measure() {
     local out="$1"; shift
-    local times=()
+    local walls=() cpus=()
     for _ in $(seq "$RUNS"); do
         rm -f "$out"
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>&1
-        t1=$(date +%s.%N)
-        times+=("$(echo "$t1 - $t0" | bc -l)")
+        local t
+        /usr/bin/time -o "$WORK/time" -f "%e %U %S" "$@" >/dev/null 2>&1
+        t=$(tail -1 "$WORK/time")
+        walls+=("$(echo "$t" | awk '{print $1}')")
+        cpus+=("$(echo "$t" | awk '{printf "%.2f", $2 + $3}')")
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'
+    local w c
+    w=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+    c=$(printf '%s\n' "${cpus[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+    echo "$w $c"
 }
 
-T_VFS=$(median_time "$WORK/out.vfs" "$VFS_IMAGE" pack "$SRC" -o "$WORK/out.vfs")
-T_TAR=$(median_time "$WORK/out.tar" tar -cf "$WORK/out.tar" -C "$SRC" .)
-T_SQ=$(median_time "$WORK/out.sqfs" mksquashfs "$SRC" "$WORK/out.sqfs" -comp gzip -noappend -quiet -no-progress)
+read -r T_VFS C_VFS <<<"$(measure "$WORK/out.vfs" "$VFS_IMAGE" pack "$SRC" -o "$WORK/out.vfs")"
+read -r T_TAR C_TAR <<<"$(measure "$WORK/out.tar" tar -cf "$WORK/out.tar" -C "$SRC" .)"
+read -r T_SQ C_SQ <<<"$(measure "$WORK/out.sqfs" mksquashfs "$SRC" "$WORK/out.sqfs" -comp gzip -noappend -quiet -no-progress)"
 S_VFS=$(stat -c %s "$WORK/out.vfs")
 S_TAR=$(stat -c %s "$WORK/out.tar")
 S_SQ=$(stat -c %s "$WORK/out.sqfs")
 "$VFS_IMAGE" verify "$WORK/out.vfs" >/dev/null
 
 mib() { echo "scale=1; $1 / 1048576" | bc -l; }
-echo "CPython 3.11 stdlib: $FILES files, $(mib "$BYTES") MiB; $(nproc) cores; median of $RUNS runs"
+echo "CPython 3.11 stdlib: $FILES files, $(mib "$BYTES") MiB; $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg) at the end; median of $RUNS runs"
 echo
-echo "| tool | time (s) | output size (MiB) | bytes |"
-echo "|---|---:|---:|---:|"
-echo "| \`vfs-image pack\` | $T_VFS | $(mib "$S_VFS") | $S_VFS |"
-echo "| \`tar -cf\` | $T_TAR | $(mib "$S_TAR") | $S_TAR |"
-echo "| \`mksquashfs -comp gzip\` | $T_SQ | $(mib "$S_SQ") | $S_SQ |"
+echo "| tool | wall time (s) | CPU time, user+sys (s) | output size (MiB) | bytes |"
+echo "|---|---:|---:|---:|---:|"
+echo "| \`vfs-image pack\` | $T_VFS | $C_VFS | $(mib "$S_VFS") | $S_VFS |"
+echo "| \`tar -cf\` | $T_TAR | $C_TAR | $(mib "$S_TAR") | $S_TAR |"
+echo "| \`mksquashfs -comp gzip\` | $T_SQ | $C_SQ | $(mib "$S_SQ") | $S_SQ |"
 echo
 "$VFS_IMAGE" inspect "$WORK/out.vfs" | grep -E '^(counts|contents)'
