@@ -137,6 +137,8 @@ fn pack_bad_input() {
             predicate::str::contains("vfs-image: error: packing")
                 .and(predicate::str::contains("No such file")),
         );
+    // No half-written image is left behind.
+    assert!(!env.p("x.vfs").exists());
     bin()
         .args(["pack", "--owner", "nope"])
         .arg(env.p("src"))

@@ -271,3 +271,25 @@ fn squash_equals_direct_pack() {
     assert_eq!(squashed, b.finish().unwrap());
     Image::open(&squashed).unwrap().verify().unwrap();
 }
+
+/// Golden image: a known tree must pack to known bytes, so an accidental change of the format
+/// or of the writer's layout is caught. If the format changes on purpose, bump the version in
+/// `docs/image-format.md` and update this value.
+#[test]
+fn golden_image_bytes() {
+    let bytes = sample();
+    assert_eq!(bytes.len(), GOLDEN_LEN, "image size changed");
+    assert_eq!(
+        fingerprint(&bytes),
+        GOLDEN_XXH3,
+        "image bytes changed: format or writer layout is not what docs/image-format.md says"
+    );
+}
+
+const GOLDEN_LEN: usize = 1088;
+const GOLDEN_XXH3: u64 = 0xb49e1531763b41bf;
+
+/// The data checksum function is XXH3-64 over its input: reuse it to fingerprint whole images.
+fn fingerprint(b: &[u8]) -> u64 {
+    vfs_image::data_checksum(b)
+}

@@ -88,8 +88,18 @@ fn create(path: &std::path::Path) -> Result<std::io::BufWriter<std::fs::File>> {
     Ok(std::io::BufWriter::with_capacity(1 << 20, f))
 }
 
-/// Runs `vfs-image pack`.
+/// Runs `vfs-image pack`; on failure, removes the partly written output.
 pub fn run_pack(a: PackArgs) -> Result<ExitCode> {
+    let output = a.output.clone();
+    let existed = output.exists();
+    let r = pack(a);
+    if r.is_err() && !existed {
+        let _ = std::fs::remove_file(&output);
+    }
+    r
+}
+
+fn pack(a: PackArgs) -> Result<ExitCode> {
     let overrides = Overrides {
         mtime: pinned_mtime(a.mtime)?,
         owner: a.owner,
