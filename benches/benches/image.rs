@@ -26,7 +26,8 @@ fn image(dirs: usize, files: usize) -> Vec<u8> {
                 chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
             }
             let path = format!("d{d:04}/f{f:04}.py");
-            b.add_file(path.as_bytes(), Meta::with_mode(0o644), data).unwrap();
+            b.add_file(path.as_bytes(), Meta::with_mode(0o644), data)
+                .unwrap();
         }
     }
     b.finish().unwrap()
@@ -43,16 +44,28 @@ fn open_lookup_read(bytes: &[u8], path: &[u8], buf: &mut [u8]) -> usize {
 fn bench(c: &mut Criterion) {
     let small = image(4, 16); // 64 files: 1 MiB
     let large = image(200, 64); // 12,800 files: 200 MiB
-    eprintln!("image sizes: small {} bytes, large {} bytes", small.len(), large.len());
+    eprintln!(
+        "image sizes: small {} bytes, large {} bytes",
+        small.len(),
+        large.len()
+    );
     let path = b"d0002/f0009.py";
     let mut buf = vec![0u8; FILE];
     let mut g = c.benchmark_group("image_open_lookup_read");
-    g.bench_function("1MiB", |b| b.iter(|| open_lookup_read(black_box(&small), path, &mut buf)));
-    g.bench_function("200MiB", |b| b.iter(|| open_lookup_read(black_box(&large), path, &mut buf)));
+    g.bench_function("1MiB", |b| {
+        b.iter(|| open_lookup_read(black_box(&small), path, &mut buf))
+    });
+    g.bench_function("200MiB", |b| {
+        b.iter(|| open_lookup_read(black_box(&large), path, &mut buf))
+    });
     g.finish();
     let mut g = c.benchmark_group("image_open");
-    g.bench_function("1MiB", |b| b.iter(|| Image::open(black_box(&small)).unwrap().inode_count()));
-    g.bench_function("200MiB", |b| b.iter(|| Image::open(black_box(&large)).unwrap().inode_count()));
+    g.bench_function("1MiB", |b| {
+        b.iter(|| Image::open(black_box(&small)).unwrap().inode_count())
+    });
+    g.bench_function("200MiB", |b| {
+        b.iter(|| Image::open(black_box(&large)).unwrap().inode_count())
+    });
     g.finish();
 }
 

@@ -12,15 +12,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let split = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
     let (lower, upper) = data[2..].split_at(split);
-    let (Ok(lo), Ok(up)) = (Image::open(lower), Image::open(upper)) else { return };
+    let (Ok(lo), Ok(up)) = (Image::open(lower), Image::open(upper)) else {
+        return;
+    };
     let ov = Overlay::new(vec![lo, up]);
     let Ok(root) = ov.root() else { return };
     let mut stack = vec![root];
     let mut budget = 100_000usize;
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = ov.read_dir(&dir) else { continue };
+        let Ok(entries) = ov.read_dir(&dir) else {
+            continue;
+        };
         for e in entries {
-            budget = budget.checked_sub(1).expect("overlay walk did not terminate");
+            budget = budget
+                .checked_sub(1)
+                .expect("overlay walk did not terminate");
             let again = ov.lookup(&dir, e.name);
             if let Ok(Some(n)) = &again {
                 assert_eq!(n.kind(), e.node.kind(), "lookup and readdir disagree");

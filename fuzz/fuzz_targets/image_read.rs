@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let mut queue = vec![img.root()];
     let mut budget = 100_000usize;
     while let Some(dir) = queue.pop() {
-        let Ok(entries) = img.read_dir(&dir, 0) else { continue };
+        let Ok(entries) = img.read_dir(&dir, 0) else {
+            continue;
+        };
         for e in entries {
             budget = budget.checked_sub(1).expect("walk did not terminate");
             let Ok(e) = e else { break };
@@ -30,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(d.len() as u64, e.node.size());
                 }
                 Kind::Symlink => {
-                    let _ = img.symlink_target(&e.node).expect("node() validated the range");
+                    let _ = img
+                        .symlink_target(&e.node)
+                        .expect("node() validated the range");
                 }
                 Kind::Whiteout => {}
             }

@@ -1,5 +1,7 @@
 //! Runs the real `vfs-image` binary: every command once on good input and once on bad input.
 
+#![cfg(feature = "cli")]
+
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! directory opaque (`.wh..wh..opq`). Stacked, they must show exactly the expected tree, and
 //! squashing them must give the same bytes as packing that tree directly.
 
+#![cfg(feature = "host")]
+
 use std::fs;
 
 use assert_cmd::Command;

@@ -2,6 +2,8 @@
 //! (contents, types, symlink targets, hard-link sharing, mode, mtime in ns); and packing the
 //! same tree twice gives the same bytes.
 
+#![cfg(feature = "host")]
+
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs;
