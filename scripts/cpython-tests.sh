@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# CPython's own tests for the filesystem-heavy modules, run twice with the same CPython 3.11 build:
+#   host: plain CPython on host WASI, stdlib + tests mapped from a host folder, scratch dir at /tmp
+#   box:  a `vfs-box python --with-tests` box, no host directory at all
+# and a per-module markdown table (run / pass / fail / error / skip) of both.
+# Usage: scripts/cpython-tests.sh [MODULE...]   (logs in $OUT, default $CARGO_TARGET_DIR/cpython-tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODULES=("$@")
+if [ ${#MODULES[@]} -eq 0 ]; then
+    MODULES=(test_os test_fileio test_io test_posixpath test_genericpath test_shutil test_tempfile
+             test_glob test_stat test_import test_zipimport test_linecache test_fnmatch test_py_compile)
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
+cargo build --quiet -p vfs-box
+VB="$CARGO_TARGET_DIR/debug/vfs-box"
+OUT="${OUT:-$CARGO_TARGET_DIR/cpython-tests}"
+mkdir -p "$OUT"
+PREFIX=/usr/local/lib/python3.11
+
+"$VB" python --with-tests -o "$OUT/python-tests.wasm" >&2
+mapfile -t STAGES < <("$VB" python --with-tests --host-stdlib -o "$OUT/python-host.wasm")
+STDLIB="${STAGES[0]}"; TESTS="${STAGES[1]}"
+
+for m in "${MODULES[@]}"; do
+    scratch="$(mktemp -d)"
+    echo "== $m (host)" >&2
+    timeout 900 "$VB" run "$OUT/python-host.wasm" --dir "$STDLIB::$PREFIX" --dir "$TESTS/test::$PREFIX/test" \
+        --dir "$scratch::/tmp" -- -m test --tempdir /tmp/regrtest -v "$m" >"$OUT/host-$m.log" 2>&1 || true
+    rm -rf "$scratch"
+    echo "== $m (box)" >&2
+    timeout 900 "$VB" run "$OUT/python-tests.wasm" -- -m test --tempdir /tmp/regrtest -v "$m" \
+        >"$OUT/box-$m.log" 2>&1 || true
+done
+
+python3 - "$OUT" "${MODULES[@]}" <<'PY'
+import re, sys
+out, mods = sys.argv[1], sys.argv[2:]
+
+def parse(path):
+    """Counts from unittest's summary: 'Ran N tests' then 'OK (...)' or 'FAILED (...)'."""
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return None
+    ran = re.search(r"^Ran (\d+) tests?", text, re.M)
+    if not ran:
+        return None
+    run = int(ran.group(1))
+    tail = text[ran.end():]
+    status = re.search(r"^(OK|FAILED)\b(?: \((.*)\))?", tail, re.M)
+    counts = dict(failures=0, errors=0, skipped=0)
+    if status and status.group(2):
+        for k, v in re.findall(r"(\w[\w ]*)=(\d+)", status.group(2)):
+            counts[k.strip()] = int(v)
+    f, e, s = counts["failures"], counts["errors"], counts["skipped"]
+    return run, run - f - e - s, f, e, s
+
+tot = {"host": [0] * 5, "box": [0] * 5}
+print("| module | host: run / pass / fail / error / skip | box: run / pass / fail / error / skip |")
+print("|---|---|---|")
+for m in mods:
+    cells = []
+    for side in ("host", "box"):
+        r = parse(f"{out}/{side}-{m}.log")
+        if r is None:
+            cells.append("did not finish (see log)")
+        else:
+            tot[side] = [a + b for a, b in zip(tot[side], r)]
+            cells.append(" / ".join(map(str, r)))
+    print(f"| {m} | {cells[0]} | {cells[1]} |")
+print(f"| **total** | **{' / '.join(map(str, tot['host']))}** | **{' / '.join(map(str, tot['box']))}** |")
+PY

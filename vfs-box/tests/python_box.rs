@@ -1,0 +1,186 @@
+//! End-to-end: build one Python box from `examples/hello` with the real `vfs-box` binary, then run
+//! it with no host directory and check what a user of `python3` expects.
+//!
+//! The box is built once per test binary (a few minutes the first time: it links CPython and
+//! compiles the stdlib's bytecode; later runs reuse the cache in ~/.cache/wasm-vfs).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn vfs_box() -> &'static str {
+    env!("CARGO_BIN_EXE_vfs-box")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The box built from `examples/hello`, shared by all tests here.
+fn the_box() -> &'static Path {
+    static BOX: OnceLock<PathBuf> = OnceLock::new();
+    BOX.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vfs-box-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("hello.wasm");
+        let st = Command::new(vfs_box())
+            .args(["python", "-o"])
+            .arg(&out)
+            .arg("--app")
+            .arg(repo().join("examples/hello"))
+            .status()
+            .expect("running vfs-box python");
+        assert!(st.success(), "vfs-box python failed: {st}");
+        out
+    })
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(vfs_box())
+        .arg("run")
+        .arg(the_box())
+        .arg("--")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running vfs-box run");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args, None);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+#[test]
+fn stdlib_imports_with_no_host_directory() {
+    let out = ok(&[
+        "-c",
+        "import json, email.parser, decimal, pathlib, zipfile, tarfile, sys\n\
+         print(sys.prefix, json.dumps([decimal.Decimal('1.1') + 1]))\n\
+         try:\n    import sqlite3\nexcept ImportError as e:\n    print('no sqlite3:', type(e).__name__)",
+    ]);
+    assert!(out.contains("/usr/local"), "{out}");
+    assert!(out.contains("2.1"), "{out}");
+    // `_sqlite3` is not part of this CPython build: importing it must fail cleanly.
+    assert!(out.contains("no sqlite3: ModuleNotFoundError"), "{out}");
+}
+
+#[test]
+fn files_under_tmp_and_app_are_writable() {
+    let script = r#"
+import os
+for base in ("/tmp", "/app"):
+    d = os.path.join(base, "work")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "a.txt"), "w") as f:
+        f.write("hello " + base)
+    os.rename(os.path.join(d, "a.txt"), os.path.join(d, "b.txt"))
+    assert sorted(os.listdir(d)) == ["b.txt"], os.listdir(d)
+    with open(os.path.join(d, "b.txt")) as f:
+        print(f.read())
+"#;
+    let out = ok(&["-c", script]);
+    assert_eq!(out, "hello /tmp\nhello /app\n");
+}
+
+#[test]
+fn behaves_like_python3() {
+    // sys.argv, exit status, stdin and stderr.
+    let o = run(
+        &["-c", "import sys; print(sys.argv[1:]); print(sys.stdin.read().upper()); print('e', file=sys.stderr); sys.exit(7)", "x", "y z"],
+        Some("piped in"),
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(text(&o.stdout), "['x', 'y z']\nPIPED IN\n");
+    assert_eq!(text(&o.stderr), "e\n");
+    // -m and an uncaught exception's status.
+    let o = run(
+        &["-m", "json.tool", "--compact"],
+        Some("{ \"a\" : [1, 2] }"),
+    );
+    assert_eq!(text(&o.stdout), "{\"a\":[1,2]}\n");
+    let o = run(&["-c", "raise SystemExit('bye')"], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("bye"));
+}
+
+#[test]
+fn runs_the_entry_script_with_no_arguments() {
+    let out = ok(&[]);
+    assert!(out.contains("Hello, box, from CPython"), "{out}");
+    assert!(out.contains("files in /tmp/demo: ['state.json']"), "{out}");
+    let out = ok(&["/app/main.py", "tester"]);
+    assert!(out.contains("Hello, tester"), "{out}");
+}
+
+#[test]
+fn stdlib_imports_hit_the_bytecode_caches() {
+    // `-v` reports each module's code source; a stale or missing cache would show
+    // "# wrote"/"# could not write" or a compile from a .py file.
+    let o = run(
+        &["-v", "-c", "import json, email.parser, decimal, pathlib"],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("# code object from '/usr/local/lib/python3.11/json/__init__.pyc'"),
+        "{err}"
+    );
+    assert!(!err.contains("# wrote"), "{err}");
+    assert!(!err.contains("could not"), "{err}");
+    // The app's own module comes from its precompiled __pycache__ (timestamp-checked).
+    let o = run(
+        &[
+            "-v",
+            "-c",
+            "import sys; sys.path.insert(0, '/app'); import greet",
+        ],
+        None,
+    );
+    let err = text(&o.stderr);
+    assert!(err.contains("matches /app/greet.py"), "{err}");
+}
+
+#[test]
+fn emulated_libc_symbols_behave() {
+    let out = ok(&[
+        "-c",
+        "import os, signal, time\n\
+         got = []\n\
+         signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))\n\
+         signal.raise_signal(signal.SIGUSR1)\n\
+         print(got == [signal.SIGUSR1], os.getpid())\n\
+         t0 = time.process_time(); sum(range(200000)); print(time.process_time() >= t0, os.times().user >= 0)\n\
+         print(signal.strsignal(signal.SIGTERM))\n\
+         signal.signal(signal.SIGUSR2, signal.SIG_IGN); signal.raise_signal(signal.SIGUSR2); print('ignored')\n\
+         try:\n    signal.signal(signal.SIGKILL, signal.SIG_IGN)\nexcept OSError as e:\n    print('SIGKILL', e.errno)",
+    ]);
+    assert_eq!(out, "True 1\nTrue True\nTerminated\nignored\nSIGKILL 28\n");
+    // The default action of SIGTERM ends the instance with 128 + 15.
+    let o = run(
+        &["-c", "import signal; signal.raise_signal(signal.SIGTERM)"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(143));
+}
