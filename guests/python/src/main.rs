@@ -16,6 +16,11 @@
 
 mod emulation;
 
+// Linking the shim is all it takes: it defines wasi-libc's `__imported_wasi_snapshot_preview1_*`
+// symbols, so CPython's file calls are served from the embedded image layers.
+#[cfg(feature = "vfs")]
+use vfs_wasi_shim as _;
+
 use std::ffi::{c_char, c_int, CString};
 use std::os::wasi::ffi::OsStrExt;
 
