@@ -28,7 +28,7 @@ pub fn engine() -> Result<Engine> {
 
 /// wasmtime 48 has its own error type; this keeps its full chain in an `anyhow::Error`.
 pub fn wt<T>(r: wasmtime::Result<T>) -> Result<T> {
-    r.map_err(|e| anyhow::anyhow!("{e:?}"))
+    r.map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
 /// Loads `wasm` compiled for `engine`, compiling and caching it on first use.

@@ -58,10 +58,17 @@ fn main() -> ExitCode {
             dirs,
             envs,
             args,
-        } => run::run(&wasm, &Invocation::new(&wasm, &args, envs, dirs)).map(|code| {
-            // Exit statuses are 0..=255 on the host; WASI allows any i32.
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
-        }),
+        } => match run::run(&wasm, &Invocation::new(&wasm, &args, envs, dirs)) {
+            // WASI statuses are 0..=125, so they pass through unchanged.
+            Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+            // A trap (abort, unreachable, out of bounds) ends the guest abnormally: report it and
+            // exit 134 like a process killed by SIGABRT, as the wasmtime CLI does.
+            Err(e) if e.to_string().starts_with(run::TRAPPED) => {
+                eprintln!("vfs-box: {e:#}");
+                Ok(ExitCode::from(134))
+            }
+            Err(e) => Err(e),
+        },
         Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
     };

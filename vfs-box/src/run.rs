@@ -114,6 +114,9 @@ pub fn instantiate(
     Ok((store, instance))
 }
 
+/// How a trap's error message starts (so `main` can tell a trap from a host-side failure).
+pub const TRAPPED: &str = "the guest trapped";
+
 /// Runs the command's `_start` and returns its exit status (0 when it returns normally).
 pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
     let func = wt(instance.get_typed_func::<(), ()>(&mut *store, "_start"))
@@ -122,7 +125,7 @@ pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
         Ok(()) => Ok(0),
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(exit) => Ok(exit.0),
-            None => Err(anyhow::anyhow!("the guest trapped: {e:?}")),
+            None => Err(anyhow::anyhow!("{TRAPPED}: {e:#}")),
         },
     }
 }

@@ -76,7 +76,7 @@ fn stdlib_imports_with_no_host_directory() {
     let out = ok(&[
         "-c",
         "import json, email.parser, decimal, pathlib, zipfile, tarfile, sys\n\
-         print(sys.prefix, json.dumps([decimal.Decimal('1.1') + 1]))\n\
+         print(sys.prefix, json.dumps([str(decimal.Decimal('1.1') + 1)]))\n\
          try:\n    import sqlite3\nexcept ImportError as e:\n    print('no sqlite3:', type(e).__name__)",
     ]);
     assert!(out.contains("/usr/local"), "{out}");

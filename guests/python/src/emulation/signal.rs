@@ -3,8 +3,9 @@
 //! Nothing outside can send a signal to a WASI module, so the only signals are those the program
 //! raises itself. `signal` keeps a handler table and `raise` runs the handler synchronously, which
 //! is what POSIX specifies for a single-threaded process. A signal whose default action terminates
-//! the process ends the instance with exit status 128 + signal number, what a shell reports for a
-//! process killed by that signal.
+//! the process ends the instance with a trap after naming the signal on stderr: WASI's
+//! `proc_exit` only carries statuses 0..=125, so "killed by signal N" (128 + N) cannot be an exit
+//! status; runners report the trap as an abnormal end (`vfs-box run` exits with 134).
 
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,11 +89,11 @@ fn default_action(sig: c_int) {
         return;
     }
     let msg = format!("Program received fatal signal: {}\n", name(sig));
-    // SAFETY: writing a valid buffer to stderr, then ending the process without unwinding.
-    unsafe {
-        libc::write(2, msg.as_ptr().cast(), msg.len());
-        libc::_exit(128 + sig)
-    }
+    // SAFETY: writing a valid buffer to stderr.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    // `unreachable`: the instance ends at once, without atexit handlers or flushing, as a
+    // signal death would.
+    std::process::abort()
 }
 
 fn slot(sig: c_int) -> Option<&'static AtomicUsize> {
