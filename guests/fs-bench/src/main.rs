@@ -12,6 +12,17 @@ use std::time::Instant;
 #[cfg(feature = "vfs")]
 use vfs_wasi_shim as _;
 
+extern "C" {
+    /// wasi-libc's thin wrapper of `path_filestat_get` (NUL-terminated path): the WASI call
+    /// without Rust `std`'s and wasi-libc's path handling around it.
+    fn __wasi_path_filestat_get(
+        fd: u32,
+        flags: u32,
+        path: *const std::ffi::c_char,
+        out: *mut u8,
+    ) -> u16;
+}
+
 fn time(name: &str, iters: u32, mut f: impl FnMut(u32)) {
     // One untimed round warms caches and lazily created state.
     f(0);
@@ -46,6 +57,23 @@ fn main() {
     time("stat_missing", iters, |_| {
         black_box(fs::metadata(&missing).is_err());
     });
+    // The same stat as a bare WASI call on the preopen (fd 3), if the caller says where `BASE`
+    // is relative to it (argument 3; `.` when `BASE` is the preopen itself).
+    if let Some(rel) = args.get(3) {
+        let rel = if rel == "." {
+            "a/b/c/d/file.txt".to_string()
+        } else {
+            format!("{rel}/a/b/c/d/file.txt")
+        };
+        let c = std::ffi::CString::new(rel).unwrap();
+        let mut st = [0u8; 64];
+        time("raw_path_filestat_get", iters, |_| {
+            // SAFETY: a NUL-terminated path and a 64-byte filestat buffer.
+            let r = unsafe { __wasi_path_filestat_get(3, 1, c.as_ptr(), st.as_mut_ptr()) };
+            assert_eq!(r, 0);
+            black_box(&st);
+        });
+    }
     let mut buf = vec![0u8; 4096];
     time("open_read_4k_close", iters, |_| {
         let mut f = File::open(&file).unwrap();

@@ -27,14 +27,18 @@ fn main() -> Result<()> {
     let host_only = load(&engine, &build_guest("fs-bench", &[])?)?;
     let args = vec!["/bench".to_string(), iters.to_string()];
 
-    let out = run(
-        &engine,
-        &with_vfs,
-        &RunOptions {
-            args: args.clone(),
-            ..Default::default()
-        },
-    )?;
+    // Third argument: where `/bench` is relative to fd 3 (the VFS root `/`, or the host
+    // preopen `/bench` itself), for the bare `path_filestat_get` row.
+    let with_rel = |rel: &str| {
+        let mut a = args.clone();
+        a.push(rel.to_string());
+        a
+    };
+    let opts = RunOptions {
+        args: with_rel("bench"),
+        ..Default::default()
+    };
+    let out = run(&engine, &with_vfs, &opts)?;
     anyhow::ensure!(out.exit == 0, "VFS run failed: {}", out.stderr);
     let vfs = parse(&out.stdout);
 
@@ -42,7 +46,7 @@ fn main() -> Result<()> {
         std::path::Path::new("/dev/shm").join(format!("wasm-vfs-bench-{}", std::process::id()));
     std::fs::create_dir_all(&shm).context("creating the host directory on /dev/shm")?;
     let opts = RunOptions {
-        args,
+        args: with_rel("."),
         dirs: vec![(shm.clone(), "/bench".into())],
         ..Default::default()
     };
