@@ -58,7 +58,7 @@ pub struct Image<'a> {
 fn region_end(what: &'static str, off: u64, len: u64, limit: u64) -> Result<u64> {
     let end = off
         .checked_add(len)
-        .ok_or(Error::TooLarge { what, value: len })?;
+        .ok_or_else(|| Error::TooLarge { what, value: len })?;
     if end > limit {
         return Err(Error::Truncated {
             what,
@@ -73,7 +73,7 @@ fn region_end(what: &'static str, off: u64, len: u64, limit: u64) -> Result<u64>
 fn table_len(what: &'static str, count: u64, size: usize) -> Result<u64> {
     count
         .checked_mul(size as u64)
-        .ok_or(Error::TooLarge { what, value: count })
+        .ok_or_else(|| Error::TooLarge { what, value: count })
 }
 
 impl<'a> Image<'a> {
@@ -267,11 +267,11 @@ impl<'a> Image<'a> {
         // In range: inode_off + inode_count * INODE_SIZE <= image_size was checked by `open`.
         let at = (h.inode_off + ino as u64 * INODE_SIZE as u64) as usize;
         let r = self.bytes.get(at..at + INODE_SIZE);
-        let r = r.ok_or(Error::BadInode {
+        let r = r.ok_or_else(|| Error::BadInode {
             ino,
             why: "record outside the image",
         })?;
-        let kind = Kind::from_byte(r[I_KIND]).ok_or(Error::BadInode {
+        let kind = Kind::from_byte(r[I_KIND]).ok_or_else(|| Error::BadInode {
             ino,
             why: "unknown kind",
         })?;
@@ -353,12 +353,12 @@ impl<'a> Image<'a> {
         // `node` checked dir.offset + dir.size <= dirent_count, but a `Node` from another image
         // could be passed in: check again, cheaply.
         let index = dir.offset.checked_add(pos).filter(|&i| i < h.dirent_count);
-        let index = index.ok_or(bad("entry outside the directory entry table"))?;
+        let index = index.ok_or_else(|| bad("entry outside the directory entry table"))?;
         let at = (h.dirent_off + index * DIRENT_SIZE as u64) as usize;
         let d = self
             .bytes
             .get(at..at + DIRENT_SIZE)
-            .ok_or(bad("entry outside the image"))?;
+            .ok_or_else(|| bad("entry outside the image"))?;
         let name_off = u32_at(d, D_NAME_OFF) as u64;
         let name_len = u16_at(d, D_NAME_LEN) as u64;
         if name_off + name_len > h.strings_len {
@@ -366,7 +366,7 @@ impl<'a> Image<'a> {
         }
         let start = (h.strings_off + name_off) as usize;
         let name = self.bytes.get(start..start + name_len as usize);
-        let name = name.ok_or(bad("name outside the image"))?;
+        let name = name.ok_or_else(|| bad("name outside the image"))?;
         Ok((name, d[D_KIND], u32_at(d, D_INO)))
     }
 
@@ -492,18 +492,16 @@ impl<'a> Image<'a> {
 
     fn slice(&self, what: &'static str, base: u64, limit: u64, node: &Node) -> Result<&'a [u8]> {
         // A caller may hand in a `Node` it built or altered itself: check again.
-        let oob = Error::OutOfBounds {
+        let oob = || Error::OutOfBounds {
             what,
             offset: node.offset,
             len: node.size,
             limit,
         };
-        let end = node.offset.checked_add(node.size).ok_or(oob.clone())?;
-        if end > limit {
-            return Err(oob);
-        }
+        let end = node.offset.checked_add(node.size).filter(|&e| e <= limit);
+        let end = end.ok_or_else(oob)?;
         let (s, e) = ((base + node.offset) as usize, (base + end) as usize);
-        self.bytes.get(s..e).ok_or(oob)
+        self.bytes.get(s..e).ok_or_else(oob)
     }
 
     /// Resolves a `/`-separated path from the root without following symlinks (every component
