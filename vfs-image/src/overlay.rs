@@ -124,9 +124,10 @@ impl<'a> Overlay<'a> {
     }
 
     fn image(&self, layer: usize) -> Result<&Image<'a>> {
-        self.layers
-            .get(layer)
-            .ok_or(Error::BadHeader("layer index out of range"))
+        match self.layers.get(layer) {
+            Some(img) => Ok(img),
+            None => Err(Error::BadHeader("layer index out of range")),
+        }
     }
 
     /// Looks `name` up in a merged directory (POSIX `openat(dir, name, O_PATH|O_NOFOLLOW)`):

@@ -107,7 +107,7 @@ impl Image<'_> {
             next += 1;
             if dir.size > 0 {
                 let range = dir.offset as usize..(dir.offset + dir.size) as usize;
-                let used = dirent_used.get_mut(range).ok_or(Error::BadInode {
+                let used = dirent_used.get_mut(range).ok_or_else(|| Error::BadInode {
                     ino: dir.ino(),
                     why: "entries outside the table",
                 })?;

@@ -277,7 +277,7 @@ impl ImageBuilder {
     /// Adds `path` as another name for the file or symlink at `existing` (POSIX `link`).
     pub fn add_hardlink(&mut self, path: &[u8], existing: &[u8]) -> Result<&mut Self> {
         let comps = components(existing)?;
-        let target = self.find(&comps).ok_or(Error::NotFound {
+        let target = self.find(&comps).ok_or_else(|| Error::NotFound {
             path: existing.to_vec(),
         })?;
         if !matches!(self.nodes[target].body, Body::File(..) | Body::Symlink(_)) {
@@ -316,7 +316,7 @@ impl ImageBuilder {
             Some(i) => i,
             None => {
                 self.add_dir(path, DEFAULT_DIR_META)?;
-                self.find(&comps).ok_or(Error::NotFound {
+                self.find(&comps).ok_or_else(|| Error::NotFound {
                     path: path.to_vec(),
                 })?
             }
@@ -332,7 +332,7 @@ impl ImageBuilder {
     /// hard-linked file this changes every name, as in POSIX.
     pub fn set_meta(&mut self, path: &[u8], meta: Meta) -> Result<&mut Self> {
         let comps = components(path)?;
-        let idx = self.find(&comps).ok_or(Error::NotFound {
+        let idx = self.find(&comps).ok_or_else(|| Error::NotFound {
             path: path.to_vec(),
         })?;
         self.nodes[idx].meta = Meta {
@@ -465,7 +465,7 @@ impl ImageBuilder {
         let strings_off = dirent_off + dirents.len() as u64;
         let strings_len = strings.len() as u64;
         let data_off = align_up(strings_off + strings_len, DATA_ALIGN)
-            .ok_or(Error::Limit("image too large".into()))?;
+            .ok_or_else(|| Error::Limit("image too large".into()))?;
 
         // 4. File data in inode order, identical contents stored once. The map is only probed,
         //    never iterated, and first occurrence decides the offset: deterministic. Only the
@@ -494,7 +494,7 @@ impl ImageBuilder {
                 None => {
                     // Offsets are relative to the data region, which starts 16-aligned.
                     let off = align_up(data_end, DATA_ALIGN)
-                        .ok_or(Error::Limit("image too large".into()))?;
+                        .ok_or_else(|| Error::Limit("image too large".into()))?;
                     candidates.push(chunks.len());
                     chunks.push((off, idx));
                     data_end = off + bytes.len() as u64;
@@ -503,7 +503,7 @@ impl ImageBuilder {
             };
         }
         let data_len =
-            align_up(data_end, DATA_ALIGN).ok_or(Error::Limit("image too large".into()))?;
+            align_up(data_end, DATA_ALIGN).ok_or_else(|| Error::Limit("image too large".into()))?;
         let image_size = data_off + data_len;
 
         // 5. Header and metadata regions.
