@@ -97,7 +97,9 @@ impl Fs {
         if bytes != self.used_bytes {
             return Err(format!("byte tally {} but {bytes} held", self.used_bytes));
         }
-        if self.inodes.len() as u64 - self.lower_inodes > self.config.max_inodes.max(1) {
+        if (self.inodes.len() as u64).saturating_sub(self.lower_inodes)
+            > self.config.max_inodes.max(1)
+        {
             return Err("inode quota exceeded".into());
         }
         if self.used_bytes > self.config.max_bytes {

@@ -90,7 +90,7 @@ impl Fs {
     /// Inodes alive, including unlinked ones still open (like `f_files - f_ffree`); inodes
     /// loaded from image layers are not counted, as they cost no quota.
     pub fn used_inodes(&self) -> u64 {
-        self.inodes.len() as u64 - self.lower_inodes
+        (self.inodes.len() as u64).saturating_sub(self.lower_inodes)
     }
 
     /// Descriptors open, host ones included.
@@ -136,7 +136,7 @@ impl Fs {
 
     /// Checks the inode quota before creating one (`ENOSPC`, as tmpfs's `nr_inodes`).
     pub(crate) fn check_inode_quota(&self) -> Result<()> {
-        if self.inodes.len() as u64 - self.lower_inodes >= self.config.max_inodes {
+        if (self.inodes.len() as u64).saturating_sub(self.lower_inodes) >= self.config.max_inodes {
             Err(Errno::ENOSPC)
         } else {
             Ok(())
@@ -159,7 +159,7 @@ impl Fs {
             self.used_bytes = self.used_bytes.saturating_sub(inode.charged_bytes());
             if let Some(key) = inode.origin {
                 self.lower_inos.remove(&key);
-                self.lower_inodes -= 1;
+                self.lower_inodes = self.lower_inodes.saturating_sub(1);
             }
             match inode.kind {
                 Kind::Dir(d) if d.parent != ino => {

@@ -174,34 +174,29 @@ impl Fs {
         }
     }
 
-    /// Looks `name` up in directory `dir`: `ENOTDIR` if `dir` is not one, `None` if absent.
-    pub(crate) fn lookup_in(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
-        match self.inodes.get(dir).map(|i| &i.kind) {
-            Some(Kind::Dir(d)) if d.lower.is_some() => {
-                // Still in the image layers: the public call loads it and retries.
-                self.need_load.set(Some(dir));
-                Err(Errno::ENOENT)
-            }
-            Some(Kind::Dir(d)) => Ok(d.get(name).map(|s| (s.ino, s.file_type))),
-            Some(_) => Err(Errno::ENOTDIR),
-            None => Err(Errno::ENOENT),
-        }
-    }
-
-    /// Looks up the last component of a path: like [`Fs::lookup_in`], but a name longer than
-    /// `NAME_MAX` is `ENAMETOOLONG` (Linux finds that out only when it looks the name up, so
-    /// errors found before the lookup win).
+    /// Looks `name` up in directory `dir`: `ENOTDIR` if `dir` is not one, `None` if absent
+    /// (always, in a removed directory), `ENAMETOOLONG` past `NAME_MAX` (Linux finds that out
+    /// only when it looks the name up, so errors found before the lookup win). A directory
+    /// still in the image layers is noted for loading and reported as `ENOENT` for now.
     pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
+        // One inode fetch per component: this is the hot path of every walk.
+        let Some(inode) = self.inodes.get(dir) else {
+            return Err(Errno::ENOENT);
+        };
+        let Kind::Dir(d) = &inode.kind else {
+            return Err(Errno::ENOTDIR);
+        };
         // A removed directory is empty, and Linux says so before it looks at the name.
-        if self
-            .inodes
-            .get(dir)
-            .is_some_and(|i| i.nlink == 0 && i.dir().is_some())
-        {
+        if inode.nlink == 0 {
             return Ok(None);
         }
         check_name(name)?;
-        self.lookup_in(dir, name)
+        if d.lower.is_some() {
+            // Still in the image layers: the public call loads it and retries.
+            self.need_load.set(Some(dir));
+            return Err(Errno::ENOENT);
+        }
+        Ok(d.get(name).map(|s| (s.ino, s.file_type)))
     }
 
     pub(crate) fn file_type_of(&self, ino: Ino) -> Option<FileType> {
