@@ -1010,3 +1010,11 @@ fn errno_display_and_raw() {
     let e: Box<dyn std::error::Error> = Box::new(EEXIST);
     assert!(e.to_string().contains("EEXIST"));
 }
+
+#[test]
+fn fs_can_move_between_threads() {
+    // The shim keeps one Fs behind a lock; that needs Send.
+    fn send<T: Send>() {}
+    send::<Fs>();
+    send::<Errno>();
+}
