@@ -52,7 +52,7 @@ fn fixture() -> Fixture {
     for d in ["a", "a/b", "a/b/c", "a/b/c/d", "dir100"] {
         fs.mkdir(root, d.as_bytes(), 0o755).unwrap();
     }
-    let mut put = |fs: &mut Fs, p: &str, data: &[u8]| {
+    let put = |fs: &mut Fs, p: &str, data: &[u8]| {
         let fd = fs
             .open(
                 root,
@@ -157,7 +157,15 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let mut buf = vec![0u8; BIG];
     // The listing really has 100 names plus `.` and `..` on both sides.
     let d = fs
-        .open(root, b"dir100", true, OFlags::DIRECTORY, Access::Read, FdFlags::empty(), 0)
+        .open(
+            root,
+            b"dir100",
+            true,
+            OFlags::DIRECTORY,
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
         .unwrap();
     let mut count = 0;
     fs.readdir(d, 0, |_| {
@@ -322,10 +330,14 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
 
 fn core() {
     if std::env::var_os("BENCH_WALL").is_some() {
-        let mut c = Criterion::default().with_measurement(WallTime).configure_from_args();
+        let mut c = Criterion::default()
+            .with_measurement(WallTime)
+            .configure_from_args();
         benches(&mut c);
     } else {
-        let mut c = Criterion::default().with_measurement(CpuTime).configure_from_args();
+        let mut c = Criterion::default()
+            .with_measurement(CpuTime)
+            .configure_from_args();
         benches(&mut c);
     }
     Criterion::default().configure_from_args().final_summary();
