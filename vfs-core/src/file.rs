@@ -9,6 +9,17 @@ use crate::types::{Fd, FdFlags, Ino, SetTime, Whence};
 /// Largest file size and offset: `off_t` is signed 64-bit (Linux's `MAX_LFS_FILESIZE`).
 pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
+/// Linux's `rw_verify_area`: a read or write whose range would pass `off_t` is `EINVAL`
+/// before anything else looks at the file (the offset is the descriptor's or `pread`'s, even
+/// under `O_APPEND`).
+fn check_range(offset: u64, lens: impl Iterator<Item = usize>) -> Result<()> {
+    let count: u64 = lens.map(|n| n as u64).sum();
+    if offset.saturating_add(count) > MAX_FILE_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 impl Fs {
     /// Reads from the descriptor's offset and advances it. Like `read`.
     /// `EBADF` if not open for reading, `EISDIR` on a directory; 0 at end of file.
@@ -23,6 +34,7 @@ impl Fs {
         if !f.access.can_read() {
             return Err(Errno::EBADF);
         }
+        check_range(offset, bufs.iter().map(|b| b.len()))?;
         let n = self.read_inode(ino, offset, bufs)?;
         self.fds.file_mut(fd)?.offset = offset + n as u64;
         Ok(n)
@@ -44,6 +56,7 @@ impl Fs {
         if offset > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
         }
+        check_range(offset, bufs.iter().map(|b| b.len()))?;
         self.read_inode(ino, offset, bufs)
     }
 
@@ -79,6 +92,7 @@ impl Fs {
             return Err(Errno::EBADF);
         }
         let (ino, append, offset) = (f.ino, f.flags.contains(FdFlags::APPEND), f.offset);
+        check_range(offset, bufs.iter().map(|b| b.len()))?;
         let end = self.write_inode(ino, append, offset, bufs)?;
         let n = self.fds.file_mut(fd)?;
         let written = end.1;
@@ -101,6 +115,7 @@ impl Fs {
         if offset > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
         }
+        check_range(offset, bufs.iter().map(|b| b.len()))?;
         let (ino, append) = (f.ino, f.flags.contains(FdFlags::APPEND));
         self.write_inode(ino, append, offset, bufs).map(|(_, n)| n)
     }
@@ -130,31 +145,38 @@ impl Fs {
             return Err(Errno::EFBIG);
         }
         // Short write at the off_t limit or the byte quota, as Linux does at s_maxbytes and
-        // when tmpfs runs out of space; nothing fits at all is an error.
-        // Bytes still borrowed from an image layer cost nothing yet, but the first write
-        // copies them up: the quota must hold the whole file then.
-        let charged = if data.is_borrowed() { 0 } else { size };
-        let cap = charged.saturating_add(avail);
-        if cap < size {
-            return Err(Errno::ENOSPC);
-        }
-        let limit = MAX_FILE_SIZE.min(cap);
-        if start >= limit && start.saturating_add(want) > size {
-            return Err(Errno::ENOSPC);
-        }
-        let allowed = want.min(limit.saturating_sub(start).max(size.saturating_sub(start)));
-        let mut pos = start;
-        let mut left = allowed;
-        for b in bufs {
-            if left == 0 {
-                break;
+        // when tmpfs runs out of space; nothing fits at all is an error. What the quota
+        // counts is the bytes stored: bytes still borrowed from an image layer cost nothing
+        // yet, but the first write copies them up (so the quota must hold them then), and
+        // holes of a sparse file cost nothing.
+        let charged = data.owned_bytes();
+        let cost = |n: u64| {
+            data.owned_bytes_after_write(start, n, avail)
+                .saturating_sub(charged)
+        };
+        let most = want.min(MAX_FILE_SIZE - start);
+        let allowed = if cost(most) <= avail {
+            most
+        } else {
+            // The longest prefix that fits: cost(lo) fits, cost(hi) does not.
+            let (mut lo, mut hi) = (0, most);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if cost(mid) <= avail {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
             }
-            let take = (b.len() as u64).min(left) as usize;
-            data.write_at(pos, &b[..take])?;
-            pos += take as u64;
-            left -= take as u64;
+            lo
+        };
+        if allowed == 0 {
+            return Err(Errno::ENOSPC);
         }
-        self.used_bytes += data.len() - charged;
+        let r = data.write_vectored_at(start, bufs, allowed, avail);
+        // Even a write the allocator cut short may have stored something: keep the tally true.
+        self.used_bytes = self.used_bytes - charged + data.owned_bytes();
+        let pos = start + r?;
         inode.mtime = now;
         inode.ctime = now;
         Ok((pos, (pos - start) as usize))
@@ -189,7 +211,8 @@ impl Fs {
 
     /// Sets the file's length: shrinking drops data, growing adds zeros. Like `ftruncate`.
     /// `EINVAL` past `off_t` or unless `fd` is a regular file open for writing (Linux's
-    /// rule); `ENOSPC` if growing exceeds the byte quota (files are not sparse here).
+    /// rule). Growing makes a hole that costs no quota (as on tmpfs); only a small gap that
+    /// fits the quota is stored as zeros.
     pub fn ftruncate(&mut self, fd: Fd, len: u64) -> Result<()> {
         if len > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
@@ -211,18 +234,16 @@ impl Fs {
         let Kind::File(data) = &mut inode.kind else {
             return Err(Errno::EISDIR);
         };
-        let before = if data.is_borrowed() { 0 } else { data.len() };
-        // Shrinking a borrowed file keeps borrowing; anything else ends up owned.
-        let after = if data.is_borrowed() && len <= data.len() && len > 0 {
-            0
-        } else {
-            len
-        };
+        // Shrinking a borrowed file keeps borrowing; growing leaves a hole unless the gap is
+        // small and fits the quota (then it is stored zeros); see `FileData::set_len`.
+        let before = data.owned_bytes();
+        let after = data.owned_bytes_after_set_len(len, avail);
         if after > before && after - before > avail {
             return Err(Errno::ENOSPC);
         }
-        data.set_len(len)?;
-        self.used_bytes = self.used_bytes - before + after;
+        let r = data.set_len(len, avail);
+        self.used_bytes = self.used_bytes - before + data.owned_bytes();
+        r?;
         inode.mtime = now;
         inode.ctime = now;
         Ok(())
@@ -249,7 +270,14 @@ impl Fs {
         let Kind::File(data) = &inode.kind else {
             return Err(Errno::EISDIR);
         };
+        // Files are sparse, so growing costs nothing; but `posix_fallocate` promises the
+        // space, so the new part must fit the byte quota (it is not reserved, though).
+        // (Only the range itself counts: a hole before `offset` stays a hole.)
         if end > data.len() {
+            let avail = self.config.max_bytes.saturating_sub(self.used_bytes);
+            if end - offset.max(data.len()) > avail {
+                return Err(Errno::ENOSPC);
+            }
             self.truncate_inode(ino, end)?;
         }
         Ok(())

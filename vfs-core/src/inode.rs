@@ -85,10 +85,9 @@ impl Inode {
     /// layer costs nothing until it is copied up.
     pub fn charged_bytes(&self) -> u64 {
         match &self.kind {
-            Kind::File(d) if d.is_borrowed() => 0,
             // An image symlink's target stays the image's (it never changes).
             Kind::Symlink(_) if self.origin.is_some() => 0,
-            Kind::File(d) => d.len(),
+            Kind::File(d) => d.owned_bytes(),
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(_) => 0,
         }

@@ -140,20 +140,41 @@ fn open_args() -> impl Strategy<Value = OpenArgs> {
         )
 }
 
+/// Far offsets: a chunk edge of sparse files, past the largest hole a dense file fills, the
+/// largest dense file, 2 GiB (CPython's test_large_file_ops), 1 TiB, and the `off_t` limit.
+/// Both sides are sparse, so these cost only the bytes written.
+const FAR: [u64; 6] = [
+    64 * 1024,
+    300_000,
+    1 << 30,
+    1 << 31,
+    1 << 40,
+    i64::MAX as u64 - 100,
+];
+
+/// An offset or length: mostly small, sometimes near one of `FAR` (on either side).
+fn off(small: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => 0..small,
+        1 => (prop::sample::select(FAR.to_vec()), 0u64..160).prop_map(|(b, d)| b - 60 + d),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         24 => (dir_sel(), path(), open_args()).prop_map(|(d, p, a)| Op::Open(d, p, a)),
         2 => fd_sel().prop_map(Op::Close),
         3 => (fd_sel(), 0usize..80).prop_map(|(f, n)| Op::Read(f, n)),
         4 => (fd_sel(), 0usize..60, any::<u8>()).prop_map(|(f, n, b)| Op::Write(f, n, b)),
-        2 => (fd_sel(), 0usize..80, 0u64..120).prop_map(|(f, n, o)| Op::Pread(f, n, o)),
-        2 => (fd_sel(), 0usize..60, any::<u8>(), 0u64..120).prop_map(|(f, n, b, o)| Op::Pwrite(f, n, b, o)),
+        2 => (fd_sel(), 0usize..80, off(120)).prop_map(|(f, n, o)| Op::Pread(f, n, o)),
+        2 => (fd_sel(), 0usize..60, any::<u8>(), off(120)).prop_map(|(f, n, b, o)| Op::Pwrite(f, n, b, o)),
         2 => (fd_sel(), -20i64..150, 0u8..3).prop_map(|(f, o, w)| Op::Seek(f, o, w)),
+        1 => (fd_sel(), off(150), 0u8..3).prop_map(|(f, o, w)| Op::Seek(f, o as i64, w)),
         1 => fd_sel().prop_map(Op::Tell),
         2 => fd_sel().prop_map(Op::Fstat),
         4 => (dir_sel(), path(), any::<bool>()).prop_map(|(d, p, f)| Op::Stat(d, p, f)),
-        2 => (fd_sel(), 0u64..150).prop_map(|(f, l)| Op::Ftruncate(f, l)),
-        1 => (fd_sel(), 0u64..100, 0u64..100).prop_map(|(f, o, l)| Op::Allocate(f, o, l)),
+        2 => (fd_sel(), off(150)).prop_map(|(f, l)| Op::Ftruncate(f, l)),
+        1 => (fd_sel(), off(100), 0u64..100).prop_map(|(f, o, l)| Op::Allocate(f, o, l)),
         6 => (dir_sel(), path(), prop::sample::select(vec![0o755u32, 0o700])).prop_map(|(d, p, m)| Op::Mkdir(d, p, m)),
         3 => (dir_sel(), path()).prop_map(|(d, p)| Op::Rmdir(d, p)),
         3 => (dir_sel(), path()).prop_map(|(d, p)| Op::Unlink(d, p)),
@@ -195,6 +216,25 @@ fn ftype_char(t: FileType) -> char {
 
 fn fmt_stat(t: char, perm: u32, nlink: u64, size: u64) -> String {
     format!("{t} {perm:o} n{nlink} s{size}")
+}
+
+/// The parts of a file `size` bytes long whose contents the trees compare: all of a small
+/// file; of a large (sparse) one the start, the end and around each of `FAR`, where the
+/// operations write (everything they write lands within 400 bytes of those).
+fn windows(size: u64) -> Vec<(u64, usize)> {
+    const W: u64 = 1024;
+    if size <= 1 << 20 {
+        return vec![(0, size as usize)];
+    }
+    let mut v = vec![(0, W as usize)];
+    for b in FAR {
+        let lo = b.saturating_sub(W).max(W);
+        if lo < size {
+            v.push((lo, ((size - lo).min(2 * W)) as usize));
+        }
+    }
+    v.push((size - W, W as usize));
+    v
 }
 
 fn data(n: usize, b: u8) -> Vec<u8> {
@@ -444,10 +484,14 @@ fn vfs_walk(
                         0,
                     )
                     .unwrap();
-                let mut b = vec![0; s.size as usize];
-                let k = fs.pread(fd, &mut b, 0).unwrap();
+                let mut text = String::new();
+                for (at, n) in windows(s.size) {
+                    let mut b = vec![0; n];
+                    let k = fs.pread(fd, &mut b, at).unwrap();
+                    let _ = write!(text, " @{at} {:?}", &b[..k]);
+                }
                 fs.close(fd).unwrap();
-                let _ = writeln!(out, " {:?}", &b[..k]);
+                let _ = writeln!(out, "{text}");
             }
             FileType::Symlink => {
                 let t = fs.readlink_vec(root, &p).unwrap();
@@ -817,7 +861,21 @@ fn real_tree() -> String {
             );
             let t = real_ftype(m.mode());
             if t == 'f' {
-                let _ = writeln!(out, " {:?}", std::fs::read(&p).unwrap());
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::File::open(&p).unwrap();
+                let mut text = String::new();
+                for (at, n) in windows(m.size()) {
+                    let mut b = vec![0; n];
+                    let mut k = 0;
+                    while k < n {
+                        match f.read_at(&mut b[k..], at + k as u64).unwrap() {
+                            0 => break,
+                            r => k += r,
+                        }
+                    }
+                    let _ = write!(text, " @{at} {:?}", &b[..k]);
+                }
+                let _ = writeln!(out, "{text}");
             } else if t == 'l' {
                 let target = std::fs::read_link(&p).unwrap();
                 let _ = writeln!(out, " -> {}", target.to_string_lossy());

@@ -187,6 +187,12 @@ impl Walk<'_, '_> {
     }
 
     fn read_file(&mut self, dir: Fd, name: &[u8], size: u64) -> Result<Vec<u8>, ExportError> {
+        // Files may be sparse and far larger than memory: an error, not an allocation abort.
+        let size = usize::try_from(size).map_err(|_| vfs_core::Errno::EFBIG)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(size)
+            .map_err(|_| vfs_core::Errno::ENOSPC)?;
+        data.resize(size, 0u8);
         let fd = self.fs.open(
             dir,
             name,
@@ -196,7 +202,6 @@ impl Walk<'_, '_> {
             FdFlags::empty(),
             0,
         )?;
-        let mut data = vec![0u8; usize::try_from(size).map_err(|_| vfs_core::Errno::EFBIG)?];
         let mut at = 0;
         let r = loop {
             if at == data.len() {
