@@ -22,7 +22,7 @@ if ! command -v pip >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; th
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
-cargo build --quiet -p vfs-box
+cargo build --quiet -p vfs-box -p vfs-image   # vfs-box runs `vfs-image embed`
 VFS_BOX="$CARGO_TARGET_DIR/debug/vfs-box"
 OUT="${OUT:-$CARGO_TARGET_DIR/demo}"
 mkdir -p "$OUT"
