@@ -152,8 +152,10 @@ impl Sparse {
             }
             c[o..o + m].copy_from_slice(&buf[done..done + m]);
             done += m;
+            // Per chunk, so that a write the allocator stops halfway leaves no bytes past the
+            // end (they would show through a later growth instead of zeros).
+            self.len = self.len.max(offset + done as u64);
         }
-        self.len = self.len.max(offset + buf.len() as u64);
         Ok(())
     }
 
