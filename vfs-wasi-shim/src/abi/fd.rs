@@ -132,14 +132,7 @@ impl Shim {
         nread: u32,
         mut offset: Option<u64>,
     ) -> AbiResult {
-        // Check the result slot and the iovec array before consuming any data.
-        mem.slice_mut(nread, 4)?;
-        mem.slice(
-            iovs,
-            iovs_len
-                .checked_mul(layout::IOVEC_SIZE)
-                .ok_or(super::WasiError(wasi::ERRNO_FAULT))?,
-        )?;
+        check_iovec_call(mem, nread, iovs, iovs_len)?;
         let mut total: u32 = 0;
         for i in 0..iovs_len {
             let (buf, len) = layout::read_iovec(mem, iovs, i)?;
@@ -193,13 +186,7 @@ impl Shim {
         nwritten: u32,
         mut offset: Option<u64>,
     ) -> AbiResult {
-        mem.slice_mut(nwritten, 4)?;
-        mem.slice(
-            iovs,
-            iovs_len
-                .checked_mul(layout::IOVEC_SIZE)
-                .ok_or(super::WasiError(wasi::ERRNO_FAULT))?,
-        )?;
+        check_iovec_call(mem, nwritten, iovs, iovs_len)?;
         let mut total: u32 = 0;
         for i in 0..iovs_len {
             let (buf, len) = layout::read_iovec(mem, iovs, i)?;
@@ -295,4 +282,15 @@ pub(super) fn filestat(st: &vfs_core::Stat) -> Filestat {
         mtim: st.mtime_ns,
         ctim: st.ctime_ns,
     }
+}
+
+/// Checks the result slot and the whole iovec array of a vectored read or write before any data
+/// moves, so a bad pointer is `EFAULT` with the file untouched.
+fn check_iovec_call(mem: &mut impl Memory, result: u32, iovs: u32, iovs_len: u32) -> AbiResult {
+    mem.slice_mut(result, 4)?;
+    let array_len = iovs_len
+        .checked_mul(layout::IOVEC_SIZE)
+        .ok_or(super::WasiError(wasi::ERRNO_FAULT))?;
+    mem.slice(iovs, array_len)?;
+    Ok(())
 }
