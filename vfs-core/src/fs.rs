@@ -107,6 +107,19 @@ impl Fs {
         self.config.clock.now_ns()
     }
 
+    /// Changes the entries of directory `dir` with `f` and stamps its mtime and ctime: adding,
+    /// replacing or removing a name changes the directory itself, as POSIX requires.
+    pub(crate) fn edit_dir<R>(&mut self, dir: Ino, now: u64, f: impl FnOnce(&mut Dir) -> R) {
+        if let Some(d) = self.inodes.get_mut(dir) {
+            d.mtime = now;
+            d.ctime = now;
+            if let Some(entries) = d.dir_mut() {
+                // What the edit returns (a removed slot) is of no use here.
+                let _ = f(entries);
+            }
+        }
+    }
+
     /// Opens the root directory read-only; the shim hands this descriptor to the guest as its
     /// preopened `/`. Like `open("/", O_RDONLY | O_DIRECTORY)`.
     pub fn open_root(&mut self) -> Result<Fd> {

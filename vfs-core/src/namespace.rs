@@ -56,13 +56,7 @@ impl Fs {
                 return Err(Errno::ENOTEMPTY);
             }
             let now = fs.now();
-            if let Some(d) = fs.inodes.get_mut(p.dir) {
-                d.mtime = now;
-                d.ctime = now;
-                if let Some(dd) = d.dir_mut() {
-                    dd.remove(name);
-                }
-            }
+            fs.edit_dir(p.dir, now, |d| d.remove(name));
             fs.kill_dir(ino);
             Ok(())
         })
@@ -124,13 +118,7 @@ impl Fs {
                 return Err(Errno::ENOTDIR);
             }
             let now = fs.now();
-            if let Some(d) = fs.inodes.get_mut(p.dir) {
-                d.mtime = now;
-                d.ctime = now;
-                if let Some(dd) = d.dir_mut() {
-                    dd.remove(name);
-                }
-            }
+            fs.edit_dir(p.dir, now, |d| d.remove(name));
             fs.drop_link(ino, now);
             Ok(())
         })
@@ -211,24 +199,15 @@ impl Fs {
             let now = fs.now();
             // Unhook the old name first: when both names are in one directory the new name's slot
             // is then updated (or added) in the same map.
-            if let Some(d) = fs.inodes.get_mut(op.dir) {
-                d.mtime = now;
-                d.ctime = now;
-                if let Some(dd) = d.dir_mut() {
-                    dd.remove(oname);
+            fs.edit_dir(op.dir, now, |d| d.remove(oname));
+            let replacing = target.is_some();
+            fs.edit_dir(np.dir, now, |d| {
+                if replacing {
+                    d.replace(nname, oino, oft);
+                } else {
+                    d.insert(nname, oino, oft);
                 }
-            }
-            if let Some(d) = fs.inodes.get_mut(np.dir) {
-                d.mtime = now;
-                d.ctime = now;
-                if let Some(dd) = d.dir_mut() {
-                    if target.is_some() {
-                        dd.replace(nname, oino, oft);
-                    } else {
-                        dd.insert(nname, oino, oft);
-                    }
-                }
-            }
+            });
             if let Some(i) = fs.inodes.get_mut(oino) {
                 i.ctime = now;
                 if let Some(d) = i.dir_mut() {
@@ -277,13 +256,7 @@ impl Fs {
                 i.nlink += 1;
                 i.ctime = now;
             }
-            if let Some(d) = fs.inodes.get_mut(np.dir) {
-                d.mtime = now;
-                d.ctime = now;
-                if let Some(dd) = d.dir_mut() {
-                    dd.insert(nname, oino, ft);
-                }
-            }
+            fs.edit_dir(np.dir, now, |d| d.insert(nname, oino, ft));
             Ok(())
         })
     }

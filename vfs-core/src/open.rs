@@ -168,13 +168,7 @@ impl Fs {
         let ft = inode.file_type();
         let ino = self.inodes.insert(inode);
         self.used_bytes += charge;
-        if let Some(p) = self.inodes.get_mut(dir) {
-            p.mtime = now;
-            p.ctime = now;
-            if let Some(d) = p.dir_mut() {
-                d.insert(name, ino, ft);
-            }
-        }
+        self.edit_dir(dir, now, |d| d.insert(name, ino, ft));
         Ok(ino)
     }
 }
