@@ -29,4 +29,11 @@ fn main() {
     // default. Linear memory is only committed where it is touched, so a larger reservation costs
     // nothing until used.
     println!("cargo:rustc-link-arg=-zstack-size=8388608");
+    // Entry points for the host: pre-initialization with Wizer (`vfs-box python --preinit`)
+    // and, with the VFS, saving what the guest wrote (`vfs-box run --save-upper`).
+    println!("cargo:rustc-link-arg=--export=vfs_box_preinit");
+    println!("cargo:rustc-link-arg=--export=vfs_box_resume");
+    if std::env::var_os("CARGO_FEATURE_VFS").is_some() {
+        println!("cargo:rustc-link-arg=--export=vfs_export_upper");
+    }
 }

@@ -62,6 +62,14 @@ pub struct BenchArgs {
     /// Environment for every case.
     #[arg(long = "env", value_name = "K=V")]
     pub envs: Vec<EnvVar>,
+    /// How instances get memory: fresh copy-on-write mappings each time, or a pool of warm slots
+    /// (what a server would use).
+    #[arg(long, value_enum, default_value = "on-demand")]
+    pub allocation: crate::cache::Allocation,
+    /// After timing, keep this many finished instances of each row alive at once and report the
+    /// resident memory each one adds (Linux only; 0 to skip).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub memory: usize,
     /// Arguments for the guest (one more argument set).
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -114,7 +122,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         arg_sets.push(a.args.clone());
     }
     let runs = a.runs.max(1);
-    let engine = crate::cache::engine()?;
+    let engine = crate::cache::engine_with(a.allocation)?;
     let linker = crate::run::linker(&engine)?;
     let modules = cases
         .iter()
@@ -149,7 +157,10 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             }
         }
     }
-    println!("{runs} runs each; times in ms (median / min / max)");
+    println!(
+        "{runs} runs each, {:?} allocation; times in ms (median / min / max)",
+        a.allocation
+    );
     println!(
         "| case | args | instantiate | run | instantiate + run (median) |\n|---|---|---|---|---|"
     );
@@ -171,6 +182,71 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 ms(r.max),
                 ms(t.median)
             );
+        }
+    }
+    if a.memory > 0 {
+        memory_table(a, &cases, &arg_sets, &linker, &modules)?;
+    }
+    Ok(())
+}
+
+/// Resident memory of this process, from `/proc/self/smaps_rollup`, in bytes: (all resident
+/// pages, pages private to the process and written).
+fn resident() -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .context("reading /proc/self/smaps_rollup (memory figures need Linux)")?;
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+            * 1024
+    };
+    Ok((field("Rss:"), field("Private_Dirty:")))
+}
+
+/// Runs `a.memory` instances of each row, keeping every one alive, and prints what each adds to
+/// the resident set: all pages, and the private written ones (its copy-on-write copies and fresh
+/// pages; pages of the compiled module it only reads are shared with every other instance).
+fn memory_table(
+    a: &BenchArgs,
+    cases: &[Case],
+    arg_sets: &[Vec<String>],
+    linker: &wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>,
+    modules: &[wasmtime::Module],
+) -> Result<()> {
+    println!(
+        "\n{} live instances per row; resident memory added per instance, MiB\n\
+         | case | args | resident | private written |\n|---|---|---|---|",
+        a.memory
+    );
+    for (ci, case) in cases.iter().enumerate() {
+        for args in arg_sets {
+            let before = resident()?;
+            let mut alive = Vec::with_capacity(a.memory);
+            for _ in 0..a.memory {
+                let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
+                let (mut store, instance) =
+                    crate::run::instantiate(linker, &modules[ci], inv.wasi(true)?)?;
+                crate::run::start(&mut store, &instance)?;
+                alive.push(store);
+            }
+            let after = resident()?;
+            let per = |x: u64, y: u64| x.saturating_sub(y) as f64 / a.memory as f64 / 1048576.0;
+            println!(
+                "| {} | `{}` | {:.2} | {:.2} |",
+                case.name,
+                args.join(" "),
+                per(after.0, before.0),
+                per(after.1, before.1)
+            );
+            drop(alive);
         }
     }
     Ok(())

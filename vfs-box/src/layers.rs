@@ -24,7 +24,7 @@ use crate::run::{DirMap, Invocation};
 pub const STDLIB_IN_GUEST: &str = "/usr/local/lib/python3.11";
 
 /// Bump when the staging rules change, so old stages are not reused.
-const STAGE_VERSION: u32 = 1;
+const STAGE_VERSION: u32 = 2;
 
 /// Which form of each module the stdlib layer carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -196,6 +196,11 @@ pub fn stage_stdlib(
     let n = copy_tree(stdlib, &lib_dst, Path::new(""), &keep, &keep)?;
     // getpath's landmark for the exec prefix: the folder must exist even though it is empty.
     std::fs::create_dir_all(lib_dst.join("lib-dynload"))?;
+    // Programs expect a world-writable, sticky /tmp (FHS; `tempfile` tries it first).
+    let tmp = lib_stage.root.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
     compile(
         engine,
         host_python,

@@ -10,6 +10,7 @@ mod cache;
 mod embed;
 mod guest;
 mod layers;
+mod preinit;
 mod python;
 mod run;
 mod sdist;
@@ -40,6 +41,10 @@ enum Command {
         /// Set an environment variable in the guest.
         #[arg(long = "env", value_name = "K=V")]
         envs: Vec<EnvVar>,
+        /// After the run, save what the guest changed in its filesystem (new and changed files,
+        /// deletions) as an image layer: `vfs-image ls` shows it, `vfs-image embed` adds it.
+        #[arg(long, value_name = "OUT.vfs")]
+        save_upper: Option<PathBuf>,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -48,6 +53,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build a Python box: CPython 3.11 + the stdlib layer (+ an app layer) in one .wasm.
     Python(python::PythonArgs),
+    /// Pre-initialize a Python box (Wizer): snapshot it after CPython starts and some code runs.
+    Preinit(preinit::PreinitArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,8 +64,13 @@ fn main() -> ExitCode {
             wasm,
             dirs,
             envs,
+            save_upper,
             args,
-        } => match run::run(&wasm, &Invocation::new(&wasm, &args, envs, dirs)) {
+        } => match run::run(
+            &wasm,
+            &Invocation::new(&wasm, &args, envs, dirs),
+            save_upper.as_deref(),
+        ) {
             // WASI statuses are 0..=125, so they pass through unchanged.
             Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
             // A trap (abort, unreachable, out of bounds) ends the guest abnormally: report it and
@@ -71,6 +83,7 @@ fn main() -> ExitCode {
         },
         Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
+        Command::Preinit(args) => preinit::command(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -36,6 +36,10 @@ pub struct PythonArgs {
     /// to map with `--dir STDLIB::/usr/local/lib/python3.11`.
     #[arg(long)]
     pub host_stdlib: bool,
+    /// Pre-initialize the box: snapshot it after CPython starts and CODE runs (e.g.
+    /// "import json, re"), so each run starts with the interpreter up. See `vfs-box preinit`.
+    #[arg(long, value_name = "CODE")]
+    pub preinit: Option<String>,
 }
 
 pub fn build(a: &PythonArgs) -> Result<()> {
@@ -85,5 +89,9 @@ pub fn build(a: &PythonArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
     }
     let code = guest::build(&dist, Flavor::Vfs)?;
-    crate::embed::write_box(&code, &images, &a.output)
+    crate::embed::write_box(&code, &images, &a.output)?;
+    if let Some(preinit) = &a.preinit {
+        crate::preinit::rewrite(&engine, &a.output, preinit, &a.output)?;
+    }
+    Ok(())
 }

@@ -78,6 +78,9 @@ impl Invocation {
     /// The WASI context; `quiet` sends stdout and stderr nowhere (for benchmarks).
     pub fn wasi(&self, quiet: bool) -> Result<WasiP1Ctx> {
         let mut b = WasiCtxBuilder::new();
+        // Host file calls run on this thread rather than a thread pool, as the `wasmtime` CLI
+        // does for synchronous guests (set before the preopens, which capture it).
+        b.allow_blocking_current_thread(true);
         if quiet {
             b.stdout(std::io::empty()).stderr(std::io::empty());
         } else {
@@ -130,14 +133,54 @@ pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
     }
 }
 
-/// `vfs-box run`: compile (cached), instantiate once, run with the host's stdio.
-pub fn run(wasm: &Path, inv: &Invocation) -> Result<i32> {
+/// The shim's export that serializes the upper layer (see `vfs-wasi-shim`).
+const EXPORT_UPPER: &str = "vfs_export_upper";
+
+/// `vfs-box run`: compile (cached), instantiate once, run with the host's stdio; with
+/// `save_upper`, write what the guest changed in its filesystem there as an image layer (also
+/// when the guest exits with an error status, so nothing it wrote is lost).
+pub fn run(wasm: &Path, inv: &Invocation, save_upper: Option<&Path>) -> Result<i32> {
     if !wasm.is_file() {
         bail!("{}: no such file", wasm.display());
     }
     let engine = crate::cache::engine()?;
     let module = crate::cache::load(&engine, wasm)?;
+    if save_upper.is_some() && module.get_export(EXPORT_UPPER).is_none() {
+        bail!(
+            "--save-upper: {} does not export `{EXPORT_UPPER}` (it was not built with \
+             vfs-wasi-shim and `--export={EXPORT_UPPER}`)",
+            wasm.display()
+        );
+    }
     let linker = linker(&engine)?;
     let (mut store, instance) = instantiate(&linker, &module, inv.wasi(false)?)?;
-    start(&mut store, &instance)
+    let code = start(&mut store, &instance)?;
+    if let Some(out) = save_upper {
+        let layer = export_upper(&mut store, &instance)?;
+        std::fs::write(out, &layer).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "vfs-box: saved the upper layer to {} ({} bytes)",
+            out.display(),
+            layer.len()
+        );
+    }
+    Ok(code)
+}
+
+/// Calls the guest's `vfs_export_upper` and copies the layer it returns out of guest memory.
+fn export_upper(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<Vec<u8>> {
+    let f = wt(instance.get_typed_func::<(), i64>(&mut *store, EXPORT_UPPER))?;
+    let packed = wt(f.call(&mut *store, ())).context("exporting the upper layer")? as u64;
+    if packed == 0 {
+        bail!("the guest could not export its upper layer (its reason is on stderr above)");
+    }
+    let (addr, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .context("the guest exports no memory")?;
+    memory
+        .data(&*store)
+        .get(addr..addr + len)
+        .map(<[u8]>::to_vec)
+        .with_context(|| format!("the exported layer ({len} bytes at {addr:#x}) is outside memory"))
 }

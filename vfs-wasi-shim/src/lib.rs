@@ -16,7 +16,8 @@
 //! - [`memory`]: the only raw-pointer code; a [`memory::Memory`] trait with bounds checks, over
 //!   the guest's own memory in the guest and over a `Vec<u8>` in tests.
 //! - [`abi`]: one method per WASI call over any `Memory` (decode, call `vfs-core`, encode).
-//! - `guest` (wasm32 only): the interposed symbols, host forwarding, global state, tracing.
+//! - `guest` (wasm32 only): the interposed symbols, host forwarding, global state, tracing,
+//!   and [`resume`] for instances pre-initialized with a snapshot tool (Wizer).
 //!
 //! Set `VFS_TRACE=1` in the guest's environment to get one line per intercepted call on stderr.
 
@@ -29,3 +30,8 @@ pub mod memory;
 
 #[cfg(target_arch = "wasm32")]
 mod guest;
+
+/// Call at the start of a run of a pre-initialized (snapshotted) guest: adopts the run's host
+/// preopens (documented on the function).
+#[cfg(target_arch = "wasm32")]
+pub use guest::resume::resume;

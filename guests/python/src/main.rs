@@ -15,6 +15,7 @@
 //! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
 mod emulation;
+mod preinit;
 
 // Linking the shim is all it takes: it defines wasi-libc's `__imported_wasi_snapshot_preview1_*`
 // symbols, so CPython's file calls are served from the embedded image layers.
@@ -37,8 +38,8 @@ extern "C" {
 /// Where the stdlib lives in the guest: `<HOME>/lib/python3.11`.
 const HOME: &str = "/usr/local";
 
-fn main() {
-    emulation::clock::start();
+/// Points CPython at the stdlib in the image unless `PYTHONHOME` says otherwise.
+fn set_home() {
     if std::env::var_os("PYTHONHOME").is_none() {
         // wchar_t is 32 bits on WASI; leaked because CPython keeps the pointer for its lifetime.
         let wide: Vec<libc::wchar_t> = HOME
@@ -49,6 +50,11 @@ fn main() {
         // SAFETY: a NUL-terminated wide string that lives until exit, set before initialization.
         unsafe { Py_SetPythonHome(Box::leak(wide.into_boxed_slice()).as_ptr()) };
     }
+}
+
+fn main() {
+    emulation::clock::start();
+    set_home();
     let mut args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
     if args.is_empty() {
         args.push(b"python".to_vec());

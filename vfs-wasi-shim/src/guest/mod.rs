@@ -1,7 +1,8 @@
 //! What exists only inside a wasm32 guest: the interposed WASI symbols, the global state, the
-//! calls to the real host, and tracing.
+//! calls to the real host, tracing, and the start of a pre-initialized run.
 
 pub mod exports;
 pub(crate) mod host;
+pub mod resume;
 mod state;
 mod trace;

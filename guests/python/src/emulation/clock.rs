@@ -6,25 +6,27 @@
 //! monotonic, which is what `time.process_time()` and `clock()` callers rely on.
 
 use std::ffi::c_int;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::set_errno;
 
-/// When the program started; `main` sets it first thing.
-static START: OnceLock<Instant> = OnceLock::new();
+/// When the program started; `main` (or the resume of a pre-initialized box) sets it first thing.
+/// Not a `OnceLock`: a snapshot's start is not the run's, so a resumed run sets it again.
+static START: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// `CLOCKS_PER_SEC` in wasi-libc (as in musl): `clock()` counts microseconds.
 const CLOCKS_PER_SEC: u128 = 1_000_000;
 
-/// Records the start of the program, the zero of the process clocks.
+/// Records the start of the program (or of a resumed run), the zero of the process clocks.
 pub fn start() {
-    START.get_or_init(Instant::now);
+    *START.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
 }
 
 /// Time used by the process so far, see the module doc.
 fn used() -> std::time::Duration {
-    START.get_or_init(Instant::now).elapsed()
+    let mut start = START.lock().unwrap_or_else(|e| e.into_inner());
+    start.get_or_insert_with(Instant::now).elapsed()
 }
 
 /// Processor time used, in `CLOCKS_PER_SEC` units; similar to `clock` in POSIX.

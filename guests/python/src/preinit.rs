@@ -1,0 +1,240 @@
+//! Pre-initialization: the two exports `vfs-box python --preinit` uses with Wizer.
+//!
+//! - [`vfs_box_preinit`] runs once, at build time, inside Wizer: it starts CPython exactly as
+//!   `python` with no arguments would, runs the requested imports, and returns; Wizer then saves
+//!   linear memory and globals as the new module's initial state.
+//! - [`vfs_box_resume`] becomes the snapshot's `_start` (Wizer renames it): each run begins here,
+//!   with the interpreter already initialized, refreshes what belongs to the run (arguments,
+//!   environment, host directories, random seeds, the process clock) and runs the command.
+//!
+//! Neither goes through wasi-libc's `_start` (crt1), so the C start-up it performs is done here
+//! where it is needed: `__wasi_init_tp` and `__wasm_call_ctors` once, before any C code runs in
+//! the pre-initialization. A run must not call them again: the constructors already ran and
+//! their effects are part of the snapshot.
+
+use std::ffi::{c_char, c_int, CString};
+use std::os::wasi::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::emulation;
+
+/// Set at the end of a successful pre-initialization; part of the snapshot.
+static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// `_vfs_box.resume`, looked up once before the snapshot (a strong reference, never released):
+/// a run calls it directly instead of going through the import system.
+static RESUME: AtomicUsize = AtomicUsize::new(0);
+
+/// The environment variable carrying the pre-initialization code (set by `vfs-box` in the
+/// snapshot's environment only).
+const PREINIT_CODE: &[u8] = b"VFS_BOX_PREINIT";
+
+/// The module `_vfs_box`: the run-time half, compiled during pre-initialization.
+const RESUME_PY: &str = include_str!("resume.py");
+
+/// Room for CPython 3.11's `PyConfig` (about 400 bytes on wasm32), used only through CPython's
+/// own functions, so its layout never needs to be spelled out here.
+#[repr(C, align(8))]
+struct ConfigStorage([u8; 4096]);
+
+/// CPython's `PyStatus`, returned by value from the configuration functions.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct PyStatus {
+    kind: c_int,
+    func: *const c_char,
+    err_msg: *const c_char,
+    exitcode: c_int,
+}
+
+#[repr(C)]
+struct PyObject {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    fn __wasi_init_tp();
+    fn __wasm_call_ctors();
+    /// wasi-libc: forget the environment read so far, and read the host's again.
+    fn __wasilibc_deinitialize_environ();
+    fn __wasilibc_initialize_environ();
+
+    fn PyConfig_InitPythonConfig(config: *mut ConfigStorage);
+    fn PyConfig_SetBytesArgv(
+        config: *mut ConfigStorage,
+        argc: isize,
+        argv: *const *mut c_char,
+    ) -> PyStatus;
+    fn PyConfig_Clear(config: *mut ConfigStorage);
+    fn Py_InitializeFromConfig(config: *const ConfigStorage) -> PyStatus;
+    fn PyStatus_Exception(status: PyStatus) -> c_int;
+    fn Py_ExitStatusException(status: PyStatus) -> !;
+    fn PyRun_SimpleString(command: *const c_char) -> c_int;
+    fn PyImport_ImportModule(name: *const c_char) -> *mut PyObject;
+    fn PyObject_GetAttrString(o: *mut PyObject, name: *const c_char) -> *mut PyObject;
+    fn PyObject_CallFunctionObjArgs(callable: *mut PyObject, ...) -> *mut PyObject;
+    fn PyBytes_FromStringAndSize(v: *const c_char, len: isize) -> *mut PyObject;
+    fn PyList_New(len: isize) -> *mut PyObject;
+    fn PyList_SetItem(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
+    fn PyLong_AsLong(o: *mut PyObject) -> std::ffi::c_long;
+    fn PyErr_Print();
+    fn Py_DecRef(o: *mut PyObject);
+    fn fflush(stream: *mut libc::FILE) -> c_int;
+}
+
+/// Runs `code` in `__main__`'s interpreter; false if it raised (the traceback is on stderr).
+fn run(code: &str) -> bool {
+    let Ok(c) = CString::new(code) else {
+        return false;
+    };
+    // SAFETY: the interpreter is initialized and `c` is a NUL-terminated string.
+    unsafe { PyRun_SimpleString(c.as_ptr()) == 0 }
+}
+
+/// Flushes Python's and C's standard streams, so nothing written during pre-initialization
+/// stays in a buffer of the snapshot (it would come out in every run).
+fn flush_all() {
+    run("import sys\nfor s in (sys.stdout, sys.stderr):\n    s.flush()\n");
+    // SAFETY: `fflush(NULL)` flushes every C stream.
+    unsafe { fflush(std::ptr::null_mut()) };
+}
+
+/// Wizer's initialization function: CPython up, the `VFS_BOX_PREINIT` code run, state saved.
+/// Exits with status 1 (which fails the build) if initialization or the code fails.
+#[export_name = "vfs_box_preinit"]
+pub extern "C" fn vfs_box_preinit() {
+    // SAFETY: wasi-libc's start-up, done once here because crt1's `_start` never runs.
+    unsafe {
+        __wasi_init_tp();
+        __wasm_call_ctors();
+    }
+    emulation::clock::start();
+    crate::set_home();
+    let mut config = ConfigStorage([0; 4096]);
+    let argv0 = CString::new("python").expect("no NUL");
+    let argv = [argv0.as_ptr() as *mut c_char, std::ptr::null_mut()];
+    // SAFETY: `config` is large enough and aligned for PyConfig; argv holds one valid string.
+    unsafe {
+        PyConfig_InitPythonConfig(&mut config);
+        let status = PyConfig_SetBytesArgv(&mut config, 1, argv.as_ptr());
+        if PyStatus_Exception(status) != 0 {
+            Py_ExitStatusException(status);
+        }
+        let status = Py_InitializeFromConfig(&config);
+        PyConfig_Clear(&mut config);
+        if PyStatus_Exception(status) != 0 {
+            Py_ExitStatusException(status);
+        }
+    }
+    // The run-time half, compiled now so no run pays for it. Sources travel as hex, which
+    // needs no quoting.
+    let define = format!(
+        "import sys, types\n\
+         m = types.ModuleType('_vfs_box')\n\
+         m.__file__ = '<vfs-box>'\n\
+         exec(compile(bytes.fromhex('{}'), '<vfs-box>', 'exec'), m.__dict__)\n\
+         sys.modules['_vfs_box'] = m\n\
+         del m, types\n",
+        hex(RESUME_PY.as_bytes())
+    );
+    let code = std::env::var_os(std::str::from_utf8(PREINIT_CODE).expect("ascii"))
+        .map(|c| c.as_bytes().to_vec())
+        .unwrap_or_default();
+    // The user's code runs in a namespace of its own: what it binds must not appear as globals
+    // of `-c` code at run time; its imports stay in `sys.modules`, which is the point.
+    let user = format!(
+        "exec(compile(bytes.fromhex('{}'), '<preinit>', 'exec'), \
+         {{'__name__': '__vfs_box_preinit__'}})\n",
+        hex(&code)
+    );
+    // Then everything alive is moved out of the collector's reach (`gc.freeze`, made for
+    // copy-on-write sharing after fork): a collection during a run would otherwise visit, and so
+    // write to, every object of the snapshot, copying most of its pages into the instance.
+    let freeze = "import gc\ngc.collect()\ngc.freeze()\n";
+    if !run(&define) || !run(&user) || !run(freeze) {
+        flush_all();
+        std::process::exit(1);
+    }
+    // SAFETY: the interpreter is up and `_vfs_box` was just defined; NULL is checked.
+    let resume = unsafe {
+        let module = PyImport_ImportModule(c"_vfs_box".as_ptr());
+        if module.is_null() {
+            PyErr_Print();
+            std::ptr::null_mut()
+        } else {
+            let f = PyObject_GetAttrString(module, c"resume".as_ptr());
+            Py_DecRef(module);
+            f
+        }
+    };
+    flush_all();
+    if resume.is_null() {
+        std::process::exit(1);
+    }
+    RESUME.store(resume as usize, Ordering::SeqCst);
+    PREINITIALIZED.store(true, Ordering::SeqCst);
+}
+
+/// `bytes` as lowercase hexadecimal digits.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The byte strings `items` as a new Python list of `bytes`.
+fn bytes_list(items: &[Vec<u8>]) -> *mut PyObject {
+    // SAFETY: the interpreter is initialized; `PyList_SetItem` steals each new reference.
+    unsafe {
+        let list = PyList_New(items.len() as isize);
+        for (i, item) in items.iter().enumerate() {
+            let b = PyBytes_FromStringAndSize(item.as_ptr().cast(), item.len() as isize);
+            PyList_SetItem(list, i as isize, b);
+        }
+        list
+    }
+}
+
+/// The snapshot's `_start`: one run of a pre-initialized box.
+#[export_name = "vfs_box_resume"]
+pub extern "C" fn vfs_box_resume() {
+    if !PREINITIALIZED.load(Ordering::SeqCst) {
+        eprintln!("vfs-box: this entry point only works in a pre-initialized box");
+        std::process::exit(70);
+    }
+    emulation::clock::start();
+    // SAFETY: drops wasi-libc's copy of the snapshot's environment and reads this run's.
+    unsafe {
+        __wasilibc_deinitialize_environ();
+        __wasilibc_initialize_environ();
+    }
+    #[cfg(feature = "vfs")]
+    vfs_wasi_shim::resume();
+    // Rust's `args_os` asks the host each time, so these are the run's.
+    let argv: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    let env: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
+    // SAFETY: the interpreter is initialized and `func` is the live `_vfs_box.resume` (both
+    // checked before the snapshot was taken); every new object is released once.
+    let status = unsafe {
+        let (a, e) = (bytes_list(&argv), bytes_list(&env));
+        let result = PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>());
+        Py_DecRef(a);
+        Py_DecRef(e);
+        if result.is_null() {
+            PyErr_Print();
+            1
+        } else {
+            let s = PyLong_AsLong(result);
+            Py_DecRef(result);
+            s
+        }
+    };
+    // SAFETY: flushes C's streams before the process ends (Python's were flushed by `resume`).
+    unsafe { fflush(std::ptr::null_mut()) };
+    // Success returns from `_start`, which WASI reads as status 0: `proc_exit` would unwind
+    // through the runtime as an error (with a backtrace), which costs more than the whole run.
+    if status != 0 {
+        std::process::exit(status.clamp(0, 255) as i32);
+    }
+}

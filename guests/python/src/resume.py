@@ -1,0 +1,162 @@
+# The run-time half of a pre-initialized Python box (module `_vfs_box`).
+#
+# `vfs-box python --preinit` snapshots the box after Py_Initialize and the requested imports, so
+# a run starts with the interpreter already up. What CPython's own `main` would do after
+# initialization happens here instead: take this run's arguments and environment, re-seed what
+# must not repeat between runs, then run `-c CODE`, `-m MODULE`, a script, or the program on stdin.
+# Options that CPython reads at initialization (-X, -u, -I, -S, ...) cannot change any more, so
+# they are refused with a message rather than silently ignored.
+
+# Everything a run needs is imported here, before the snapshot: an import at run time goes
+# through the whole import system (and creates the module), which costs more than the run itself.
+import atexit
+import os
+import posix
+import runpy
+import sys
+
+USAGE = "this pre-initialized box takes: -c CODE | -m MODULE | SCRIPT | - , then arguments"
+
+
+def _exit_status(exc):
+    """The status CPython exits with for `SystemExit(code)`."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def _set_environ(env):
+    # The C `environ` was already refreshed by the guest's entry point; the two Python copies
+    # (`posix.environ` and `os.environ`'s store) were built at initialization and are refreshed
+    # here. The first occurrence of a name wins, as in CPython's posix module.
+    data = {}
+    for item in env:
+        name, sep, value = item.partition(b"=")
+        if sep:
+            data.setdefault(name, value)
+    for store in (os.environ._data, posix.environ):
+        store.clear()
+        store.update(data)
+
+
+def _run_source(source, filename, main):
+    code = compile(source, filename, "exec")
+    exec(code, main.__dict__)
+
+
+def _run_script(path, main):
+    if os.path.isdir(path) or (os.path.isfile(path) and _is_zip(path)):
+        runpy.run_path(path, run_name="__main__")
+        return
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as e:
+        print(
+            f"{sys.executable or 'python'}: can't open file {path!r}: "
+            f"[Errno {e.errno}] {e.strerror}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    main.__file__ = path
+    main.__cached__ = None
+    _run_source(source, path, main)
+
+
+def _is_zip(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _dispatch(args, main):
+    """Runs what `args` (argv without argv[0]) asks for, like CPython's `pymain_run_python`."""
+    opt = args[0] if args else None
+    if opt is not None and opt[:2] in ("-c", "-m"):
+        # `-cCODE` or `-c CODE`, as CPython's getopt accepts both.
+        value, rest = (opt[2:], args[1:]) if len(opt) > 2 else (args[1:2], args[2:])
+        if not value:
+            print(f"Argument expected for the {opt[:2]} option", file=sys.stderr)
+            return 2
+        if isinstance(value, list):
+            value = value[0]
+    if opt is not None and opt.startswith("-c"):
+        sys.argv = ["-c", *rest]
+        sys.path.insert(0, "")
+        _run_source(value + "\n", "<string>", main)
+    elif opt is not None and opt.startswith("-m"):
+        module = value
+        sys.argv = ["-m", *rest]
+        sys.path.insert(0, os.getcwd())
+        runpy._run_module_as_main(module, alter_argv=True)
+    elif opt is None or opt == "-":
+        entry = _entry()
+        if opt is None and entry is not None:
+            sys.argv = [entry]
+            sys.path.insert(0, os.path.dirname(entry))
+            _run_script(entry, main)
+        else:
+            sys.argv = ["-", *args[1:]] if args else [""]
+            sys.path.insert(0, "")
+            _run_source(sys.stdin.read(), "<stdin>", main)
+    elif opt.startswith("-"):
+        print(
+            f"vfs-box: option {opt} is fixed when the box is pre-initialized; {USAGE}",
+            file=sys.stderr,
+        )
+        return 2
+    else:
+        sys.argv = list(args)
+        sys.path.insert(0, os.path.dirname(os.path.realpath(opt)))
+        _run_script(opt, main)
+    return 0
+
+
+def _entry():
+    """The app's entry script recorded by `vfs-box python --app`, if any."""
+    try:
+        with open("/.vfs-box/entry", "rb") as f:
+            line = f.readline().strip()
+    except OSError:
+        return None
+    return os.fsdecode(line) if line else None
+
+
+def resume(argv, env):
+    """Runs this instance's command; `argv` and `env` are the run's, as bytes. Returns the exit
+    status."""
+    _set_environ(env)
+    # Seeds drawn at snapshot time would repeat in every run.
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    args = [os.fsdecode(a) for a in argv]
+    sys.orig_argv = list(args)
+    main = sys.modules["__main__"]
+    try:
+        status = _dispatch(args[1:], main)
+    except SystemExit as e:
+        status = _exit_status(e)
+    except BaseException as e:
+        # Hide this module's own frames: the traceback starts where the user's code does.
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        status = 1
+    # What CPython's finalization would still do before the process ends.
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            status = status or 120
+    return status

@@ -1,0 +1,292 @@
+//! Pre-initialized Python boxes (`vfs-box python --preinit`), end to end with the real binary:
+//! each hazard of running from a snapshot has a test here, and `--save-upper` is checked on a
+//! normal box.
+//!
+//! The boxes are built once per test binary; CPython, the stdlib stage and compiled modules come
+//! from the cache in ~/.cache/wasm-vfs, so a warm build takes seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn vfs_box() -> &'static str {
+    env!("CARGO_BIN_EXE_vfs-box")
+}
+
+fn vfs_image() -> PathBuf {
+    // Cargo builds the workspace's binaries into the same folder.
+    Path::new(vfs_box()).with_file_name("vfs-image")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn work_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vfs-box-preinit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// What the snapshot runs: imports, output on both streams (which no run may show), a file
+/// in the VFS, an environment change (which no run may see), and a random draw.
+const PREINIT: &str = "import json, random, os, sys\n\
+print('PREINIT-STDOUT')\n\
+print('PREINIT-STDERR', file=sys.stderr)\n\
+with open('/tmp/made-at-preinit.txt', 'w') as f:\n    f.write('written before the snapshot')\n\
+os.environ['SNAPSHOT_ONLY'] = '1'\n\
+random.random()\n";
+
+/// `examples/hello` as a box, pre-initialized with [`PREINIT`].
+fn preinit_box() -> &'static Path {
+    static BOX: OnceLock<PathBuf> = OnceLock::new();
+    BOX.get_or_init(|| {
+        let out = work_dir().join("hello-pre.wasm");
+        let st = Command::new(vfs_box())
+            .args(["python", "-o"])
+            .arg(&out)
+            .arg("--app")
+            .arg(repo().join("examples/hello"))
+            .args(["--preinit", PREINIT])
+            .status()
+            .expect("running vfs-box python --preinit");
+        assert!(st.success(), "vfs-box python --preinit failed: {st}");
+        out
+    })
+}
+
+/// `examples/hello` as a normal box.
+fn plain_box() -> &'static Path {
+    static BOX: OnceLock<PathBuf> = OnceLock::new();
+    BOX.get_or_init(|| {
+        let out = work_dir().join("hello.wasm");
+        let st = Command::new(vfs_box())
+            .args(["python", "-o"])
+            .arg(&out)
+            .arg("--app")
+            .arg(repo().join("examples/hello"))
+            .status()
+            .expect("running vfs-box python");
+        assert!(st.success(), "vfs-box python failed: {st}");
+        out
+    })
+}
+
+fn run_box(wasm: &Path, opts: &[&str], args: &[&str]) -> Output {
+    Command::new(vfs_box())
+        .arg("run")
+        .args(opts)
+        .arg(wasm)
+        .arg("--")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running vfs-box run")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs the pre-initialized box and returns its stdout, failing on a non-zero status.
+fn ok(opts: &[&str], args: &[&str]) -> String {
+    let o = run_box(preinit_box(), opts, args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+#[test]
+fn argv_and_environ_are_the_runs() {
+    let out = ok(
+        &["--env", "GREETING=from the run"],
+        &[
+            "-c",
+            "import sys, os\n\
+             print(sys.argv)\n\
+             print(os.environ.get('GREETING'), os.getenv('GREETING'))\n\
+             print('SNAPSHOT_ONLY' in os.environ, 'VFS_BOX_PREINIT' in os.environ)",
+            "one",
+            "two",
+        ],
+    );
+    assert_eq!(
+        out,
+        "['-c', 'one', 'two']\nfrom the run from the run\nFalse False\n"
+    );
+}
+
+#[test]
+fn two_runs_draw_different_random_numbers() {
+    let code = "import random, os; print(random.random(), os.urandom(8).hex())";
+    let a = ok(&[], &["-c", code]);
+    let b = ok(&[], &["-c", code]);
+    let (ra, ua) = a.trim().split_once(' ').unwrap();
+    let (rb, ub) = b.trim().split_once(' ').unwrap();
+    assert_ne!(ra, rb, "random.random() repeated the snapshot's state");
+    assert_ne!(ua, ub);
+}
+
+#[test]
+fn a_host_directory_given_only_at_run_time_works() {
+    let host = work_dir().join("host-data");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from the host").unwrap();
+    let map = format!("{}::/data", host.display());
+    let out = ok(
+        &["--dir", &map],
+        &[
+            "-c",
+            "import os\n\
+             print(open('/data/in.txt').read())\n\
+             open('/data/out.txt', 'w').write('from the guest')\n\
+             print(sorted(os.listdir('/data')), os.path.isdir('/usr/local/lib/python3.11'))",
+        ],
+    );
+    assert_eq!(
+        out, "from the host\n['in.txt', 'out.txt'] True\n",
+        "host dir and VFS side by side"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "from the guest"
+    );
+}
+
+#[test]
+fn a_file_written_during_preinit_is_there_at_run_time() {
+    let out = ok(
+        &[],
+        &["-c", "print(open('/tmp/made-at-preinit.txt').read())"],
+    );
+    assert_eq!(out, "written before the snapshot\n");
+    // And each run starts from the snapshot again: a run's writes do not reach the next run.
+    ok(
+        &[],
+        &[
+            "-c",
+            "open('/tmp/made-at-preinit.txt', 'w').write('changed')",
+        ],
+    );
+    let out = ok(
+        &[],
+        &["-c", "print(open('/tmp/made-at-preinit.txt').read())"],
+    );
+    assert_eq!(out, "written before the snapshot\n");
+}
+
+#[test]
+fn nothing_printed_during_preinit_reaches_a_run() {
+    let o = run_box(preinit_box(), &[], &["-c", "pass"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "", "stdout of `-c pass`");
+    assert_eq!(text(&o.stderr), "", "stderr of `-c pass`");
+    let out = ok(&[], &["-c", "print('only this')"]);
+    assert_eq!(out, "only this\n");
+}
+
+#[test]
+fn imports_made_before_the_snapshot_are_loaded_but_not_in_main() {
+    let out = ok(
+        &[],
+        &[
+            "-c",
+            "import sys\n\
+             print('json' in sys.modules, 'json' in globals())\n\
+             import json; print(json.dumps({'a': [1, 2.5, None]}))",
+        ],
+    );
+    assert_eq!(out, "True False\n{\"a\": [1, 2.5, null]}\n");
+}
+
+#[test]
+fn exit_status_and_tracebacks_match_python() {
+    let o = run_box(preinit_box(), &[], &["-c", "import sys; sys.exit(3)"]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = run_box(preinit_box(), &[], &["-c", "1/0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("Traceback (most recent call last):\n  File \"<string>\", line 1"),
+        "{err}"
+    );
+    assert!(err.contains("ZeroDivisionError"), "{err}");
+    assert!(
+        !err.contains("<vfs-box>"),
+        "the box's own frames leak: {err}"
+    );
+    // Options CPython reads at start-up cannot change any more: refused, with the reason.
+    let o = run_box(preinit_box(), &[], &["-X", "dev", "-c", "pass"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("fixed when the box is pre-initialized"));
+}
+
+#[test]
+fn scripts_modules_and_the_entry_point_run() {
+    // No arguments: the app's entry script, as a normal box does.
+    let out = ok(&[], &[]);
+    assert!(out.contains("Hello, box"), "{out}");
+    let out = ok(&[], &["-m", "json.tool", "--help"]);
+    assert!(out.starts_with("usage:"), "{out}");
+    let out = ok(&[], &["/app/main.py"]);
+    assert!(out.contains("Hello, box"), "{out}");
+}
+
+#[test]
+fn save_upper_keeps_what_a_run_wrote() {
+    let layer = work_dir().join("upper.vfs");
+    let o = run_box(
+        plain_box(),
+        &["--save-upper", layer.to_str().unwrap()],
+        &[
+            "-c",
+            "import os\n\
+             os.makedirs('/srv/state')\n\
+             open('/srv/state/counter.txt', 'w').write('41')\n\
+             os.remove('/app/main.py')",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ls = Command::new(vfs_image())
+        .args(["ls", "-lR"])
+        .arg(&layer)
+        .output()
+        .unwrap();
+    assert!(ls.status.success(), "{}", text(&ls.stderr));
+    let listing = text(&ls.stdout);
+    assert!(listing.contains("counter.txt"), "{listing}");
+    assert!(
+        listing.contains("main.py"),
+        "the deletion is missing: {listing}"
+    );
+
+    // The layer added to the box: a new instance sees the change and the deletion.
+    let next = work_dir().join("hello-next.wasm");
+    let st = Command::new(vfs_image())
+        .arg("embed")
+        .arg(plain_box())
+        .arg(&layer)
+        .arg("-o")
+        .arg(&next)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = run_box(
+        &next,
+        &[],
+        &[
+            "-c",
+            "import os; print(open('/srv/state/counter.txt').read(), os.path.exists('/app/main.py'))",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "41 False\n");
+}

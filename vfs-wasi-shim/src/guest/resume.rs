@@ -1,0 +1,73 @@
+//! Starting a run of a pre-initialized (snapshotted) instance.
+//!
+//! A snapshot tool such as Wizer runs the guest's initialization once, with whatever the host
+//! offered *then*, and saves linear memory. The VFS itself (its files, open descriptors, the
+//! upper layer) lives in that memory and is exactly what the run should see. What the snapshot
+//! cannot know is the host of the *run*: its preopened directories may differ from those at
+//! snapshot time (usually there were none). [`resume`] adopts them.
+
+#![allow(unsafe_code)]
+
+use super::{host, state};
+use wasi::wasi_snapshot_preview1 as raw;
+
+extern "C" {
+    /// wasi-libc: adds `fd` as a preopened directory named `prefix` to the table that path
+    /// lookups (`open`, `stat`, Rust `std::fs`) resolve against.
+    fn __wasilibc_register_preopened_fd(fd: i32, prefix: *const core::ffi::c_char) -> i32;
+}
+
+/// The name the host gave its preopened descriptor `fd`, or `None` if it is not a directory
+/// preopen.
+fn preopen_name(fd: u32) -> Option<Vec<u8>> {
+    let mut prestat = [0u32; 2];
+    // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
+    let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
+    if r != 0 || prestat[0] != u32::from(wasi::PREOPENTYPE_DIR.raw()) {
+        return None;
+    }
+    let mut name = vec![0u8; prestat[1] as usize];
+    // SAFETY: `name` has exactly the length the host just reported.
+    let r =
+        unsafe { raw::fd_prestat_dir_name(fd as i32, name.as_mut_ptr() as i32, name.len() as i32) };
+    (r == 0).then_some(name)
+}
+
+/// Call first thing when a pre-initialized instance starts its run (before any file access of
+/// the run): every directory the host preopened for this run gets a guest descriptor (the lowest
+/// free ones; the snapshot's own descriptors, the VFS root `/` among them, keep their numbers)
+/// and is registered with wasi-libc under the host's name, so paths below it reach the host as
+/// in a fresh instance. Returns how many host directories were adopted.
+///
+/// Calling it in an instance that was not pre-initialized is harmless only if the host has no
+/// preopens; normal instances never need it (the shim adopts the host's preopens when it starts).
+pub fn resume() -> usize {
+    let (adopted, trace) = state::with(|st| {
+        // Tracing is asked for by the run's environment, not the snapshot's.
+        st.trace = host::env_flag(b"VFS_TRACE");
+        let fs = st.shim.fs_mut();
+        let adopted = host::preopens()
+            .into_iter()
+            .filter_map(|h| {
+                let name = preopen_name(h)?;
+                let fd = fs.adopt_host_fd(None, h).ok()?;
+                Some((fd, name))
+            })
+            .collect::<Vec<(u32, Vec<u8>)>>();
+        (adopted, st.trace)
+    })
+    .unwrap_or_default();
+    for (fd, mut name) in adopted.iter().cloned() {
+        name.retain(|&b| b != 0);
+        name.push(0);
+        // SAFETY: `name` is NUL-terminated and outlives the call (wasi-libc copies it).
+        unsafe { __wasilibc_register_preopened_fd(fd as i32, name.as_ptr().cast()) };
+        if trace {
+            host::stderr(&format!(
+                "vfs: resume: host preopen {:?} is guest fd {fd}\n",
+                String::from_utf8_lossy(&name[..name.len() - 1])
+            ));
+        }
+    }
+    adopted.len()
+}
