@@ -170,6 +170,14 @@ pub fn stage_stdlib(
     let base = crate::cache::cache_root()?
         .join("stage")
         .join(format!("{:016x}", h.finish()));
+    // Two `vfs-box python` runs at once (parallel tests, two terminals) must not stage the same
+    // folder together: the second waits for the first, then finds the stage complete.
+    std::fs::create_dir_all(base.parent().context("stage folder has a parent")?)?;
+    let lock_path = base.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
     let done = base.join(".complete");
     let lib_stage = Stage {
         root: base.join("stdlib"),

@@ -58,6 +58,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // wasmtime turns every WASI error a guest receives (each EBADF, ENOENT...) into an error
+    // value, which captures a Rust backtrace when RUST_BACKTRACE asks for them: about 25 µs per
+    // error, more than a whole pre-initialized `-c pass`. vfs-box never prints those backtraces
+    // (panics still get theirs from RUST_BACKTRACE), so library capture is off unless the user
+    // chose otherwise. Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {

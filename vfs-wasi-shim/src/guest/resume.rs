@@ -45,6 +45,17 @@ pub fn resume() -> usize {
     let (adopted, trace) = state::with(|st| {
         // Tracing is asked for by the run's environment, not the snapshot's.
         st.trace = host::env_flag(b"VFS_TRACE");
+        // Layers embedded after the snapshot are not part of the filesystem it saved: say so
+        // rather than let files be silently missing.
+        let embedded = crate::memory::embedded_layers().len();
+        if embedded != st.layers.len() {
+            host::stderr(&format!(
+                "vfs: this module has {embedded} embedded layer(s) but its snapshot mounted {}: \
+                 layers added after pre-initialization are not visible; embed them first, then \
+                 pre-initialize\n",
+                st.layers.len()
+            ));
+        }
         let fs = st.shim.fs_mut();
         let adopted = host::preopens()
             .into_iter()
