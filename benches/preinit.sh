@@ -2,7 +2,8 @@
 # Start-up of pre-initialized Python boxes (issue #5), with the release build of vfs-box:
 #   1. the same box with and without pre-initialization, side by side in one `vfs-box bench`
 #      run: `-c pass` and a json one-liner, with fresh copy-on-write memory per instance
-#      (on-demand) and with a pool of warm memory slots (what a server would use);
+#      (on-demand) and with a pool of warm memory slots (what a server would use), runs
+#      interleaved round-robin and grouped row by row;
 #   2. start-up independence: pre-initialized boxes with a 1 MB and a 100 MB app layer;
 #   3. the resident memory one running instance adds.
 # Prints the Markdown tables the README quotes.
@@ -34,12 +35,12 @@ ls -l "$WORK"/*.wasm >&2
 
 echo
 echo "### 1. With and without pre-initialization (preinit: \`$IMPORTS\`)"
-for alloc in on-demand pool; do
+for alloc in on-demand pool; do for order in interleaved grouped; do
     echo
-    "$BOX" bench -n "$RUNS" --allocation "$alloc" \
+    "$BOX" bench -n "$RUNS" --allocation "$alloc" --order "$order" \
         --case "preinit=$WORK/python-pre.wasm" --case "plain=$WORK/python.wasm" \
         --py-c pass --py-c "$JSON"
-done
+done; done
 
 echo
 echo "### 2. Start-up with a 1 MB and a 100 MB app layer (pre-initialized)"

@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// (what a server would use).
     #[arg(long, value_enum, default_value = "on-demand")]
     pub allocation: crate::cache::Allocation,
+    /// Interleave the rows run by run (noise hits all alike, but each run follows another
+    /// box's), or run each row's runs back to back (a box invoked repeatedly, as by a server).
+    #[arg(long, value_enum, default_value = "interleaved")]
+    pub order: Order,
     /// After timing, keep this many finished instances of each row alive at once and report the
     /// resident memory each one adds (Linux only; 0 to skip).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -73,6 +77,15 @@ pub struct BenchArgs {
     /// Arguments for the guest (one more argument set).
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// In which order the runs of a benchmark happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// Round-robin over the rows, one run each.
+    Interleaved,
+    /// All runs of one row, then the next row.
+    Grouped,
 }
 
 /// Median, minimum and maximum.
@@ -131,35 +144,46 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     // [case][argset] -> (instantiate, run)
     let mut times = vec![vec![(Vec::new(), Vec::new()); arg_sets.len()]; cases.len()];
     // One untimed warm-up per row, which also checks that the row succeeds.
-    for iter in 0..=runs {
-        for (ci, case) in cases.iter().enumerate() {
-            for (ai, args) in arg_sets.iter().enumerate() {
-                let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
-                let wasi = inv.wasi(true)?;
-                let t0 = Instant::now();
-                let (mut store, instance) = crate::run::instantiate(&linker, &modules[ci], wasi)?;
-                let t1 = Instant::now();
-                let code = crate::run::start(&mut store, &instance)
-                    .with_context(|| format!("case {} args {:?}", case.name, args))?;
-                let t2 = Instant::now();
-                drop(store);
-                if code != 0 {
-                    bail!(
-                        "case {} with {:?} exited with {code}; run it with `vfs-box run` to see why",
-                        case.name,
-                        args
-                    );
-                }
-                if iter > 0 {
-                    times[ci][ai].0.push(t1 - t0);
-                    times[ci][ai].1.push(t2 - t1);
-                }
-            }
+    // The order of all runs: (iteration, case, argument set). Iteration 0 of each row is an
+    // untimed warm-up, which also checks that the row succeeds.
+    let rows: Vec<(usize, usize)> = (0..cases.len())
+        .flat_map(|ci| (0..arg_sets.len()).map(move |ai| (ci, ai)))
+        .collect();
+    let order: Vec<(usize, usize, usize)> = match a.order {
+        Order::Interleaved => (0..=runs)
+            .flat_map(|iter| rows.iter().map(move |&(ci, ai)| (iter, ci, ai)))
+            .collect(),
+        Order::Grouped => rows
+            .iter()
+            .flat_map(|&(ci, ai)| (0..=runs).map(move |iter| (iter, ci, ai)))
+            .collect(),
+    };
+    for (iter, ci, ai) in order {
+        let (case, args) = (&cases[ci], &arg_sets[ai]);
+        let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
+        let wasi = inv.wasi(true)?;
+        let t0 = Instant::now();
+        let (mut store, instance) = crate::run::instantiate(&linker, &modules[ci], wasi)?;
+        let t1 = Instant::now();
+        let code = crate::run::start(&mut store, &instance)
+            .with_context(|| format!("case {} args {:?}", case.name, args))?;
+        let t2 = Instant::now();
+        drop(store);
+        if code != 0 {
+            bail!(
+                "case {} with {:?} exited with {code}; run it with `vfs-box run` to see why",
+                case.name,
+                args
+            );
+        }
+        if iter > 0 {
+            times[ci][ai].0.push(t1 - t0);
+            times[ci][ai].1.push(t2 - t1);
         }
     }
     println!(
-        "{runs} runs each, {:?} allocation; times in ms (median / min / max)",
-        a.allocation
+        "{runs} runs each, {:?} allocation, {:?} order; times in ms (median / min / max)",
+        a.allocation, a.order
     );
     println!(
         "| case | args | instantiate | run | instantiate + run (median) |\n|---|---|---|---|---|"

@@ -39,16 +39,20 @@ pub enum Allocation {
 /// being handed back to the kernel).
 const POOL_KEEP_RESIDENT: usize = 64 << 20;
 
+/// Instance slots in the pool.
+const POOL_SLOTS: u32 = 8;
+
 /// The engine with the given instance allocation.
 pub fn engine_with(allocation: Allocation) -> Result<Engine> {
     let mut config = Config::new();
     config.memory_init_cow(true);
     if allocation == Allocation::Pool {
         let mut pool = wasmtime::PoolingAllocationConfig::new();
-        // A benchmark runs one instance at a time; two slots leave room for overlap.
-        pool.total_core_instances(2)
-            .total_memories(2)
-            .total_tables(2)
+        // One instance runs at a time; eight slots let each box of a comparison keep its own
+        // warm slot (slots remember which module they were last set up for).
+        pool.total_core_instances(POOL_SLOTS)
+            .total_memories(POOL_SLOTS)
+            .total_tables(POOL_SLOTS)
             .max_memory_size(1 << 32)
             .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
             .table_keep_resident(1 << 20)
