@@ -15,11 +15,15 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// The repository root (the parent of this crate).
+///
+/// Read from the environment cargo gives a running test before the path baked in at compile
+/// time: two checkouts sharing one target directory (a developer's and CI's) can reuse each
+/// other's test binaries, whose baked path is then the other checkout's.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The outer build's target directory: `$CARGO_TARGET_DIR`, else `<repo>/target`.

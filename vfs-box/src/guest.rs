@@ -1,6 +1,6 @@
 //! Building the Python guest (`guests/python`) for wasm32-wasip1 with cargo.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -17,8 +17,15 @@ pub enum Flavor {
 }
 
 /// The guest crate's manifest, found relative to this crate's source (vfs-box is a repository tool).
+///
+/// When cargo runs vfs-box (`cargo run`, or a test that spawns it), its run-time
+/// `CARGO_MANIFEST_DIR` names the checkout in use; the path baked in at compile time may be
+/// another checkout's if two share one target directory.
 pub fn manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("../guests/python/Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("..")
         .join("guests")
         .join("python")
