@@ -65,20 +65,45 @@ impl InstanceState for Snapshot<'_> {
     }
 }
 
+/// Refuses, before any compiling, a module that cannot be pre-initialized, saying why.
+fn check_exports(wasm: &[u8]) -> Result<()> {
+    if !wasm.starts_with(b"\0asm") {
+        bail!("not a WebAssembly module (no `\\0asm` header)");
+    }
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::ExportSection(reader) = payload.context("reading the module")? {
+            for export in reader {
+                names.push(export.context("reading the exports")?.name.to_owned());
+            }
+        }
+    }
+    let has = |n: &str| names.iter().any(|e| e == n);
+    match (has(INIT_FUNC), has(RESUME_FUNC)) {
+        (true, true) => Ok(()),
+        (false, _) if has("_start") && has(EXPORT_UPPER) => bail!(
+            "it is already pre-initialized (its `{INIT_FUNC}` export was consumed by the \
+             snapshot): pre-initialize the box built by `vfs-box python` instead"
+        ),
+        _ => bail!(
+            "it does not export `{INIT_FUNC}` and `{RESUME_FUNC}`: only Python boxes built by \
+             this version of `vfs-box python` can be pre-initialized"
+        ),
+    }
+}
+
+/// The shim's export, present in every Python box.
+const EXPORT_UPPER: &str = "vfs_export_upper";
+
 /// Returns `wasm` (a Python box) pre-initialized: CPython started and `code` run.
 pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec<u8>> {
+    check_exports(wasm)?;
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_FUNC);
     wizer.func_rename("_start", RESUME_FUNC);
     let (cx, instrumented) =
         wt(wizer.instrument(wasm)).context("preparing the box for pre-initialization (Wizer)")?;
     let module = crate::cache::load_bytes(engine, &instrumented, "the instrumented box")?;
-    if module.get_export(INIT_FUNC).is_none() || module.get_export(RESUME_FUNC).is_none() {
-        bail!(
-            "the box does not export `{INIT_FUNC}` and `{RESUME_FUNC}`: it was not built from \
-             this version of guests/python"
-        );
-    }
 
     let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
     let stderr = MemoryOutputPipe::new(OUTPUT_CAP);

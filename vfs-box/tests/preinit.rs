@@ -295,3 +295,42 @@ fn save_upper_keeps_what_a_run_wrote() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "41 False\n");
 }
+
+#[test]
+fn preinit_refuses_what_it_cannot_snapshot_and_says_why() {
+    let out = work_dir().join("never.wasm");
+    let preinit = |input: &Path, code: &str| {
+        Command::new(vfs_box())
+            .arg("preinit")
+            .arg(input)
+            .args(["--code", code, "-o"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = preinit(preinit_box(), "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("already pre-initialized"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = preinit(plain_box(), "import no_such_module_here");
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("pre-initialization failed"), "{err}");
+    assert!(
+        err.contains("ModuleNotFoundError: No module named 'no_such_module_here'"),
+        "{err}"
+    );
+    let o = preinit(&repo().join("README.md"), "");
+    assert!(
+        text(&o.stderr).contains("not a WebAssembly module"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !out.exists(),
+        "a failed pre-initialization wrote its output"
+    );
+}
