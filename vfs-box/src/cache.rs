@@ -88,7 +88,14 @@ pub fn load_bytes(engine: &Engine, bytes: &[u8], label: &str) -> Result<Module> 
         // SAFETY: the file was written by `precompile_module` of an engine with the same
         // compatibility hash (part of its name) and is only ever replaced atomically.
         match unsafe { Module::deserialize_file(engine, &file) } {
-            Ok(module) => return Ok(module),
+            Ok(module) => {
+                // Its modification time records the last use, for pruning (best effort).
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&file)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                return Ok(module);
+            }
             Err(e) => eprintln!(
                 "vfs-box: ignoring unusable cached module {}: {e:#}",
                 file.display()
@@ -101,7 +108,44 @@ pub fn load_bytes(engine: &Engine, bytes: &[u8], label: &str) -> Result<Module> 
     let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &file).with_context(|| format!("renaming into {}", file.display()))?;
+    prune(&dir, &file);
     // SAFETY: as above; we just wrote it.
     wt(unsafe { Module::deserialize_file(engine, &file) })
         .with_context(|| format!("loading {}", file.display()))
+}
+
+/// Most bytes of compiled modules kept in the cache. Every pre-initialized box is a new module
+/// (its snapshot differs from build to build), so without a limit the cache grows by ~130 MB
+/// per build.
+const CACHE_MAX_BYTES: u64 = 2 << 30;
+
+/// Deletes the least recently used compiled modules until the cache holds at most
+/// [`CACHE_MAX_BYTES`], never `keep` (just written). Failures are ignored: pruning is
+/// housekeeping, and a file another process still has mapped stays valid after deletion.
+fn prune(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let path = e.path();
+            let md = e.metadata().ok()?;
+            if path.extension()? != "cwasm" || path == keep {
+                return None;
+            }
+            Some((md.modified().ok()?, md.len(), path))
+        })
+        .collect();
+    let keep_len = std::fs::metadata(keep).map(|m| m.len()).unwrap_or(0);
+    let mut total: u64 = keep_len + files.iter().map(|f| f.1).sum::<u64>();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= CACHE_MAX_BYTES {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+        }
+    }
 }
