@@ -204,12 +204,18 @@ fn imports_made_before_the_snapshot_are_loaded_but_not_in_main() {
         &[],
         &[
             "-c",
-            "import sys\n\
+            "print(sorted(globals()))\n\
+             import sys\n\
              print('json' in sys.modules, 'json' in globals())\n\
              import json; print(json.dumps({'a': [1, 2.5, None]}))",
         ],
     );
-    assert_eq!(out, "True False\n{\"a\": [1, 2.5, null]}\n");
+    // `__main__` starts as in a fresh `python -c`: the box's own steps left nothing there.
+    assert_eq!(
+        out,
+        "['__annotations__', '__builtins__', '__doc__', '__loader__', '__name__', \
+         '__package__', '__spec__']\nTrue False\n{\"a\": [1, 2.5, null]}\n"
+    );
 }
 
 #[test]

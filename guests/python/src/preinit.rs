@@ -94,7 +94,8 @@ fn run(code: &str) -> bool {
 /// Flushes Python's and C's standard streams, so nothing written during pre-initialization
 /// stays in a buffer of the snapshot (it would come out in every run).
 fn flush_all() {
-    run("import sys\nfor s in (sys.stdout, sys.stderr):\n    s.flush()\n");
+    // In a namespace of its own, like every step: nothing may be left in `__main__`.
+    run("exec('import sys\\nfor s in (sys.stdout, sys.stderr):\\n    s.flush()\\n', {})\n");
     // SAFETY: `fflush(NULL)` flushes every C stream.
     unsafe { fflush(std::ptr::null_mut()) };
 }
@@ -126,34 +127,39 @@ pub extern "C" fn vfs_box_preinit() {
             Py_ExitStatusException(status);
         }
     }
-    // The run-time half, compiled now so no run pays for it. Sources travel as hex, which
-    // needs no quoting.
-    let define = format!(
-        "import sys, types\n\
-         m = types.ModuleType('_vfs_box')\n\
-         m.__file__ = '<vfs-box>'\n\
-         exec(compile(bytes.fromhex('{}'), '<vfs-box>', 'exec'), m.__dict__)\n\
-         sys.modules['_vfs_box'] = m\n\
-         del m, types\n",
-        hex(RESUME_PY.as_bytes())
-    );
     let code = std::env::var_os(std::str::from_utf8(PREINIT_CODE).expect("ascii"))
         .map(|c| c.as_bytes().to_vec())
         .unwrap_or_default();
-    // The user's code runs in a namespace of its own: what it binds must not appear as globals
-    // of `-c` code at run time; its imports stay in `sys.modules`, which is the point.
-    let user = format!(
-        "exec(compile(bytes.fromhex('{}'), '<preinit>', 'exec'), \
-         {{'__name__': '__vfs_box_preinit__'}})\n",
-        hex(&code)
-    );
-    // Then everything alive is moved out of the collector's reach (`gc.freeze`, made for
-    // copy-on-write sharing after fork): a collection during a run would otherwise visit, and so
-    // write to, every object of the snapshot, copying most of its pages into the instance.
-    let freeze = "import gc\ngc.collect()\ngc.freeze()\n";
-    if !run(&define) || !run(&user) || !run(freeze) {
-        flush_all();
-        std::process::exit(1);
+    // Three steps, each in a namespace of its own so that nothing they bind appears among the
+    // globals of `-c` code at run time (a fresh `python -c` has none):
+    // 1. the run-time half (module `_vfs_box`), compiled now so no run pays for it;
+    // 2. the user's code; its imports stay in `sys.modules`, which is the point;
+    // 3. everything alive is moved out of the collector's reach (`gc.freeze`, made for
+    //    copy-on-write sharing after fork): a collection during a run would otherwise visit, and
+    //    so write to, every object of the snapshot, copying most of its pages into the instance.
+    let define = "import sys, types\n\
+                  m = types.ModuleType('_vfs_box')\n\
+                  m.__file__ = '<vfs-box>'\n\
+                  exec(compile(SOURCE, '<vfs-box>', 'exec'), m.__dict__)\n\
+                  sys.modules['_vfs_box'] = m\n";
+    let settle = "import gc\ngc.collect()\ngc.freeze()\n";
+    let steps: [(&[u8], &str); 3] = [
+        (define.as_bytes(), "<vfs-box>"),
+        (&code, "<preinit>"),
+        (settle.as_bytes(), "<vfs-box>"),
+    ];
+    for (source, name) in steps {
+        // Sources travel as hex, which needs no quoting.
+        let source_hex = hex(source);
+        let resume_hex = hex(RESUME_PY.as_bytes());
+        let step = format!(
+            "exec(compile(bytes.fromhex('{source_hex}'), '{name}', 'exec'), \
+             {{'__name__': '__vfs_box_preinit__', 'SOURCE': bytes.fromhex('{resume_hex}')}})\n"
+        );
+        if !run(&step) {
+            flush_all();
+            std::process::exit(1);
+        }
     }
     // SAFETY: the interpreter is up and `_vfs_box` was just defined; NULL is checked.
     let resume = unsafe {
