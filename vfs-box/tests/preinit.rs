@@ -340,3 +340,19 @@ fn preinit_refuses_what_it_cannot_snapshot_and_says_why() {
         "a failed pre-initialization wrote its output"
     );
 }
+
+#[test]
+fn a_box_replaced_at_the_same_path_is_not_mistaken_for_the_old_one() {
+    // `vfs-box run` remembers each file's digest with its identity (inode, size, mtime); a new
+    // file at the same path must be hashed again and run as itself.
+    let path = work_dir().join("replaced.wasm");
+    let probe = ["-c", "import sys; print('_vfs_box' in sys.modules)"];
+    let mut outputs = Vec::new();
+    for source in [plain_box(), preinit_box(), plain_box()] {
+        std::fs::copy(source, &path).unwrap();
+        let o = run_box(&path, &[], &probe);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        outputs.push(text(&o.stdout));
+    }
+    assert_eq!(outputs, ["False\n", "True\n", "False\n"]);
+}
