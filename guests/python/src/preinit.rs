@@ -186,14 +186,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The byte strings `items` as a new Python list of `bytes`.
+/// The byte strings `items` as a new Python list of `bytes`; NULL (with the Python error set)
+/// if memory ran out.
 fn bytes_list(items: &[Vec<u8>]) -> *mut PyObject {
-    // SAFETY: the interpreter is initialized; `PyList_SetItem` steals each new reference.
+    // SAFETY: the interpreter is initialized; `PyList_SetItem` steals each new reference, and
+    // a list whose filling failed is released whole.
     unsafe {
         let list = PyList_New(items.len() as isize);
+        if list.is_null() {
+            return list;
+        }
         for (i, item) in items.iter().enumerate() {
             let b = PyBytes_FromStringAndSize(item.as_ptr().cast(), item.len() as isize);
-            PyList_SetItem(list, i as isize, b);
+            if b.is_null() || PyList_SetItem(list, i as isize, b) != 0 {
+                Py_DecRef(list);
+                return std::ptr::null_mut();
+            }
         }
         list
     }
@@ -224,9 +232,16 @@ pub extern "C" fn vfs_box_resume() {
     // checked before the snapshot was taken); every new object is released once.
     let status = unsafe {
         let (a, e) = (bytes_list(&argv), bytes_list(&env));
-        let result = PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>());
-        Py_DecRef(a);
-        Py_DecRef(e);
+        let result = if a.is_null() || e.is_null() {
+            std::ptr::null_mut()
+        } else {
+            PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>())
+        };
+        for o in [a, e] {
+            if !o.is_null() {
+                Py_DecRef(o);
+            }
+        }
         if result.is_null() {
             PyErr_Print();
             1
