@@ -12,7 +12,8 @@
 //! - stdout and stderr go to memory: nothing printed while pre-initializing may reach a run's
 //!   output (the guest also flushes its buffers before the snapshot); they are shown only if
 //!   pre-initialization fails;
-//! - arguments `python` and only `VFS_BOX_PREINIT` in the environment: a run refreshes both.
+//! - arguments `python CODE` (the guest gives CPython only `python`) and an empty environment:
+//!   a run refreshes both.
 
 use anyhow::{bail, Context, Result};
 use wasmtime::{Instance, Store};
@@ -110,8 +111,7 @@ pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec
     let mut b = WasiCtxBuilder::new();
     b.stdout(stdout.clone())
         .stderr(stderr.clone())
-        .args(&["python"])
-        .env("VFS_BOX_PREINIT", code);
+        .args(&["python", code]);
     let linker = crate::run::linker(engine)?;
     let (mut store, instance) = crate::run::instantiate(&linker, &module, b.build_p1())?;
     let init = wt(instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC))?;

@@ -118,15 +118,24 @@ fn argv_and_environ_are_the_runs() {
             "import sys, os\n\
              print(sys.argv)\n\
              print(os.environ.get('GREETING'), os.getenv('GREETING'))\n\
-             print('SNAPSHOT_ONLY' in os.environ, 'VFS_BOX_PREINIT' in os.environ)",
+             print('SNAPSHOT_ONLY' in os.environ, 'GREETING' in os.environ.copy())",
             "one",
             "two",
         ],
     );
     assert_eq!(
         out,
-        "['-c', 'one', 'two']\nfrom the run from the run\nFalse False\n"
+        "['-c', 'one', 'two']\nfrom the run from the run\nFalse True\n"
     );
+    // With no environment at all, nothing of the snapshot's remains either.
+    let out = ok(
+        &[],
+        &[
+            "-c",
+            "import os; print(dict(os.environ), os.getenv('SNAPSHOT_ONLY'))",
+        ],
+    );
+    assert_eq!(out, "{} None\n");
 }
 
 #[test]

@@ -25,10 +25,6 @@ static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
 /// a run calls it directly instead of going through the import system.
 static RESUME: AtomicUsize = AtomicUsize::new(0);
 
-/// The environment variable carrying the pre-initialization code (set by `vfs-box` in the
-/// snapshot's environment only).
-const PREINIT_CODE: &[u8] = b"VFS_BOX_PREINIT";
-
 /// The module `_vfs_box`: the run-time half, compiled during pre-initialization.
 const RESUME_PY: &str = include_str!("resume.py");
 
@@ -100,7 +96,9 @@ fn flush_all() {
     unsafe { fflush(std::ptr::null_mut()) };
 }
 
-/// Wizer's initialization function: CPython up, the `VFS_BOX_PREINIT` code run, state saved.
+/// Wizer's initialization function: CPython up, the code given as the snapshot's `argv[1]` run,
+/// state saved. (Not an environment variable: the snapshot's environment is then empty, like a
+/// typical run's, and a run whose environment is the same has nothing to rewrite.)
 /// Exits with status 1 (which fails the build) if initialization or the code fails.
 #[export_name = "vfs_box_preinit"]
 pub extern "C" fn vfs_box_preinit() {
@@ -127,7 +125,8 @@ pub extern "C" fn vfs_box_preinit() {
             Py_ExitStatusException(status);
         }
     }
-    let code = std::env::var_os(std::str::from_utf8(PREINIT_CODE).expect("ascii"))
+    let code = std::env::args_os()
+        .nth(1)
         .map(|c| c.as_bytes().to_vec())
         .unwrap_or_default();
     // Three steps, each in a namespace of its own so that nothing they bind appears among the

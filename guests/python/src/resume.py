@@ -42,8 +42,11 @@ def _set_environ(env):
         if sep:
             data.setdefault(name, value)
     for store in (os.environ._data, posix.environ):
-        store.clear()
-        store.update(data)
+        # Unchanged (the usual case: a run's environment is the snapshot's) means untouched:
+        # every page a run writes is copied into its instance.
+        if store != data:
+            store.clear()
+            store.update(data)
 
 
 def _run_source(source, filename, main):
