@@ -1,6 +1,7 @@
 //! The filesystem object and the operations on descriptors themselves: creation, close,
 //! renumbering, stat, flags, rights, host descriptors, sync.
 
+use crate::cache::PathCache;
 use crate::config::Config;
 use crate::dir::Dir;
 use crate::errno::{Errno, Result};
@@ -28,6 +29,8 @@ pub struct Fs {
     pub(crate) lower_inodes: u64,
     /// A directory a path walk found still unloaded; the public call loads it and retries.
     pub(crate) need_load: std::cell::Cell<Option<Ino>>,
+    /// Whole paths resolved before, dropped whenever a directory's entries change.
+    pub(crate) path_cache: PathCache,
 }
 
 impl std::fmt::Debug for Fs {
@@ -73,6 +76,7 @@ impl Fs {
             lower_inos: hashbrown::HashMap::new(),
             lower_inodes: 0,
             need_load: std::cell::Cell::new(None),
+            path_cache: PathCache::default(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Fs {
     /// Changes the entries of directory `dir` with `f` and stamps its mtime and ctime: adding,
     /// replacing or removing a name changes the directory itself, as POSIX requires.
     pub(crate) fn edit_dir<R>(&mut self, dir: Ino, now: u64, f: impl FnOnce(&mut Dir) -> R) {
+        self.path_cache.clear();
         if let Some(d) = self.inodes.get_mut(dir) {
             d.mtime = now;
             d.ctime = now;
@@ -266,7 +271,8 @@ impl Fs {
     pub(crate) fn stat_ino(&self, ino: Ino) -> Option<Stat> {
         let i = self.inodes.get(ino)?;
         let mut st = i.stat(ino, self.config.dev);
-        if let Some((len, subdirs)) = self.unloaded_counts(ino) {
+        let unloaded = i.dir().is_some_and(|d| d.lower.is_some());
+        if let Some((len, subdirs)) = unloaded.then(|| self.unloaded_counts(ino)).flatten() {
             if i.nlink > 0 {
                 st.nlink = 2 + subdirs;
             }
@@ -278,6 +284,12 @@ impl Fs {
     /// Metadata of the file `path` names relative to `dirfd`; with `follow` false a final
     /// symlink is described itself. Like `fstatat` (`stat`/`lstat`).
     pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
+        if let Some(st) = self
+            .lookup_cached(dirfd, path, follow)
+            .and_then(|ino| self.stat_ino(ino))
+        {
+            return Ok(st);
+        }
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
             fs.stat_ino(ino).ok_or(Errno::ENOENT)

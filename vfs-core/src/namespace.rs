@@ -75,6 +75,7 @@ impl Fs {
     /// Marks an (empty, already unnamed) directory removed. If it is still open it stays, and
     /// pins its parent so that `..` from it stays valid, as a Linux dentry does.
     fn kill_dir(&mut self, ino: Ino) {
+        self.path_cache.clear();
         let now = self.now();
         let Some(i) = self.inodes.get_mut(ino) else {
             return;

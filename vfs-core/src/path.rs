@@ -235,8 +235,30 @@ impl Fs {
     /// [`Fs::resolve_from`] relative to descriptor `dirfd`, with a fresh hop count.
     pub(crate) fn resolve(&self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
         let start = self.start_of(dirfd, path)?;
+        self.resolve_cached(start, path, follow)
+    }
+
+    /// The inode `path` (relative to `dirfd`) resolved to before, if the path cache has it.
+    /// `None` sends the caller down the full walk, which also reports any error: a hit means
+    /// the same bytes passed `check_path` and resolved from this start without error.
+    pub(crate) fn lookup_cached(&self, dirfd: u32, path: &[u8], follow: bool) -> Option<Ino> {
+        let start = match path.first()? {
+            b'/' => self.root,
+            _ => self.dir_of_fd(dirfd).ok()?,
+        };
+        self.path_cache.get(start, follow, path)
+    }
+
+    /// [`Fs::resolve_from`] with a fresh hop count, answered from the path cache when this
+    /// path was resolved from `start` before and no directory changed since (see `cache.rs`).
+    pub(crate) fn resolve_cached(&self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
+        if let Some(ino) = self.path_cache.get(start, follow, path) {
+            return Ok(ino);
+        }
         let mut hops = 0;
-        self.resolve_from(start, path, follow, &mut hops)
+        let ino = self.resolve_from(start, path, follow, &mut hops)?;
+        self.path_cache.insert(start, follow, path, ino);
+        Ok(ino)
     }
 
     /// Where resolving `path` relative to `dirfd` starts. As in POSIX, an absolute path ignores

@@ -1024,3 +1024,66 @@ fn fs_can_move_between_threads() {
     send::<Fs>();
     send::<Errno>();
 }
+
+/// Repeated lookups are answered from the path cache; every change of a directory's names
+/// must be seen by the next lookup of a path through it, from the root and from a dirfd.
+#[test]
+fn path_cache_sees_every_namespace_change() {
+    let (mut fs, root) = fs();
+    fs.mkdir(root, b"a", 0o755).unwrap();
+    fs.mkdir(root, b"a/b", 0o755).unwrap();
+    write_file(&mut fs, root, "a/b/f", b"one");
+    let a = open(&mut fs, root, "a", OFlags::DIRECTORY, Access::Read).unwrap();
+    let ino = |fs: &mut Fs, dir: Fd, p: &str| fs.stat(dir, p.as_bytes(), true).map(|s| s.ino);
+    let f1 = ino(&mut fs, root, "/a/b/f").unwrap();
+    // Twice each, so the second answer comes from the cache.
+    for _ in 0..2 {
+        assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(f1));
+        assert_eq!(ino(&mut fs, a, "b/f"), Ok(f1));
+        assert_eq!(ino(&mut fs, root, "a/b/../b/./f"), Ok(f1));
+    }
+    // unlink, then create again: a new inode.
+    fs.unlink(root, b"a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, a, "b/f"), Err(ENOENT));
+    write_file(&mut fs, root, "a/b/f", b"two");
+    let f2 = ino(&mut fs, root, "/a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, a, "b/f"), Ok(f2));
+    // rename of a directory on the path, and back.
+    fs.rename(root, b"a/b", root, b"a/c").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "/a/c/f"), Ok(f2));
+    fs.rename(root, b"a/c", root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/c/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(f2));
+    // rename over the file, link, symlink, and a symlink replacing a directory.
+    write_file(&mut fs, root, "g", b"three");
+    let g = ino(&mut fs, root, "g").unwrap();
+    fs.rename(root, b"g", root, b"a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(g));
+    fs.link(root, b"a/b/f", false, root, b"h").unwrap();
+    assert_eq!(ino(&mut fs, root, "h"), Ok(g));
+    fs.symlink(b"a/b", root, b"s").unwrap();
+    assert_eq!(ino(&mut fs, root, "s/f"), Ok(g));
+    let s = fs.stat(root, b"s", false).unwrap();
+    assert_eq!(s.file_type, FileType::Symlink);
+    assert_eq!(ino(&mut fs, root, "s"), ino(&mut fs, root, "a/b"));
+    fs.unlink(root, b"a/b/f").unwrap();
+    fs.rmdir(root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, root, "s/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "s"), Err(ENOENT));
+    assert_eq!(fs.stat(root, b"s", false).map(|s| s.ino), Ok(s.ino));
+    fs.symlink(b"/h", root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Ok(g));
+    // A removed start directory lists nothing, also for a path looked up before.
+    assert_eq!(ino(&mut fs, a, "b"), Ok(g));
+    fs.unlink(root, b"a/b").unwrap();
+    fs.rmdir(root, b"a").unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, a, "."), Ok(fs.fd_ino(a).unwrap()));
+    // The descriptor a relative path starts from is checked on every call.
+    fs.close(a).unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Err(EBADF));
+    let f = open(&mut fs, root, "h", OFlags::empty(), Access::Read).unwrap();
+    assert_eq!(ino(&mut fs, f, "x"), Err(ENOTDIR));
+}
