@@ -71,6 +71,27 @@ fn word(b: &[u8]) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// `a == b`, a word at a time: `==` on slices is a call to `memcmp`, which costs more than the
+/// comparison of a short path itself.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(&a[i..i + 8]) != word(&b[i..i + 8]) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last 8 bytes, overlapping the words before.
+    i == n || word(&a[n - 8..]) == word(&b[n - 8..])
+}
+
 impl PathCache {
     /// One 64-bit multiply per 8 bytes of path: paths are short and hashed on every lookup,
     /// and wasm32 has no 64×64→128-bit multiply, which `foldhash` uses for longer inputs (a
@@ -105,12 +126,12 @@ impl PathCache {
         }
         let hash = self.hash(start, follow, path);
         let s = slots.get(hash as usize & (SLOTS - 1))?;
-        (s.generation == self.generation
-            && s.hash == hash
+        (s.hash == hash
+            && s.generation == self.generation
             && s.start == start
             && s.follow == follow
-            && s.path == path)
-            .then_some(s.ino)
+            && same_bytes(&s.path, path))
+        .then_some(s.ino)
     }
 
     /// Remembers a successful resolution (replacing whatever held its slot).

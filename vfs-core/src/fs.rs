@@ -268,6 +268,7 @@ impl Fs {
 
     /// `stat` of an inode; a directory whose entries are still in the image layers gets its
     /// link count and size from the layers.
+    #[inline]
     pub(crate) fn stat_ino(&self, ino: Ino) -> Option<Stat> {
         let i = self.inodes.get(ino)?;
         let mut st = i.stat(ino, self.config.dev);
@@ -283,6 +284,9 @@ impl Fs {
 
     /// Metadata of the file `path` names relative to `dirfd`; with `follow` false a final
     /// symlink is described itself. Like `fstatat` (`stat`/`lstat`).
+    // Inlined into the caller (the WASI shim), so the `Stat` is built where it is used: moving
+    // it is a `memory.copy` in wasm32, which wasmtime runs as a call into the host.
+    #[inline]
     pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
         if let Some(st) = self
             .lookup_cached(dirfd, path, follow)

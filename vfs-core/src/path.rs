@@ -240,11 +240,13 @@ impl Fs {
 
     /// The inode `path` (relative to `dirfd`) resolved to before, if the path cache has it.
     /// `None` sends the caller down the full walk, which also reports any error: a hit means
-    /// the same bytes passed `check_path` and resolved from this start without error.
+    /// the same bytes passed `check_path` and resolved from this start without error. Only
+    /// directories are ever cached as starts (inodes never change kind, and a number is reused
+    /// only after a removal, which empties the cache), so `dirfd`'s type needs no check here.
     pub(crate) fn lookup_cached(&self, dirfd: u32, path: &[u8], follow: bool) -> Option<Ino> {
         let start = match path.first()? {
             b'/' => self.root,
-            _ => self.dir_of_fd(dirfd).ok()?,
+            _ => self.fds.file(dirfd).ok()?.ino,
         };
         self.path_cache.get(start, follow, path)
     }
