@@ -19,7 +19,6 @@
 //! was filled in, and a change starts a new generation.
 
 use crate::types::Ino;
-use core::cell::RefCell;
 use core::hash::BuildHasher;
 
 /// Number of slots (a power of two).
@@ -38,9 +37,9 @@ struct Slot {
     ino: Ino,
 }
 
-/// See the module docs. Interior mutability, because path walks take `&Fs`.
+/// See the module docs.
 pub(crate) struct PathCache {
-    slots: RefCell<Vec<Slot>>,
+    slots: Vec<Slot>,
     generation: u64,
     seed: u64,
 }
@@ -49,7 +48,7 @@ impl Default for PathCache {
     fn default() -> Self {
         PathCache {
             // Allocated on first insert.
-            slots: RefCell::new(Vec::new()),
+            slots: Vec::new(),
             generation: 1,
             // Per filesystem, from the same source as the directories' hash maps.
             seed: hashbrown::DefaultHashBuilder::default().hash_one(0x7673u64),
@@ -96,6 +95,7 @@ impl PathCache {
     /// One 64-bit multiply per 8 bytes of path: paths are short and hashed on every lookup,
     /// and wasm32 has no 64×64→128-bit multiply, which `foldhash` uses for longer inputs (a
     /// library call there). A collision only costs a comparison and a miss.
+    #[inline(always)]
     fn hash(&self, start: Ino, follow: bool, path: &[u8]) -> u64 {
         let mut h = mix(self.seed, start ^ (u64::from(follow) << 63));
         let n = path.len();
@@ -119,13 +119,13 @@ impl PathCache {
     }
 
     /// The inode `path` resolved to from `start` last time, if nothing changed since.
+    #[inline(always)]
     pub fn get(&self, start: Ino, follow: bool, path: &[u8]) -> Option<Ino> {
-        let slots = self.slots.try_borrow().ok()?;
-        if slots.is_empty() {
+        if self.slots.is_empty() {
             return None;
         }
         let hash = self.hash(start, follow, path);
-        let s = slots.get(hash as usize & (SLOTS - 1))?;
+        let s = self.slots.get(hash as usize & (SLOTS - 1))?;
         (s.hash == hash
             && s.generation == self.generation
             && s.start == start
@@ -135,18 +135,15 @@ impl PathCache {
     }
 
     /// Remembers a successful resolution (replacing whatever held its slot).
-    pub fn insert(&self, start: Ino, follow: bool, path: &[u8], ino: Ino) {
+    pub fn insert(&mut self, start: Ino, follow: bool, path: &[u8], ino: Ino) {
         if path.len() > MAX_PATH {
             return;
         }
-        let Ok(mut slots) = self.slots.try_borrow_mut() else {
-            return;
-        };
-        if slots.is_empty() {
-            slots.resize_with(SLOTS, Slot::default);
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, Slot::default);
         }
         let hash = self.hash(start, follow, path);
-        let Some(s) = slots.get_mut(hash as usize & (SLOTS - 1)) else {
+        let Some(s) = self.slots.get_mut(hash as usize & (SLOTS - 1)) else {
             return;
         };
         s.generation = self.generation;

@@ -233,7 +233,7 @@ impl Fs {
     }
 
     /// [`Fs::resolve_from`] relative to descriptor `dirfd`, with a fresh hop count.
-    pub(crate) fn resolve(&self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
+    pub(crate) fn resolve(&mut self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
         let start = self.start_of(dirfd, path)?;
         self.resolve_cached(start, path, follow)
     }
@@ -253,7 +253,7 @@ impl Fs {
 
     /// [`Fs::resolve_from`] with a fresh hop count, answered from the path cache when this
     /// path was resolved from `start` before and no directory changed since (see `cache.rs`).
-    pub(crate) fn resolve_cached(&self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
+    pub(crate) fn resolve_cached(&mut self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
         if let Some(ino) = self.path_cache.get(start, follow, path) {
             return Ok(ino);
         }
