@@ -1,8 +1,11 @@
-//! A cache of whole-path resolutions: (start directory, path, follow) → inode.
+//! A cache of whole-path resolutions: (start directory, path, follow) → inode, or "no such
+//! file".
 //!
 //! Linux keeps a dentry cache so that walking a path costs one hash probe per component; ours
 //! keys whole paths, so a repeated lookup of a 5-deep path costs one hash of the path bytes and
-//! one comparison instead of six directory lookups. Only successful resolutions are kept.
+//! one comparison instead of six directory lookups. Successful resolutions are kept, and so are
+//! `ENOENT` answers (Linux's negative dentries: a program searching a path list, like Python's
+//! imports, asks for the same missing names again and again); other errors are not.
 //!
 //! What a resolution returns depends only on the names in directories (and on symlink targets,
 //! which never change, and on `..` links, which change only when names move). So the whole
@@ -18,6 +21,7 @@
 //! and memory stays bounded. Dropping everything is O(1): each slot records the generation it
 //! was filled in, and a change starts a new generation.
 
+use crate::errno::{Errno, Result};
 use crate::types::Ino;
 use core::hash::BuildHasher;
 
@@ -34,7 +38,8 @@ struct Slot {
     start: Ino,
     follow: bool,
     path: Vec<u8>,
-    ino: Ino,
+    /// The inode, or `None` for `ENOENT`.
+    ino: Option<Ino>,
 }
 
 /// See the module docs.
@@ -118,9 +123,10 @@ impl PathCache {
         mix(mix(h, tail), n as u64)
     }
 
-    /// The inode `path` resolved to from `start` last time, if nothing changed since.
+    /// What resolving `path` from `start` gave last time (an inode, or `Err(ENOENT)`), if
+    /// nothing changed since.
     #[inline(always)]
-    pub fn get(&self, start: Ino, follow: bool, path: &[u8]) -> Option<Ino> {
+    pub fn get(&self, start: Ino, follow: bool, path: &[u8]) -> Option<Result<Ino>> {
         if self.slots.is_empty() {
             return None;
         }
@@ -131,11 +137,12 @@ impl PathCache {
             && s.start == start
             && s.follow == follow
             && same_bytes(&s.path, path))
-        .then_some(s.ino)
+        .then_some(s.ino.ok_or(Errno::ENOENT))
     }
 
-    /// Remembers a successful resolution (replacing whatever held its slot).
-    pub fn insert(&mut self, start: Ino, follow: bool, path: &[u8], ino: Ino) {
+    /// Remembers what a resolution gave (replacing whatever held its slot): an inode, or
+    /// `None` for `ENOENT`.
+    pub fn insert(&mut self, start: Ino, follow: bool, path: &[u8], ino: Option<Ino>) {
         if path.len() > MAX_PATH {
             return;
         }

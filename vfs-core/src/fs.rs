@@ -288,12 +288,22 @@ impl Fs {
     // it is a `memory.copy` in wasm32, which wasmtime runs as a call into the host.
     #[inline]
     pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
-        if let Some(st) = self
-            .lookup_cached(dirfd, path, follow)
-            .and_then(|ino| self.stat_ino(ino))
-        {
-            return Ok(st);
+        match self.lookup_cached(dirfd, path, follow) {
+            Some(Ok(ino)) => {
+                if let Some(st) = self.stat_ino(ino) {
+                    return Ok(st);
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
+        self.stat_walk(dirfd, path, follow)
+    }
+
+    /// [`Fs::stat`] of a path not in the path cache: walks it (and caches the result). Kept
+    /// out of line so that the inlined cache hit stays small.
+    #[inline(never)]
+    fn stat_walk(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
             fs.stat_ino(ino).ok_or(Errno::ENOENT)
