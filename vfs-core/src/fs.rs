@@ -29,6 +29,9 @@ pub struct Fs {
     pub(crate) lower_inodes: u64,
     /// A directory a path walk found still unloaded; the public call loads it and retries.
     pub(crate) need_load: std::cell::Cell<Option<Ino>>,
+    /// The clock's last reading: what relatime's one-day rule compares with (see
+    /// [`Fs::touch_atime`]).
+    pub(crate) last_now: std::cell::Cell<u64>,
     /// Whole paths resolved before, dropped whenever a directory's entries change.
     pub(crate) path_cache: PathCache,
 }
@@ -76,6 +79,7 @@ impl Fs {
             lower_inos: hashbrown::HashMap::new(),
             lower_inodes: 0,
             need_load: std::cell::Cell::new(None),
+            last_now: std::cell::Cell::new(now),
             path_cache: PathCache::default(),
         }
     }
@@ -108,7 +112,30 @@ impl Fs {
     }
 
     pub(crate) fn now(&self) -> u64 {
-        self.config.clock.now_ns()
+        let now = self.config.clock.now_ns();
+        self.last_now.set(now);
+        now
+    }
+
+    /// Records an access (a read, a listing) in the inode's atime as Linux's `relatime` does,
+    /// tmpfs's default: only if the atime is not later than the mtime or the ctime, or is a day
+    /// old. The one-day rule is checked against the clock's last reading (any call that stamps
+    /// a time reads it), so a repeated read of an unchanged file reads no clock at all — in a
+    /// guest each reading is a call to the host.
+    pub(crate) fn touch_atime(&mut self, ino: Ino) {
+        const DAY_NS: u64 = 24 * 60 * 60 * 1_000_000_000;
+        let Some(i) = self.inodes.get(ino) else {
+            return;
+        };
+        let stale = i.atime <= i.mtime
+            || i.atime <= i.ctime
+            || self.last_now.get().saturating_sub(i.atime) >= DAY_NS;
+        if stale {
+            let now = self.now();
+            if let Some(i) = self.inodes.get_mut(ino) {
+                i.atime = now;
+            }
+        }
     }
 
     /// Changes the entries of directory `dir` with `f` and stamps its mtime and ctime: adding,

@@ -352,7 +352,6 @@ impl Fs {
         mut f: impl FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
         let ino = self.fds.file(fd)?.ino;
-        let now = self.now();
         if self.inodes.get(ino).is_some_and(|i| i.nlink > 0) {
             self.load_dir(ino)?;
         }
@@ -395,9 +394,7 @@ impl Fs {
                 },
             );
         }
-        if let Some(i) = self.inodes.get_mut(ino) {
-            i.atime = now;
-        }
+        self.touch_atime(ino);
         Ok(())
     }
 }

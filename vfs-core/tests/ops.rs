@@ -1087,3 +1087,48 @@ fn path_cache_sees_every_namespace_change() {
     let f = open(&mut fs, root, "h", OFlags::empty(), Access::Read).unwrap();
     assert_eq!(ino(&mut fs, f, "x"), Err(ENOTDIR));
 }
+
+/// atime follows Linux's relatime (tmpfs's default): a read or a listing sets it only when it
+/// is not later than the mtime or ctime, or is a day old.
+#[test]
+fn atime_is_relatime() {
+    let t = Arc::new(AtomicU64::new(100));
+    let clock = t.clone();
+    let (mut fs, r) = fs_with(Config {
+        clock: Box::new(move || clock.load(Ordering::Relaxed)),
+        ..Config::default()
+    });
+    let fd = create(&mut fs, r, "f");
+    let mut b = [0u8; 1];
+    let atime = |fs: &Fs, fd: Fd| fs.fstat(fd).unwrap().atime_ns;
+    // Created at 100: atime == mtime, so the first read stamps it.
+    t.store(200, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 200);
+    // Now later than mtime and ctime: further reads leave it.
+    t.store(300, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 200);
+    // A write makes the next read stamp it again.
+    t.store(400, Ordering::Relaxed);
+    fs.pwrite(fd, b"x", 0).unwrap();
+    t.store(500, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500);
+    // A day later (as the clock was last read: here by a mkdir) it is stamped again.
+    let day = 24 * 3600 * 1_000_000_000u64;
+    t.store(500 + day, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500, "no call has read the clock since 500");
+    fs.mkdir(r, b"d", 0o755).unwrap();
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500 + day);
+    // Directories too: the listing after a change stamps it, the next one does not.
+    let d = open(&mut fs, r, "d", OFlags::DIRECTORY, Access::Read).unwrap();
+    t.store(600 + day, Ordering::Relaxed);
+    fs.readdir(d, 0, |_| true).unwrap();
+    assert_eq!(atime(&fs, d), 600 + day);
+    t.store(700 + day, Ordering::Relaxed);
+    fs.readdir(d, 0, |_| true).unwrap();
+    assert_eq!(atime(&fs, d), 600 + day);
+}
