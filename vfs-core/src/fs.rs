@@ -1,6 +1,7 @@
 //! The filesystem object and the operations on descriptors themselves: creation, close,
 //! renumbering, stat, flags, rights, host descriptors, sync.
 
+use crate::cache::PathCache;
 use crate::config::Config;
 use crate::dir::Dir;
 use crate::errno::{Errno, Result};
@@ -28,6 +29,11 @@ pub struct Fs {
     pub(crate) lower_inodes: u64,
     /// A directory a path walk found still unloaded; the public call loads it and retries.
     pub(crate) need_load: std::cell::Cell<Option<Ino>>,
+    /// The clock's last reading: what relatime's one-day rule compares with (see
+    /// [`Fs::touch_atime`]).
+    pub(crate) last_now: std::cell::Cell<u64>,
+    /// Whole paths resolved before, dropped whenever a directory's entries change.
+    pub(crate) path_cache: PathCache,
 }
 
 impl std::fmt::Debug for Fs {
@@ -73,6 +79,8 @@ impl Fs {
             lower_inos: hashbrown::HashMap::new(),
             lower_inodes: 0,
             need_load: std::cell::Cell::new(None),
+            last_now: std::cell::Cell::new(now),
+            path_cache: PathCache::default(),
         }
     }
 
@@ -104,12 +112,36 @@ impl Fs {
     }
 
     pub(crate) fn now(&self) -> u64 {
-        self.config.clock.now_ns()
+        let now = self.config.clock.now_ns();
+        self.last_now.set(now);
+        now
+    }
+
+    /// Records an access (a read, a listing) in the inode's atime as Linux's `relatime` does,
+    /// tmpfs's default: only if the atime is not later than the mtime or the ctime, or is a day
+    /// old. The one-day rule is checked against the clock's last reading (any call that stamps
+    /// a time reads it), so a repeated read of an unchanged file reads no clock at all — in a
+    /// guest each reading is a call to the host.
+    pub(crate) fn touch_atime(&mut self, ino: Ino) {
+        const DAY_NS: u64 = 24 * 60 * 60 * 1_000_000_000;
+        let Some(i) = self.inodes.get(ino) else {
+            return;
+        };
+        let stale = i.atime <= i.mtime
+            || i.atime <= i.ctime
+            || self.last_now.get().saturating_sub(i.atime) >= DAY_NS;
+        if stale {
+            let now = self.now();
+            if let Some(i) = self.inodes.get_mut(ino) {
+                i.atime = now;
+            }
+        }
     }
 
     /// Changes the entries of directory `dir` with `f` and stamps its mtime and ctime: adding,
     /// replacing or removing a name changes the directory itself, as POSIX requires.
     pub(crate) fn edit_dir<R>(&mut self, dir: Ino, now: u64, f: impl FnOnce(&mut Dir) -> R) {
+        self.path_cache.clear();
         if let Some(d) = self.inodes.get_mut(dir) {
             d.mtime = now;
             d.ctime = now;
@@ -263,10 +295,12 @@ impl Fs {
 
     /// `stat` of an inode; a directory whose entries are still in the image layers gets its
     /// link count and size from the layers.
+    #[inline]
     pub(crate) fn stat_ino(&self, ino: Ino) -> Option<Stat> {
         let i = self.inodes.get(ino)?;
         let mut st = i.stat(ino, self.config.dev);
-        if let Some((len, subdirs)) = self.unloaded_counts(ino) {
+        let unloaded = i.dir().is_some_and(|d| d.lower.is_some());
+        if let Some((len, subdirs)) = unloaded.then(|| self.unloaded_counts(ino)).flatten() {
             if i.nlink > 0 {
                 st.nlink = 2 + subdirs;
             }
@@ -277,7 +311,26 @@ impl Fs {
 
     /// Metadata of the file `path` names relative to `dirfd`; with `follow` false a final
     /// symlink is described itself. Like `fstatat` (`stat`/`lstat`).
+    // Inlined into the caller (the WASI shim), so the `Stat` is built where it is used: moving
+    // it is a `memory.copy` in wasm32, which wasmtime runs as a call into the host.
+    #[inline]
     pub fn stat(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
+        match self.lookup_cached(dirfd, path, follow) {
+            Some(Ok(ino)) => {
+                if let Some(st) = self.stat_ino(ino) {
+                    return Ok(st);
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        self.stat_walk(dirfd, path, follow)
+    }
+
+    /// [`Fs::stat`] of a path not in the path cache: walks it (and caches the result). Kept
+    /// out of line so that the inlined cache hit stays small.
+    #[inline(never)]
+    fn stat_walk(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
             fs.stat_ino(ino).ok_or(Errno::ENOENT)

@@ -93,6 +93,7 @@ impl Inode {
         }
     }
 
+    #[inline]
     pub fn stat(&self, ino: Ino, dev: u64) -> Stat {
         Stat {
             dev,

@@ -184,6 +184,7 @@ impl Fs {
             made.push((e.name, Made::New(Box::new(inode), key)));
         }
         // All checks passed: now change the tree.
+        self.path_cache.clear();
         let mut inos: Vec<(Ino, FileType)> = Vec::with_capacity(made.len());
         for (name, m) in made {
             let (ino, ft) = match m {

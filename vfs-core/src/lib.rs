@@ -12,12 +12,14 @@
 //! abort. File contents sit behind [`FileData`], which can borrow bytes of a read-only image
 //! layer until the first write copies them.
 //!
-//! Where to find things: path walking in `path.rs`, `open` in `open.rs`, reads and writes in
-//! `file.rs`, `rename`/`unlink`/`readdir` and friends in `namespace.rs`, locks in `lock.rs`,
-//! descriptors in `fd.rs`, inodes in `inode.rs`, directory contents in `dir.rs`.
+//! Where to find things: path walking in `path.rs` (its cache of whole paths in `cache.rs`),
+//! `open` in `open.rs`, reads and writes in `file.rs`, `rename`/`unlink`/`readdir` and friends
+//! in `namespace.rs`, locks in `lock.rs`, descriptors in `fd.rs`, inodes in `inode.rs`,
+//! directory contents in `dir.rs`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cache;
 mod check;
 mod config;
 mod data;

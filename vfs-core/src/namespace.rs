@@ -75,6 +75,7 @@ impl Fs {
     /// Marks an (empty, already unnamed) directory removed. If it is still open it stays, and
     /// pins its parent so that `..` from it stays valid, as a Linux dentry does.
     fn kill_dir(&mut self, ino: Ino) {
+        self.path_cache.clear();
         let now = self.now();
         let Some(i) = self.inodes.get_mut(ino) else {
             return;
@@ -351,7 +352,6 @@ impl Fs {
         mut f: impl FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
         let ino = self.fds.file(fd)?.ino;
-        let now = self.now();
         if self.inodes.get(ino).is_some_and(|i| i.nlink > 0) {
             self.load_dir(ino)?;
         }
@@ -394,9 +394,7 @@ impl Fs {
                 },
             );
         }
-        if let Some(i) = self.inodes.get_mut(ino) {
-            i.atime = now;
-        }
+        self.touch_atime(ino);
         Ok(())
     }
 }

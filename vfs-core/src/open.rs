@@ -40,7 +40,9 @@ impl Fs {
             let ino = if oflags.contains(OFlags::CREAT) {
                 fs.open_create(start, path.to_vec(), follow, oflags, mode)?
             } else {
-                fs.open_existing(start, path, follow)?
+                // A plain resolution: under O_NOFOLLOW a final symlink comes back as itself,
+                // dangling or not, and is refused below (ENOTDIR under O_DIRECTORY, else ELOOP).
+                fs.resolve_cached(start, path, follow)?
             };
             let ft = fs.file_type_of(ino).ok_or(Errno::ENOENT)?;
             match ft {
@@ -65,33 +67,6 @@ impl Fs {
             }
             fs.new_fd(ino, access, fdflags)
         })
-    }
-
-    /// The path of `open` without `CREAT`: like [`Fs::resolve_from`], except that a final
-    /// symlink under `O_NOFOLLOW` is `ELOOP` (dangling or not) instead of being described.
-    fn open_existing(&self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
-        let mut hops = 0;
-        let p = self.walk_parent(start, path, &mut hops)?;
-        let ino = match p.last {
-            Last::Root | Last::Dot => p.dir,
-            Last::DotDot => self.parent_of(p.dir),
-            Last::Name(name) => {
-                let (ino, ft) = self.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
-                if ft != FileType::Symlink {
-                    ino
-                } else if follow || p.trailing_slash {
-                    let target = self.follow_link(ino, &mut hops)?;
-                    self.resolve_from(p.dir, target, true, &mut hops)?
-                } else {
-                    // Described by the caller: ENOTDIR under O_DIRECTORY, else ELOOP.
-                    ino
-                }
-            }
-        };
-        if p.trailing_slash && self.file_type_of(ino) != Some(FileType::Directory) {
-            return Err(Errno::ENOTDIR);
-        }
-        Ok(ino)
     }
 
     /// The `CREAT` path of `open`: finds or creates the file, following a final symlink

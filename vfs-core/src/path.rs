@@ -233,10 +233,48 @@ impl Fs {
     }
 
     /// [`Fs::resolve_from`] relative to descriptor `dirfd`, with a fresh hop count.
-    pub(crate) fn resolve(&self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
+    pub(crate) fn resolve(&mut self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
         let start = self.start_of(dirfd, path)?;
+        self.resolve_cached(start, path, follow)
+    }
+
+    /// What resolving `path` (relative to `dirfd`) gave before — an inode or `ENOENT` — if the
+    /// path cache has it. `None` sends the caller down the full walk, which also reports any
+    /// other error: a hit means the same bytes passed `check_path` and were resolved from this
+    /// start, with this answer, since the last change of any directory's names. Only
+    /// directories are ever cached as starts (inodes never change kind, and a number is reused
+    /// only after a removal, which empties the cache), so `dirfd`'s type needs no check here.
+    pub(crate) fn lookup_cached(
+        &self,
+        dirfd: u32,
+        path: &[u8],
+        follow: bool,
+    ) -> Option<Result<Ino>> {
+        let start = match path.first()? {
+            b'/' => self.root,
+            _ => self.fds.file(dirfd).ok()?.ino,
+        };
+        self.path_cache.get(start, follow, path)
+    }
+
+    /// [`Fs::resolve_from`] with a fresh hop count, answered from the path cache when this
+    /// path was resolved from `start` before and no directory changed since (see `cache.rs`).
+    pub(crate) fn resolve_cached(&mut self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
+        if let Some(r) = self.path_cache.get(start, follow, path) {
+            return r;
+        }
         let mut hops = 0;
-        self.resolve_from(start, path, follow, &mut hops)
+        let r = self.resolve_from(start, path, follow, &mut hops);
+        match r {
+            Ok(ino) => self.path_cache.insert(start, follow, path, Some(ino)),
+            // Not when the walk stopped at a directory still in the image layers: that answer
+            // is only "load it and try again".
+            Err(Errno::ENOENT) if self.need_load.get().is_none() => {
+                self.path_cache.insert(start, follow, path, None);
+            }
+            Err(_) => {}
+        }
+        r
     }
 
     /// Where resolving `path` relative to `dirfd` starts. As in POSIX, an absolute path ignores

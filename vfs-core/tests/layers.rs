@@ -240,3 +240,20 @@ fn bad_images_are_errors() {
     let fs = Fs::with_layers(Config::default(), &[]).unwrap();
     assert!(!fs.has_layers());
 }
+
+/// The path cache keeps "no such file" answers; a walk that stops at a directory still in the
+/// layers (whose answer is only "load it and retry") must not leave a wrong one behind.
+#[test]
+fn missing_names_under_unloaded_directories_are_found_after_loading() {
+    let (mut fs, r) = mounted(Config::default());
+    for _ in 0..2 {
+        assert_eq!(fs.stat(r, b"/usr/lib/a.py", true).map(|s| s.size), Ok(8));
+        assert_eq!(fs.stat(r, b"/usr/lib/b.py", true).err(), Some(ENOENT));
+        assert_eq!(fs.stat(r, b"/etc/passwd", true).err(), Some(ENOENT));
+    }
+    let (mut fs, r) = mounted(Config::default());
+    assert_eq!(fs.stat(r, b"/old/x", true).err(), Some(ENOENT));
+    assert_eq!(fs.stat(r, b"/old/y", true).map(|s| s.size), Ok(1));
+    assert_eq!(read(&mut fs, r, "/etc/new"), b"new");
+    assert_eq!(fs.stat(r, b"etc/new", true).map(|s| s.size), Ok(3));
+}

@@ -1024,3 +1024,111 @@ fn fs_can_move_between_threads() {
     send::<Fs>();
     send::<Errno>();
 }
+
+/// Repeated lookups are answered from the path cache; every change of a directory's names
+/// must be seen by the next lookup of a path through it, from the root and from a dirfd.
+#[test]
+fn path_cache_sees_every_namespace_change() {
+    let (mut fs, root) = fs();
+    fs.mkdir(root, b"a", 0o755).unwrap();
+    fs.mkdir(root, b"a/b", 0o755).unwrap();
+    write_file(&mut fs, root, "a/b/f", b"one");
+    let a = open(&mut fs, root, "a", OFlags::DIRECTORY, Access::Read).unwrap();
+    let ino = |fs: &mut Fs, dir: Fd, p: &str| fs.stat(dir, p.as_bytes(), true).map(|s| s.ino);
+    let f1 = ino(&mut fs, root, "/a/b/f").unwrap();
+    // Twice each, so the second answer comes from the cache.
+    for _ in 0..2 {
+        assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(f1));
+        assert_eq!(ino(&mut fs, a, "b/f"), Ok(f1));
+        assert_eq!(ino(&mut fs, root, "a/b/../b/./f"), Ok(f1));
+    }
+    // unlink, then create again: a new inode.
+    fs.unlink(root, b"a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, a, "b/f"), Err(ENOENT));
+    write_file(&mut fs, root, "a/b/f", b"two");
+    let f2 = ino(&mut fs, root, "/a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, a, "b/f"), Ok(f2));
+    // rename of a directory on the path, and back.
+    fs.rename(root, b"a/b", root, b"a/c").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "/a/c/f"), Ok(f2));
+    fs.rename(root, b"a/c", root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/c/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(f2));
+    // rename over the file, link, symlink, and a symlink replacing a directory.
+    write_file(&mut fs, root, "g", b"three");
+    let g = ino(&mut fs, root, "g").unwrap();
+    fs.rename(root, b"g", root, b"a/b/f").unwrap();
+    assert_eq!(ino(&mut fs, root, "/a/b/f"), Ok(g));
+    fs.link(root, b"a/b/f", false, root, b"h").unwrap();
+    assert_eq!(ino(&mut fs, root, "h"), Ok(g));
+    fs.symlink(b"a/b", root, b"s").unwrap();
+    assert_eq!(ino(&mut fs, root, "s/f"), Ok(g));
+    let s = fs.stat(root, b"s", false).unwrap();
+    assert_eq!(s.file_type, FileType::Symlink);
+    assert_eq!(ino(&mut fs, root, "s"), ino(&mut fs, root, "a/b"));
+    fs.unlink(root, b"a/b/f").unwrap();
+    fs.rmdir(root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, root, "s/f"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, root, "s"), Err(ENOENT));
+    assert_eq!(fs.stat(root, b"s", false).map(|s| s.ino), Ok(s.ino));
+    fs.symlink(b"/h", root, b"a/b").unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Ok(g));
+    // A removed start directory lists nothing, also for a path looked up before.
+    assert_eq!(ino(&mut fs, a, "b"), Ok(g));
+    fs.unlink(root, b"a/b").unwrap();
+    fs.rmdir(root, b"a").unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Err(ENOENT));
+    assert_eq!(ino(&mut fs, a, "."), Ok(fs.fd_ino(a).unwrap()));
+    // The descriptor a relative path starts from is checked on every call.
+    fs.close(a).unwrap();
+    assert_eq!(ino(&mut fs, a, "b"), Err(EBADF));
+    let f = open(&mut fs, root, "h", OFlags::empty(), Access::Read).unwrap();
+    assert_eq!(ino(&mut fs, f, "x"), Err(ENOTDIR));
+}
+
+/// atime follows Linux's relatime (tmpfs's default): a read or a listing sets it only when it
+/// is not later than the mtime or ctime, or is a day old.
+#[test]
+fn atime_is_relatime() {
+    let t = Arc::new(AtomicU64::new(100));
+    let clock = t.clone();
+    let (mut fs, r) = fs_with(Config {
+        clock: Box::new(move || clock.load(Ordering::Relaxed)),
+        ..Config::default()
+    });
+    let fd = create(&mut fs, r, "f");
+    let mut b = [0u8; 1];
+    let atime = |fs: &Fs, fd: Fd| fs.fstat(fd).unwrap().atime_ns;
+    // Created at 100: atime == mtime, so the first read stamps it.
+    t.store(200, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 200);
+    // Now later than mtime and ctime: further reads leave it.
+    t.store(300, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 200);
+    // A write makes the next read stamp it again.
+    t.store(400, Ordering::Relaxed);
+    fs.pwrite(fd, b"x", 0).unwrap();
+    t.store(500, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500);
+    // A day later (as the clock was last read: here by a mkdir) it is stamped again.
+    let day = 24 * 3600 * 1_000_000_000u64;
+    t.store(500 + day, Ordering::Relaxed);
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500, "no call has read the clock since 500");
+    fs.mkdir(r, b"d", 0o755).unwrap();
+    fs.pread(fd, &mut b, 0).unwrap();
+    assert_eq!(atime(&fs, fd), 500 + day);
+    // Directories too: the listing after a change stamps it, the next one does not.
+    let d = open(&mut fs, r, "d", OFlags::DIRECTORY, Access::Read).unwrap();
+    t.store(600 + day, Ordering::Relaxed);
+    fs.readdir(d, 0, |_| true).unwrap();
+    assert_eq!(atime(&fs, d), 600 + day);
+    t.store(700 + day, Ordering::Relaxed);
+    fs.readdir(d, 0, |_| true).unwrap();
+    assert_eq!(atime(&fs, d), 600 + day);
+}

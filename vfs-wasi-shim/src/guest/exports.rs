@@ -37,6 +37,7 @@ enum Owner {
     Vfs,
 }
 
+#[inline(always)]
 fn owner(st: &State, fd: i32) -> Owner {
     match st.shim.fs().host_fd(fd as u32) {
         Some(h) => Owner::Host(h as i32),
@@ -46,6 +47,7 @@ fn owner(st: &State, fd: i32) -> Owner {
 
 /// Runs `f` on the state with the owner of `fd`, and traces the result. A re-entrant call
 /// (only the shim's own output while it holds the state can make one) runs `reentrant` instead.
+#[inline(always)]
 fn serve(
     name: &'static str,
     fd: i32,
@@ -66,6 +68,7 @@ fn serve(
 
 /// Routes a call whose first argument is a descriptor: host descriptors to `host` (with the
 /// host's number), VFS descriptors to `vfs`.
+#[inline(always)]
 fn route(
     name: &'static str,
     fd: i32,

@@ -2,7 +2,7 @@
 //!
 //! wasi-libc asks for preopens from a constructor that runs before `main`, so there is no
 //! earlier hook: whichever WASI call comes first builds the state. A wasm32-wasip1 guest has a
-//! single thread, so a `thread_local` `RefCell` is the whole synchronisation story; a call made
+//! single thread, so a `RefCell` in a `static` is the whole synchronisation story; a call made
 //! while the state is borrowed (only possible from inside the shim itself) is told so with
 //! `None` and goes straight to the host.
 
@@ -24,20 +24,34 @@ pub struct State {
     pub exported: Vec<u8>,
 }
 
-thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
-}
+/// The state's one home. A plain `static` rather than a `thread_local!`: every intercepted
+/// call goes through it, and `LocalKey::with` keeps the call's closure from being inlined.
+struct Global(RefCell<Option<State>>);
+
+// SAFETY: wasm32-wasip1 has no threads (there is no `atomics` target feature, so a second
+// thread could not even share this memory): only one thread ever touches `STATE`.
+#[cfg(not(target_feature = "atomics"))]
+#[allow(unsafe_code)]
+unsafe impl Sync for Global {}
+
+static STATE: Global = Global(RefCell::new(None));
 
 /// Runs `f` on the state, building it first if needed; `None` if called re-entrantly or if the
 /// filesystem could not be built (then every call goes to the host, as if the shim were absent).
+#[inline(always)]
 pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
-    STATE.with(|cell| {
-        let mut guard = cell.try_borrow_mut().ok()?;
-        if guard.is_none() {
-            *guard = Some(init()?);
-        }
-        guard.as_mut().map(f)
-    })
+    let mut guard = STATE.0.try_borrow_mut().ok()?;
+    if guard.is_none() {
+        *guard = Some(init_cold()?);
+    }
+    guard.as_mut().map(f)
+}
+
+/// [`init`], out of the way of every call's fast path.
+#[cold]
+#[inline(never)]
+fn init_cold() -> Option<State> {
+    init()
 }
 
 /// Builds the filesystem over the embedded layers and lays out the descriptor table: stdio and
