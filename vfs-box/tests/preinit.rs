@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+mod common;
+
 fn vfs_box() -> &'static str {
     env!("CARGO_BIN_EXE_vfs-box")
 }
@@ -29,11 +31,7 @@ fn repo() -> PathBuf {
 
 fn work_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vfs-box-preinit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    })
+    DIR.get_or_init(|| common::scratch_dir("preinit"))
 }
 
 /// What the snapshot runs: imports, output on both streams (which no run may show), a file

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+mod common;
+
 fn vfs_box() -> &'static str {
     env!("CARGO_BIN_EXE_vfs-box")
 }
@@ -26,9 +28,7 @@ fn repo() -> PathBuf {
 fn the_box() -> &'static Path {
     static BOX: OnceLock<PathBuf> = OnceLock::new();
     BOX.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vfs-box-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("hello.wasm");
+        let out = common::scratch_dir("python-box").join("hello.wasm");
         let st = Command::new(vfs_box())
             .args(["python", "-o"])
             .arg(&out)
