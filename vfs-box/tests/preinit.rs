@@ -363,3 +363,27 @@ fn a_box_replaced_at_the_same_path_is_not_mistaken_for_the_old_one() {
     }
     assert_eq!(outputs, ["False\n", "True\n", "False\n"]);
 }
+
+#[test]
+fn atexit_callbacks_run_and_buffered_output_is_flushed() {
+    let out = ok(
+        &[],
+        &[
+            "-c",
+            "import atexit, sys\n\
+             atexit.register(print, 'registered at exit')\n\
+             sys.stdout.write('no newline')",
+        ],
+    );
+    assert_eq!(out, "no newlineregistered at exit\n");
+    // The same through the Python-level path (a script instead of `-c`).
+    let script = work_dir().join("atexit.py");
+    std::fs::write(
+        &script,
+        "import atexit, sys\natexit.register(print, 'at exit')\nsys.stdout.write('script')\n",
+    )
+    .unwrap();
+    let map = format!("{}::/work", work_dir().display());
+    let out = ok(&["--dir", &map], &["/work/atexit.py"]);
+    assert_eq!(out, "scriptat exit\n");
+}

@@ -15,15 +15,32 @@
 use std::ffi::{c_char, c_int, CString};
 use std::os::wasi::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::emulation;
 
 /// Set at the end of a successful pre-initialization; part of the snapshot.
 static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
 
-/// `_vfs_box.resume`, looked up once before the snapshot (a strong reference, never released):
-/// a run calls it directly instead of going through the import system.
+/// `_vfs_box.resume` and `_vfs_box.set_environ`, looked up once before the snapshot (strong
+/// references, never released): a run calls them directly instead of going through the import
+/// system.
 static RESUME: AtomicUsize = AtomicUsize::new(0);
+static SET_ENVIRON: AtomicUsize = AtomicUsize::new(0);
+
+/// The environment the snapshot's `os.environ` holds (the pre-initialization's own, restored
+/// after the user's code): a run with the same environment has nothing to rewrite.
+static SNAPSHOT_ENV: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// CPython's compiler flags (`PyCompilerFlags`).
+#[repr(C)]
+struct PyCompilerFlags {
+    cf_flags: c_int,
+    cf_feature_version: c_int,
+}
+
+/// `PyCF_IGNORE_COOKIE`: the source is already UTF-8 (what CPython's `-c` passes).
+const PYCF_IGNORE_COOKIE: c_int = 0x0800;
 
 /// The module `_vfs_box`: the run-time half, compiled during pre-initialization.
 const RESUME_PY: &str = include_str!("resume.py");
@@ -66,6 +83,19 @@ extern "C" {
     fn PyStatus_Exception(status: PyStatus) -> c_int;
     fn Py_ExitStatusException(status: PyStatus) -> !;
     fn PyRun_SimpleString(command: *const c_char) -> c_int;
+    fn PyRun_SimpleStringFlags(command: *const c_char, flags: *mut PyCompilerFlags) -> c_int;
+    fn PyImport_GetModule(name: *mut PyObject) -> *mut PyObject;
+    fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject;
+    fn PyUnicode_DecodeFSDefaultAndSize(s: *const c_char, size: isize) -> *mut PyObject;
+    fn PySys_GetObject(name: *const c_char) -> *mut PyObject;
+    fn PySys_SetObject(name: *const c_char, v: *mut PyObject) -> c_int;
+    fn PyList_Insert(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
+    fn PyObject_CallMethod(
+        o: *mut PyObject,
+        name: *const c_char,
+        format: *const c_char,
+        ...
+    ) -> *mut PyObject;
     fn PyImport_ImportModule(name: *const c_char) -> *mut PyObject;
     fn PyObject_GetAttrString(o: *mut PyObject, name: *const c_char) -> *mut PyObject;
     fn PyObject_CallFunctionObjArgs(callable: *mut PyObject, ...) -> *mut PyObject;
@@ -161,23 +191,160 @@ pub extern "C" fn vfs_box_preinit() {
         }
     }
     // SAFETY: the interpreter is up and `_vfs_box` was just defined; NULL is checked.
-    let resume = unsafe {
+    let (resume, set_environ) = unsafe {
         let module = PyImport_ImportModule(c"_vfs_box".as_ptr());
         if module.is_null() {
             PyErr_Print();
-            std::ptr::null_mut()
+            (std::ptr::null_mut(), std::ptr::null_mut())
         } else {
-            let f = PyObject_GetAttrString(module, c"resume".as_ptr());
+            let r = PyObject_GetAttrString(module, c"resume".as_ptr());
+            let e = PyObject_GetAttrString(module, c"set_environ".as_ptr());
             Py_DecRef(module);
-            f
+            (r, e)
         }
     };
-    flush_all();
-    if resume.is_null() {
+    // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
+    // the snapshot then holds exactly this process's, which a run compares with its own.
+    let env = environment();
+    if resume.is_null() || set_environ.is_null() || !call(set_environ, &env) {
+        flush_all();
         std::process::exit(1);
     }
+    flush_all();
+    *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
     RESUME.store(resume as usize, Ordering::SeqCst);
+    SET_ENVIRON.store(set_environ as usize, Ordering::SeqCst);
     PREINITIALIZED.store(true, Ordering::SeqCst);
+}
+
+/// This process's environment as `NAME=VALUE` byte strings.
+fn environment() -> Vec<Vec<u8>> {
+    std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect()
+}
+
+/// Calls `func(list of bytes)` and drops the result; false (traceback printed) if it raised.
+fn call(func: *mut PyObject, items: &[Vec<u8>]) -> bool {
+    // SAFETY: the interpreter is initialized and `func` is a live callable; new references are
+    // released once.
+    unsafe {
+        let list = bytes_list(items);
+        let result = if list.is_null() {
+            list
+        } else {
+            PyObject_CallFunctionObjArgs(func, list, std::ptr::null_mut::<PyObject>())
+        };
+        for o in [list, result] {
+            if !o.is_null() {
+                Py_DecRef(o);
+            }
+        }
+        if result.is_null() {
+            PyErr_Print();
+        }
+        !result.is_null()
+    }
+}
+
+/// The str objects for `items`, decoded as CPython decodes `argv` (UTF-8, surrogateescape).
+fn str_list(items: &[Vec<u8>]) -> *mut PyObject {
+    // SAFETY: as in `bytes_list`.
+    unsafe {
+        let list = PyList_New(items.len() as isize);
+        if list.is_null() {
+            return list;
+        }
+        for (i, item) in items.iter().enumerate() {
+            let s = PyUnicode_DecodeFSDefaultAndSize(item.as_ptr().cast(), item.len() as isize);
+            if s.is_null() || PyList_SetItem(list, i as isize, s) != 0 {
+                Py_DecRef(list);
+                return std::ptr::null_mut();
+            }
+        }
+        list
+    }
+}
+
+/// Calls `module.name()` if `module` was imported (never imports it); errors are printed.
+fn call_if_imported(module: &std::ffi::CStr, name: &std::ffi::CStr) {
+    // SAFETY: the interpreter is initialized; every new reference is released once.
+    unsafe {
+        let key = PyUnicode_FromString(module.as_ptr());
+        if key.is_null() {
+            PyErr_Print();
+            return;
+        }
+        let m = PyImport_GetModule(key);
+        Py_DecRef(key);
+        if m.is_null() {
+            return;
+        }
+        let r = PyObject_CallMethod(m, name.as_ptr(), std::ptr::null());
+        Py_DecRef(m);
+        if r.is_null() {
+            PyErr_Print();
+        } else {
+            Py_DecRef(r);
+        }
+    }
+}
+
+/// `python -c CODE ARG...` the way CPython's own `main` runs it (`PyRun_SimpleStringFlags` in
+/// `__main__`, with `sys.argv = ['-c', ARG...]` and `''` first on `sys.path`), through the C
+/// API: the Python-level dispatcher would cost more than many commands (every object a run
+/// touches is a page copied into its instance). `SystemExit` ends the process inside, as in
+/// CPython. Returns the exit status.
+fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
+    let Ok(code) = CString::new(code) else {
+        return 1;
+    };
+    let mut sys_argv = vec![b"-c".to_vec()];
+    sys_argv.extend(argv[3..].iter().cloned());
+    // SAFETY: the interpreter is initialized; borrowed references (`PySys_GetObject`) are not
+    // released, new ones are released once.
+    unsafe {
+        for (name, items) in [(c"argv", &sys_argv[..]), (c"orig_argv", argv)] {
+            let list = str_list(items);
+            if list.is_null() || PySys_SetObject(name.as_ptr(), list) != 0 {
+                PyErr_Print();
+                return 1;
+            }
+            Py_DecRef(list);
+        }
+        let path = PySys_GetObject(c"path".as_ptr());
+        let empty = PyUnicode_FromString(c"".as_ptr());
+        if path.is_null() || empty.is_null() || PyList_Insert(path, 0, empty) != 0 {
+            PyErr_Print();
+            return 1;
+        }
+        Py_DecRef(empty);
+        let mut flags = PyCompilerFlags {
+            cf_flags: PYCF_IGNORE_COOKIE,
+            cf_feature_version: 11,
+        };
+        i64::from(PyRun_SimpleStringFlags(code.as_ptr(), &mut flags) != 0)
+    }
+}
+
+/// What CPython's finalization would still do before the process ends: `atexit` callbacks and
+/// a flush of `sys.stdout` and `sys.stderr`.
+fn finish() {
+    call_if_imported(c"atexit", c"_run_exitfuncs");
+    for name in [c"stdout", c"stderr"] {
+        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL; the result is released.
+        unsafe {
+            let stream = PySys_GetObject(name.as_ptr());
+            if !stream.is_null() {
+                let r = PyObject_CallMethod(stream, c"flush".as_ptr(), std::ptr::null());
+                if r.is_null() {
+                    PyErr_Print();
+                } else {
+                    Py_DecRef(r);
+                }
+            }
+        }
+    }
 }
 
 /// `bytes` as lowercase hexadecimal digits.
@@ -206,6 +373,35 @@ fn bytes_list(items: &[Vec<u8>]) -> *mut PyObject {
     }
 }
 
+/// Every command line but `-c`: `_vfs_box.resume(argv, env)` in Python. Returns the exit status.
+fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
+    let env = environment();
+    let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
+    // SAFETY: the interpreter is initialized and `func` is the live `_vfs_box.resume` (both
+    // checked before the snapshot was taken); every new object is released once.
+    unsafe {
+        let (a, e) = (bytes_list(argv), bytes_list(&env));
+        let result = if a.is_null() || e.is_null() {
+            std::ptr::null_mut()
+        } else {
+            PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>())
+        };
+        for o in [a, e] {
+            if !o.is_null() {
+                Py_DecRef(o);
+            }
+        }
+        if result.is_null() {
+            PyErr_Print();
+            1
+        } else {
+            let s = PyLong_AsLong(result);
+            Py_DecRef(result);
+            i64::from(s)
+        }
+    }
+}
+
 /// The snapshot's `_start`: one run of a pre-initialized box.
 #[export_name = "vfs_box_resume"]
 pub extern "C" fn vfs_box_resume() {
@@ -223,32 +419,23 @@ pub extern "C" fn vfs_box_resume() {
     vfs_wasi_shim::resume();
     // Rust's `args_os` asks the host each time, so these are the run's.
     let argv: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
-    let env: Vec<Vec<u8>> = std::env::vars_os()
-        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
-        .collect();
-    let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
-    // SAFETY: the interpreter is initialized and `func` is the live `_vfs_box.resume` (both
-    // checked before the snapshot was taken); every new object is released once.
-    let status = unsafe {
-        let (a, e) = (bytes_list(&argv), bytes_list(&env));
-        let result = if a.is_null() || e.is_null() {
-            std::ptr::null_mut()
-        } else {
-            PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>())
-        };
-        for o in [a, e] {
-            if !o.is_null() {
-                Py_DecRef(o);
+    let status = match argv.get(1..3) {
+        Some([c, code]) if c == b"-c" => {
+            // The common case, done in C: see `run_command`.
+            let env = environment();
+            let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
+            let set_environ = SET_ENVIRON.load(Ordering::SeqCst) as *mut PyObject;
+            if !same && !call(set_environ, &env) {
+                1
+            } else {
+                // Seeds drawn at snapshot time would repeat in every run.
+                call_if_imported(c"random", c"seed");
+                let status = run_command(code, &argv);
+                finish();
+                status
             }
         }
-        if result.is_null() {
-            PyErr_Print();
-            1
-        } else {
-            let s = PyLong_AsLong(result);
-            Py_DecRef(result);
-            s
-        }
+        _ => resume_in_python(&argv),
     };
     // SAFETY: flushes C's streams before the process ends (Python's were flushed by `resume`).
     unsafe { fflush(std::ptr::null_mut()) };

@@ -7,6 +7,9 @@
 # Options that CPython reads at initialization (-X, -u, -I, -S, ...) cannot change any more, so
 # they are refused with a message rather than silently ignored.
 
+# `vfs_box_resume` (preinit.rs) runs `-c CODE` itself through CPython's C API, as CPython's own
+# `main` does; this module serves every other command line, and `set_environ` serves both.
+#
 # Everything a run needs is imported here, before the snapshot: an import at run time goes
 # through the whole import system (and creates the module), which costs more than the run itself.
 import atexit
@@ -32,7 +35,7 @@ def _exit_status(exc):
     return 1
 
 
-def _set_environ(env):
+def set_environ(env):
     # The C `environ` was already refreshed by the guest's entry point; the two Python copies
     # (`posix.environ` and `os.environ`'s store) were built at initialization and are refreshed
     # here. The first occurrence of a name wins, as in CPython's posix module.
@@ -134,7 +137,7 @@ def _entry():
 def resume(argv, env):
     """Runs this instance's command; `argv` and `env` are the run's, as bytes. Returns the exit
     status."""
-    _set_environ(env)
+    set_environ(env)
     # Seeds drawn at snapshot time would repeat in every run.
     if "random" in sys.modules:
         sys.modules["random"].seed()
