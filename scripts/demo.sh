@@ -24,6 +24,9 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
 cargo build --quiet -p vfs-box -p vfs-image   # vfs-box runs `vfs-image embed`
 VFS_BOX="$CARGO_TARGET_DIR/debug/vfs-box"
+# What `cargo run -p vfs-box` would set: vfs-box finds the guest sources of *this* checkout even
+# if the shared target dir's binary was last built from another one.
+export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 OUT="${OUT:-$CARGO_TARGET_DIR/demo}"
 mkdir -p "$OUT"
 
@@ -37,3 +40,7 @@ echo "== vfs-box run hello.wasm -- /app/main.py wasm" >&2
 "$VFS_BOX" run "$OUT/hello.wasm" -- /app/main.py wasm
 echo "== vfs-box run hello.wasm -- -c ..." >&2
 "$VFS_BOX" run "$OUT/hello.wasm" -- -c 'import sys, json, decimal; print(sys.version); print(json.dumps({"sum": str(decimal.Decimal("0.1") + decimal.Decimal("0.2"))}))'
+echo "== vfs-box preinit hello.wasm -> hello-fast.wasm   (CPython started and json imported at build time)" >&2
+"$VFS_BOX" preinit "$OUT/hello.wasm" --code "import json" -o "$OUT/hello-fast.wasm"
+echo "== vfs-box run hello-fast.wasm" >&2
+"$VFS_BOX" run "$OUT/hello-fast.wasm"
