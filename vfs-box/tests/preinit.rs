@@ -11,22 +11,11 @@ use std::sync::OnceLock;
 
 mod common;
 
-fn vfs_box() -> &'static str {
-    env!("CARGO_BIN_EXE_vfs-box")
-}
+use common::{build_hello, repo, text, vfs_box};
 
 fn vfs_image() -> PathBuf {
     // Cargo builds the workspace's binaries into the same folder.
     Path::new(vfs_box()).with_file_name("vfs-image")
-}
-
-fn repo() -> PathBuf {
-    // Cargo's run-time value first: a test binary built from another checkout that shares the
-    // target directory has that checkout's path baked in.
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("..")
 }
 
 fn work_dir() -> &'static Path {
@@ -48,15 +37,7 @@ fn preinit_box() -> &'static Path {
     static BOX: OnceLock<PathBuf> = OnceLock::new();
     BOX.get_or_init(|| {
         let out = work_dir().join("hello-pre.wasm");
-        let st = Command::new(vfs_box())
-            .args(["python", "-o"])
-            .arg(&out)
-            .arg("--app")
-            .arg(repo().join("examples/hello"))
-            .args(["--preinit", PREINIT])
-            .status()
-            .expect("running vfs-box python --preinit");
-        assert!(st.success(), "vfs-box python --preinit failed: {st}");
+        build_hello(&out, &["--preinit", PREINIT]);
         out
     })
 }
@@ -66,14 +47,7 @@ fn plain_box() -> &'static Path {
     static BOX: OnceLock<PathBuf> = OnceLock::new();
     BOX.get_or_init(|| {
         let out = work_dir().join("hello.wasm");
-        let st = Command::new(vfs_box())
-            .args(["python", "-o"])
-            .arg(&out)
-            .arg("--app")
-            .arg(repo().join("examples/hello"))
-            .status()
-            .expect("running vfs-box python");
-        assert!(st.success(), "vfs-box python failed: {st}");
+        build_hello(&out, &[]);
         out
     })
 }
@@ -88,10 +62,6 @@ fn run_box(wasm: &Path, opts: &[&str], args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("running vfs-box run")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Runs the pre-initialized box and returns its stdout, failing on a non-zero status.

@@ -11,32 +11,14 @@ use std::sync::OnceLock;
 
 mod common;
 
-fn vfs_box() -> &'static str {
-    env!("CARGO_BIN_EXE_vfs-box")
-}
-
-fn repo() -> PathBuf {
-    // Cargo's run-time value first: a test binary built from another checkout that shares the
-    // target directory has that checkout's path baked in.
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("..")
-}
+use common::{build_hello, text, vfs_box};
 
 /// The box built from `examples/hello`, shared by all tests here.
 fn the_box() -> &'static Path {
     static BOX: OnceLock<PathBuf> = OnceLock::new();
     BOX.get_or_init(|| {
         let out = common::scratch_dir("python-box").join("hello.wasm");
-        let st = Command::new(vfs_box())
-            .args(["python", "-o"])
-            .arg(&out)
-            .arg("--app")
-            .arg(repo().join("examples/hello"))
-            .status()
-            .expect("running vfs-box python");
-        assert!(st.success(), "vfs-box python failed: {st}");
+        build_hello(&out, &[]);
         out
     })
 }
@@ -58,10 +40,6 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     }
     drop(input);
     child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(args: &[&str]) -> String {

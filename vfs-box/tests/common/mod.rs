@@ -23,3 +23,35 @@ pub fn scratch_dir(kind: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("creating the test's scratch folder");
     dir
 }
+
+/// The `vfs-box` binary cargo built for these tests.
+pub fn vfs_box() -> &'static str {
+    env!("CARGO_BIN_EXE_vfs-box")
+}
+
+/// The repository root. Cargo's run-time value comes first: a test binary built from another
+/// checkout that shares the target directory has that checkout's path baked in.
+pub fn repo() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
+}
+
+/// Builds `examples/hello` into the box `out` with `vfs-box python`, plus `extra` arguments.
+pub fn build_hello(out: &std::path::Path, extra: &[&str]) {
+    let st = std::process::Command::new(vfs_box())
+        .args(["python", "-o"])
+        .arg(out)
+        .arg("--app")
+        .arg(repo().join("examples/hello"))
+        .args(extra)
+        .status()
+        .expect("running vfs-box python");
+    assert!(st.success(), "vfs-box python {extra:?} failed: {st}");
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
