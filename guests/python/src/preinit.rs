@@ -206,7 +206,10 @@ pub extern "C" fn vfs_box_preinit() {
     // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
     // the snapshot then holds exactly this process's, which a run compares with its own.
     let env = environment();
-    if resume.is_null() || set_environ.is_null() || !call(set_environ, &env) {
+    if resume.is_null()
+        || set_environ.is_null()
+        || !release_or_print(call_with_lists(set_environ, &[&env]))
+    {
         flush_all();
         std::process::exit(1);
     }
@@ -224,45 +227,89 @@ fn environment() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Calls `func(list of bytes)` and drops the result; false (traceback printed) if it raised.
-fn call(func: *mut PyObject, items: &[Vec<u8>]) -> bool {
-    // SAFETY: the interpreter is initialized and `func` is a live callable; new references are
-    // released once.
-    unsafe {
-        let list = bytes_list(items);
-        let result = if list.is_null() {
-            list
-        } else {
-            PyObject_CallFunctionObjArgs(func, list, std::ptr::null_mut::<PyObject>())
-        };
-        for o in [list, result] {
-            if !o.is_null() {
-                Py_DecRef(o);
-            }
-        }
-        if result.is_null() {
-            PyErr_Print();
-        }
-        !result.is_null()
-    }
-}
+/// A CPython constructor from a `(char *, Py_ssize_t)` pair: `PyBytes_FromStringAndSize`, or
+/// `PyUnicode_DecodeFSDefaultAndSize` (how CPython decodes `argv`: UTF-8, surrogateescape).
+type FromBytes = unsafe extern "C" fn(*const c_char, isize) -> *mut PyObject;
 
-/// The str objects for `items`, decoded as CPython decodes `argv` (UTF-8, surrogateescape).
-fn str_list(items: &[Vec<u8>]) -> *mut PyObject {
-    // SAFETY: as in `bytes_list`.
+/// `items` as a new Python list of objects made by `make`; NULL (with the Python error set) if
+/// memory ran out.
+fn py_list(items: &[Vec<u8>], make: FromBytes) -> *mut PyObject {
+    // SAFETY: the interpreter is initialized; `PyList_SetItem` steals each new reference, and
+    // a list whose filling failed is released whole.
     unsafe {
         let list = PyList_New(items.len() as isize);
         if list.is_null() {
             return list;
         }
         for (i, item) in items.iter().enumerate() {
-            let s = PyUnicode_DecodeFSDefaultAndSize(item.as_ptr().cast(), item.len() as isize);
-            if s.is_null() || PyList_SetItem(list, i as isize, s) != 0 {
+            let o = make(item.as_ptr().cast(), item.len() as isize);
+            if o.is_null() || PyList_SetItem(list, i as isize, o) != 0 {
                 Py_DecRef(list);
                 return std::ptr::null_mut();
             }
         }
         list
+    }
+}
+
+/// Calls `func` with one or two lists of `bytes` and returns its result (a new reference), or
+/// NULL with the Python error set.
+fn call_with_lists(func: *mut PyObject, lists: &[&[Vec<u8>]]) -> *mut PyObject {
+    assert!(matches!(lists.len(), 1 | 2), "one or two argument lists");
+    let args: Vec<*mut PyObject> = lists
+        .iter()
+        .map(|items| py_list(items, PyBytes_FromStringAndSize))
+        .collect();
+    // SAFETY: the interpreter is initialized and `func` is a live callable; the argument list
+    // ends at the first NULL (a missing second list), and every new reference is released once.
+    unsafe {
+        let result = if args.iter().any(|a| a.is_null()) {
+            std::ptr::null_mut()
+        } else {
+            let second = args.get(1).copied().unwrap_or(std::ptr::null_mut());
+            PyObject_CallFunctionObjArgs(func, args[0], second, std::ptr::null_mut::<PyObject>())
+        };
+        for a in args.into_iter().filter(|a| !a.is_null()) {
+            Py_DecRef(a);
+        }
+        result
+    }
+}
+
+/// Drops `result` (a new reference), or prints the pending exception if it is NULL; true if
+/// the call it came from succeeded.
+fn release_or_print(result: *mut PyObject) -> bool {
+    // SAFETY: `result` is NULL or a new reference owned here.
+    unsafe {
+        if result.is_null() {
+            PyErr_Print();
+            return false;
+        }
+        Py_DecRef(result);
+    }
+    true
+}
+
+/// Calls the method `name` of `obj` with no arguments; errors are printed.
+fn call_method(obj: *mut PyObject, name: &std::ffi::CStr) {
+    // SAFETY: `obj` is a live object; the format NULL means no arguments.
+    release_or_print(unsafe { PyObject_CallMethod(obj, name.as_ptr(), std::ptr::null()) });
+}
+
+/// Every command line but `-c`: `_vfs_box.resume(argv, env)` in Python. Returns the exit status.
+fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
+    let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
+    let result = call_with_lists(func, &[argv, &environment()]);
+    if result.is_null() {
+        // SAFETY: prints the pending Python error (the interpreter is initialized).
+        unsafe { PyErr_Print() };
+        return 1;
+    }
+    // SAFETY: `result` is a new reference, released once.
+    unsafe {
+        let status = PyLong_AsLong(result);
+        Py_DecRef(result);
+        i64::from(status)
     }
 }
 
@@ -277,15 +324,9 @@ fn call_if_imported(module: &std::ffi::CStr, name: &std::ffi::CStr) {
         }
         let m = PyImport_GetModule(key);
         Py_DecRef(key);
-        if m.is_null() {
-            return;
-        }
-        let r = PyObject_CallMethod(m, name.as_ptr(), std::ptr::null());
-        Py_DecRef(m);
-        if r.is_null() {
-            PyErr_Print();
-        } else {
-            Py_DecRef(r);
+        if !m.is_null() {
+            call_method(m, name);
+            Py_DecRef(m);
         }
     }
 }
@@ -305,7 +346,7 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
     // released, new ones are released once.
     unsafe {
         for (name, items) in [(c"argv", &sys_argv[..]), (c"orig_argv", argv)] {
-            let list = str_list(items);
+            let list = py_list(items, PyUnicode_DecodeFSDefaultAndSize);
             if list.is_null() || PySys_SetObject(name.as_ptr(), list) != 0 {
                 PyErr_Print();
                 return 1;
@@ -332,17 +373,10 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
 fn finish() {
     call_if_imported(c"atexit", c"_run_exitfuncs");
     for name in [c"stdout", c"stderr"] {
-        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL; the result is released.
-        unsafe {
-            let stream = PySys_GetObject(name.as_ptr());
-            if !stream.is_null() {
-                let r = PyObject_CallMethod(stream, c"flush".as_ptr(), std::ptr::null());
-                if r.is_null() {
-                    PyErr_Print();
-                } else {
-                    Py_DecRef(r);
-                }
-            }
+        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL.
+        let stream = unsafe { PySys_GetObject(name.as_ptr()) };
+        if !stream.is_null() {
+            call_method(stream, c"flush");
         }
     }
 }
@@ -350,56 +384,6 @@ fn finish() {
 /// `bytes` as lowercase hexadecimal digits.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The byte strings `items` as a new Python list of `bytes`; NULL (with the Python error set)
-/// if memory ran out.
-fn bytes_list(items: &[Vec<u8>]) -> *mut PyObject {
-    // SAFETY: the interpreter is initialized; `PyList_SetItem` steals each new reference, and
-    // a list whose filling failed is released whole.
-    unsafe {
-        let list = PyList_New(items.len() as isize);
-        if list.is_null() {
-            return list;
-        }
-        for (i, item) in items.iter().enumerate() {
-            let b = PyBytes_FromStringAndSize(item.as_ptr().cast(), item.len() as isize);
-            if b.is_null() || PyList_SetItem(list, i as isize, b) != 0 {
-                Py_DecRef(list);
-                return std::ptr::null_mut();
-            }
-        }
-        list
-    }
-}
-
-/// Every command line but `-c`: `_vfs_box.resume(argv, env)` in Python. Returns the exit status.
-fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
-    let env = environment();
-    let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
-    // SAFETY: the interpreter is initialized and `func` is the live `_vfs_box.resume` (both
-    // checked before the snapshot was taken); every new object is released once.
-    unsafe {
-        let (a, e) = (bytes_list(argv), bytes_list(&env));
-        let result = if a.is_null() || e.is_null() {
-            std::ptr::null_mut()
-        } else {
-            PyObject_CallFunctionObjArgs(func, a, e, std::ptr::null_mut::<PyObject>())
-        };
-        for o in [a, e] {
-            if !o.is_null() {
-                Py_DecRef(o);
-            }
-        }
-        if result.is_null() {
-            PyErr_Print();
-            1
-        } else {
-            let s = PyLong_AsLong(result);
-            Py_DecRef(result);
-            i64::from(s)
-        }
-    }
 }
 
 /// The snapshot's `_start`: one run of a pre-initialized box.
@@ -425,7 +409,7 @@ pub extern "C" fn vfs_box_resume() {
             let env = environment();
             let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
             let set_environ = SET_ENVIRON.load(Ordering::SeqCst) as *mut PyObject;
-            if !same && !call(set_environ, &env) {
+            if !same && !release_or_print(call_with_lists(set_environ, &[&env])) {
                 1
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.
