@@ -233,13 +233,12 @@ fn image() -> &'static [u8] {
     Box::leak(b.finish().unwrap().into_boxed_slice())
 }
 
-#[test]
-fn copy_up_then_sparse_growth() {
-    let img = image();
-    let want: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8 + 1).collect();
+/// A filesystem over `img` with a byte quota of `max_bytes`, and its file `img` (from the image
+/// layer, not yet copied up) open for reading and writing.
+fn open_borrowed(img: &'static [u8], max_bytes: u64) -> (Fs, Fd) {
     let mut fs = Fs::with_layers(
         Config {
-            max_bytes: 200_000,
+            max_bytes,
             ..Config::default()
         },
         &[img],
@@ -257,6 +256,14 @@ fn copy_up_then_sparse_growth() {
             0,
         )
         .unwrap();
+    (fs, fd)
+}
+
+#[test]
+fn copy_up_then_sparse_growth() {
+    let img = image();
+    let want: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8 + 1).collect();
+    let (mut fs, fd) = open_borrowed(img, 200_000);
     // Growing a borrowed file far: copied up into chunks, the hole costs nothing.
     fs.ftruncate(fd, 2 * GIB).unwrap();
     assert_eq!(fs.used_bytes(), 100_000);
@@ -268,26 +275,7 @@ fn copy_up_then_sparse_growth() {
     fs.check_invariants().unwrap();
 
     // The same by a write far past the end of a fresh borrowed file.
-    let mut fs = Fs::with_layers(
-        Config {
-            max_bytes: 200_000,
-            ..Config::default()
-        },
-        &[img],
-    )
-    .unwrap();
-    let r = fs.open_root().unwrap();
-    let fd = fs
-        .open(
-            r,
-            b"img",
-            true,
-            OFlags::empty(),
-            Access::ReadWrite,
-            FdFlags::empty(),
-            0,
-        )
-        .unwrap();
+    let (mut fs, fd) = open_borrowed(img, 200_000);
     assert_eq!(fs.used_bytes(), 0);
     assert_eq!(fs.pwrite(fd, b"X", TIB), Ok(1));
     assert!(fs.used_bytes() >= 100_001 && fs.used_bytes() < 200_000);
@@ -296,26 +284,7 @@ fn copy_up_then_sparse_growth() {
     fs.check_invariants().unwrap();
 
     // Copy-up needs quota for the borrowed bytes even when the write goes to a hole.
-    let mut fs = Fs::with_layers(
-        Config {
-            max_bytes: 50_000,
-            ..Config::default()
-        },
-        &[img],
-    )
-    .unwrap();
-    let r = fs.open_root().unwrap();
-    let fd = fs
-        .open(
-            r,
-            b"img",
-            true,
-            OFlags::empty(),
-            Access::ReadWrite,
-            FdFlags::empty(),
-            0,
-        )
-        .unwrap();
+    let (mut fs, fd) = open_borrowed(img, 50_000);
     assert_eq!(fs.pwrite(fd, b"X", TIB), Err(ENOSPC));
     assert_eq!(fs.fstat(fd).unwrap().size, 100_000);
     assert_eq!(fs.used_bytes(), 0);
