@@ -152,21 +152,17 @@ impl ValueFormatter for CpuFormatter {
     }
 }
 
+/// Opens `name` under `root` for reading (`open(2)` with `O_RDONLY | flags`).
+fn open_read(fs: &mut Fs, root: Fd, name: &[u8], flags: OFlags) -> Fd {
+    fs.open(root, name, true, flags, Access::Read, FdFlags::empty(), 0)
+        .unwrap()
+}
+
 fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let Fixture { mut fs, root, host } = fixture();
     let mut buf = vec![0u8; BIG];
     // The listing really has 100 names plus `.` and `..` on both sides.
-    let d = fs
-        .open(
-            root,
-            b"dir100",
-            true,
-            OFlags::DIRECTORY,
-            Access::Read,
-            FdFlags::empty(),
-            0,
-        )
-        .unwrap();
+    let d = open_read(&mut fs, root, b"dir100", OFlags::DIRECTORY);
     let mut count = 0;
     fs.readdir(d, 0, |_| {
         count += 1;
@@ -203,17 +199,7 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("open_read_4k_close");
     g.bench_function("vfs-core", |b| {
         b.iter(|| {
-            let fd = fs
-                .open(
-                    root,
-                    b"4k",
-                    true,
-                    OFlags::empty(),
-                    Access::Read,
-                    FdFlags::empty(),
-                    0,
-                )
-                .unwrap();
+            let fd = open_read(&mut fs, root, b"4k", OFlags::empty());
             let n = fs.read(fd, &mut buf[..4096]).unwrap();
             fs.close(fd).unwrap();
             n
@@ -231,17 +217,7 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("readdir_100");
     g.bench_function("vfs-core", |b| {
         b.iter(|| {
-            let fd = fs
-                .open(
-                    root,
-                    b"dir100",
-                    true,
-                    OFlags::DIRECTORY,
-                    Access::Read,
-                    FdFlags::empty(),
-                    0,
-                )
-                .unwrap();
+            let fd = open_read(&mut fs, root, b"dir100", OFlags::DIRECTORY);
             let mut n = 0usize;
             fs.readdir(fd, 0, |e| {
                 n += e.name.len();
@@ -300,17 +276,7 @@ fn benches<M: Measurement>(c: &mut Criterion<M>) {
     g.sample_size(30);
     g.bench_function(BenchmarkId::from_parameter("vfs-core"), |b| {
         b.iter(|| {
-            let fd = fs
-                .open(
-                    root,
-                    b"big",
-                    true,
-                    OFlags::empty(),
-                    Access::Read,
-                    FdFlags::empty(),
-                    0,
-                )
-                .unwrap();
+            let fd = open_read(&mut fs, root, b"big", OFlags::empty());
             let n = fs.read(fd, &mut buf).unwrap();
             fs.close(fd).unwrap();
             n
