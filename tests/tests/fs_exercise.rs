@@ -1,7 +1,7 @@
 //! Acceptance 2: a Rust guest using `std::fs` runs on wasmtime with the shim, with no host
 //! directory at all, and then with a host directory mapped beside the VFS.
 
-use vfs_tests::{build_guest, engine, load, run, scratch_dir, RunOptions};
+use vfs_tests::{build_guest, engine, load, run, scratch_dir, RunOptions, RunOutput};
 
 #[test]
 fn std_fs_on_the_vfs_with_no_host_directory() {
@@ -88,6 +88,17 @@ fn tracing_names_each_intercepted_call() {
     );
 }
 
+/// The bench guest succeeded and reported each of its five operations.
+fn assert_five_bench_lines(out: &RunOutput) {
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let lines = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("bench "))
+        .count();
+    assert_eq!(lines, 5, "{}", out.stdout);
+}
+
 #[test]
 fn the_bench_guest_runs_the_same_on_the_vfs_and_on_the_host() {
     let engine = engine();
@@ -102,16 +113,7 @@ fn the_bench_guest_runs_the_same_on_the_vfs_and_on_the_host() {
         },
     )
     .unwrap();
-    assert_eq!(out.exit, 0, "{}", out.stderr);
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("bench "))
-            .count(),
-        5,
-        "{}",
-        out.stdout
-    );
+    assert_five_bench_lines(&out);
     let dir = scratch_dir("bench-host").unwrap();
     let host = load(&engine, &build_guest("fs-bench", &[]).unwrap()).unwrap();
     let opts = RunOptions {
@@ -120,14 +122,5 @@ fn the_bench_guest_runs_the_same_on_the_vfs_and_on_the_host() {
         ..Default::default()
     };
     let out = run(&engine, &host, &opts).unwrap();
-    assert_eq!(out.exit, 0, "{}", out.stderr);
-    assert_eq!(
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("bench "))
-            .count(),
-        5,
-        "{}",
-        out.stdout
-    );
+    assert_five_bench_lines(&out);
 }
