@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::{build_hello, repo, text, vfs_box};
+use common::{build_hello, repo, stdout_of_success, text, vfs_box};
 
 fn vfs_image() -> PathBuf {
     // Cargo builds the workspace's binaries into the same folder.
@@ -66,15 +66,7 @@ fn run_box(wasm: &Path, opts: &[&str], args: &[&str]) -> Output {
 
 /// Runs the pre-initialized box and returns its stdout, failing on a non-zero status.
 fn ok(opts: &[&str], args: &[&str]) -> String {
-    let o = run_box(preinit_box(), opts, args);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
+    stdout_of_success(args, run_box(preinit_box(), opts, args))
 }
 
 #[test]

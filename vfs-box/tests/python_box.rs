@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::{build_hello, text, vfs_box};
+use common::{build_hello, stdout_of_success, text, vfs_box};
 
 /// The box built from `examples/hello`, shared by all tests here.
 fn the_box() -> &'static Path {
@@ -43,15 +43,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn ok(args: &[&str]) -> String {
-    let o = run(args, None);
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
+    stdout_of_success(args, run(args, None))
 }
 
 #[test]

@@ -55,3 +55,15 @@ pub fn build_hello(out: &std::path::Path, extra: &[&str]) {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// The stdout of a run that must have succeeded; on failure, the status and both streams.
+pub fn stdout_of_success(args: &[&str], o: std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
