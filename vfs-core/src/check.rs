@@ -38,7 +38,7 @@ impl Fs {
                     *names.entry(slot.ino).or_default() += 1;
                     if slot.file_type == FileType::Directory {
                         subdirs += 1;
-                        if child.dir().map(|c| c.parent) != Some(ino) {
+                        if child.dir().map(|c| c.parent()) != Some(ino) {
                             return Err(format!("{}: `..` is not {ino}", slot.ino));
                         }
                     }
@@ -49,8 +49,8 @@ impl Fs {
                 if inode.nlink == 0 && !d.is_empty() {
                     return Err(format!("{ino}: removed directory has entries"));
                 }
-                if inode.nlink == 0 && inode.refs > 0 && d.parent != ino {
-                    *refs.entry(d.parent).or_default() += 1;
+                if inode.nlink == 0 && inode.refs > 0 && d.parent() != ino {
+                    *refs.entry(d.parent()).or_default() += 1;
                 }
             }
         }

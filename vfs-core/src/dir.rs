@@ -12,7 +12,17 @@
 //! component.
 
 use crate::types::{FileType, Ino};
+use core::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
+
+/// Where listing versions come from: one counter for every directory of every filesystem in
+/// the process, so that a version, once handed out, never names another listing (not even one
+/// of a new directory that reuses a removed one's inode number).
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+fn fresh_version() -> u64 {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Cookie of `.`; `..` is 1, and names start at [`FIRST_SEQ`].
 pub(crate) const FIRST_SEQ: u64 = 2;
@@ -37,7 +47,10 @@ struct Ordered {
 #[derive(Debug)]
 pub(crate) struct Dir {
     /// Inode of `..`. The root is its own parent.
-    pub parent: Ino,
+    parent: Ino,
+    /// Changes whenever what a listing shows changes: a name added, removed or pointed
+    /// elsewhere, or `..` moved. See [`Dir::version`].
+    version: u64,
     names: HashMap<Box<[u8]>, Slot>,
     order: Vec<Ordered>,
     tombstones: usize,
@@ -53,6 +66,7 @@ impl Dir {
     pub fn new(parent: Ino) -> Dir {
         Dir {
             parent,
+            version: fresh_version(),
             names: HashMap::new(),
             order: Vec::new(),
             tombstones: 0,
@@ -60,6 +74,23 @@ impl Dir {
             subdirs: 0,
             lower: None,
         }
+    }
+
+    /// Inode of `..`. The root is its own parent.
+    pub fn parent(&self) -> Ino {
+        self.parent
+    }
+
+    /// Points `..` at `parent` (the directory was moved, or made the root).
+    pub fn set_parent(&mut self, parent: Ino) {
+        self.parent = parent;
+        self.version = fresh_version();
+    }
+
+    /// The listing's version: equal versions mean the same entries (`..` included) with the
+    /// same inodes, types and cookies, so a caller may keep a copy of a listing keyed by it.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Number of names (not counting `.` and `..`).
@@ -79,6 +110,7 @@ impl Dir {
     pub fn insert(&mut self, name: &[u8], ino: Ino, file_type: FileType) {
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.version = fresh_version();
         self.names.insert(
             name.into(),
             Slot {
@@ -108,6 +140,7 @@ impl Dir {
     pub fn replace(&mut self, name: &[u8], ino: Ino, file_type: FileType) -> Option<Slot> {
         let slot = self.names.get_mut(name)?;
         let old = *slot;
+        self.version = fresh_version();
         slot.ino = ino;
         slot.file_type = file_type;
         if let Some(i) = self.position(old.seq) {
@@ -126,6 +159,7 @@ impl Dir {
     /// Removes a name; returns what it pointed at.
     pub fn remove(&mut self, name: &[u8]) -> Option<Slot> {
         let slot = self.names.remove(name)?;
+        self.version = fresh_version();
         if let Some(i) = self.position(slot.seq) {
             self.order[i].live = false;
             self.tombstones += 1;

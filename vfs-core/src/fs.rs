@@ -67,7 +67,7 @@ impl Fs {
             now,
         ));
         if let Some(d) = inodes.get_mut(root).and_then(|i| i.dir_mut()) {
-            d.parent = root;
+            d.set_parent(root);
         }
         Fs {
             inodes,
@@ -207,11 +207,11 @@ impl Fs {
                 self.lower_inodes = self.lower_inodes.saturating_sub(1);
             }
             match inode.kind {
-                Kind::Dir(d) if d.parent != ino => {
-                    if let Some(p) = self.inodes.get_mut(d.parent) {
+                Kind::Dir(d) if d.parent() != ino => {
+                    if let Some(p) = self.inodes.get_mut(d.parent()) {
                         p.refs = p.refs.saturating_sub(1);
                     }
-                    ino = d.parent;
+                    ino = d.parent();
                 }
                 _ => return,
             }

@@ -83,7 +83,7 @@ impl Fs {
         i.nlink = 0;
         i.ctime = now;
         if i.refs > 0 {
-            let parent = i.dir().map_or(ino, |d| d.parent);
+            let parent = i.dir().map_or(ino, |d| d.parent());
             if parent != ino {
                 if let Some(p) = self.inodes.get_mut(parent) {
                     p.refs += 1;
@@ -93,7 +93,7 @@ impl Fs {
             // Unreferenced: free it now without touching the parent's pin count.
             if let Some(i) = self.inodes.get_mut(ino) {
                 if let Some(d) = i.dir_mut() {
-                    d.parent = ino;
+                    d.set_parent(ino);
                 }
             }
             self.maybe_free(ino);
@@ -212,7 +212,7 @@ impl Fs {
             if let Some(i) = fs.inodes.get_mut(oino) {
                 i.ctime = now;
                 if let Some(d) = i.dir_mut() {
-                    d.parent = np.dir;
+                    d.set_parent(np.dir);
                 }
             }
             match target {
@@ -338,6 +338,37 @@ impl Fs {
         })
     }
 
+    /// The version of directory `fd`'s listing, for a caller that keeps copies of listings
+    /// (the WASI shim packs `fd_readdir`'s answer once per version): while it stays the same,
+    /// [`Fs::readdir`] reports the same entries, inodes, types and cookies. Marks the directory
+    /// read (its atime, as `readdir` does), so a listing served from such a copy counts as
+    /// one. `None` for a removed directory, which lists nothing; `ENOTDIR` if `fd` is not a
+    /// directory. No POSIX counterpart: the part of `getdents` that says whether anything
+    /// changed.
+    pub fn readdir_version(&mut self, fd: Fd) -> Result<Option<u64>> {
+        let ino = self.dir_to_list(fd)?;
+        let version = match self.inodes.get(ino).map(|i| (i.nlink, &i.kind)) {
+            Some((1.., Kind::Dir(d))) => Some(d.version()),
+            _ => None,
+        };
+        self.touch_atime(ino);
+        Ok(version)
+    }
+
+    /// The directory behind `fd`, its names loaded from the image layers unless it was
+    /// removed; `ENOTDIR` if `fd` is not a directory.
+    fn dir_to_list(&mut self, fd: Fd) -> Result<Ino> {
+        let ino = self.fds.file(fd)?.ino;
+        if self.inodes.get(ino).is_some_and(|i| i.nlink > 0) {
+            self.load_dir(ino)?;
+        }
+        match self.inodes.get(ino).map(|i| &i.kind) {
+            Some(Kind::Dir(_)) => Ok(ino),
+            Some(_) => Err(Errno::ENOTDIR),
+            None => Err(Errno::EBADF),
+        }
+    }
+
     /// Lists directory `fd` from `cookie`: calls `f` for each entry until it returns false or
     /// the directory ends. Cookie 0 starts with `.` (cookie 1 with `..`), then the names in
     /// creation order; pass an entry's `next_cookie` to continue after it. Cookies stay valid
@@ -351,10 +382,7 @@ impl Fs {
         cookie: u64,
         mut f: impl FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let ino = self.fds.file(fd)?.ino;
-        if self.inodes.get(ino).is_some_and(|i| i.nlink > 0) {
-            self.load_dir(ino)?;
-        }
+        let ino = self.dir_to_list(fd)?;
         let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
         let Kind::Dir(d) = &inode.kind else {
             return Err(Errno::ENOTDIR);
@@ -376,7 +404,7 @@ impl Fs {
         if go && cookie <= 1 {
             go = f(&DirEntry {
                 name: b"..",
-                ino: d.parent,
+                ino: d.parent(),
                 file_type: FileType::Directory,
                 next_cookie: FIRST_SEQ,
             });

@@ -138,7 +138,7 @@ impl Fs {
             return Err(Errno::ENOSPC);
         }
         if let Kind::Dir(d) = &mut inode.kind {
-            d.parent = dir;
+            d.set_parent(dir);
         }
         let ft = inode.file_type();
         let ino = self.inodes.insert(inode);

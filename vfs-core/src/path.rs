@@ -95,7 +95,7 @@ impl Fs {
     /// The inode of `..` of directory `dir` (the root is its own parent).
     pub(crate) fn parent_of(&self, dir: Ino) -> Ino {
         match self.inodes.get(dir).map(|i| &i.kind) {
-            Some(Kind::Dir(d)) => d.parent,
+            Some(Kind::Dir(d)) => d.parent(),
             _ => self.root,
         }
     }

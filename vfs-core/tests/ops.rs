@@ -1132,3 +1132,119 @@ fn atime_is_relatime() {
     fs.readdir(d, 0, |_| true).unwrap();
     assert_eq!(atime(&fs, d), 600 + day);
 }
+
+/// A directory's whole listing: what `readdir_version` promises stays the same while the
+/// version does.
+fn listing(fs: &mut Fs, fd: Fd) -> Vec<(Vec<u8>, u64, FileType, u64)> {
+    let mut v = Vec::new();
+    fs.readdir(fd, 0, |e| {
+        v.push((e.name.to_vec(), e.ino, e.file_type, e.next_cookie));
+        true
+    })
+    .unwrap();
+    v
+}
+
+#[test]
+fn readdir_version_changes_exactly_when_listings_may() {
+    let (mut fs, r) = fs();
+    fs.mkdir(r, b"a", 0o755).unwrap();
+    fs.mkdir(r, b"b", 0o755).unwrap();
+    let dir = |fs: &mut Fs, p: &str| open(fs, r, p, OFlags::DIRECTORY, Access::Read).unwrap();
+    let (a, b) = (dir(&mut fs, "a"), dir(&mut fs, "b"));
+    type Step = fn(&mut Fs, Fd);
+    // Each step, and whether it changes what `a` or `b` list (including `..`).
+    let steps: Vec<(&str, Step, bool)> = vec![
+        ("create a/f", |fs, r| write_file(fs, r, "a/f", b"1"), true),
+        ("write a/f", |fs, r| write_file(fs, r, "a/f", b"22"), false),
+        (
+            "utimes a",
+            |fs, r| {
+                fs.utimensat(r, b"a", true, SetTime::Now, SetTime::Now)
+                    .unwrap()
+            },
+            false,
+        ),
+        (
+            "mkdir a/d",
+            |fs, r| fs.mkdir(r, b"a/d", 0o755).unwrap(),
+            true,
+        ),
+        (
+            "link a/f a/g",
+            |fs, r| fs.link(r, b"a/f", false, r, b"a/g").unwrap(),
+            true,
+        ),
+        (
+            "symlink a/s",
+            |fs, r| fs.symlink(b"f", r, b"a/s").unwrap(),
+            true,
+        ),
+        // Two names of one file: POSIX's rename does nothing.
+        (
+            "rename a/g over a/f",
+            |fs, r| fs.rename(r, b"a/g", r, b"a/f").unwrap(),
+            false,
+        ),
+        ("create a/h", |fs, r| write_file(fs, r, "a/h", b""), true),
+        (
+            "rename a/h over a/f",
+            |fs, r| fs.rename(r, b"a/h", r, b"a/f").unwrap(),
+            true,
+        ),
+        (
+            "rename a/s to b/s",
+            |fs, r| fs.rename(r, b"a/s", r, b"b/s").unwrap(),
+            true,
+        ),
+        ("unlink b/s", |fs, r| fs.unlink(r, b"b/s").unwrap(), true),
+        ("rmdir a/d", |fs, r| fs.rmdir(r, b"a/d").unwrap(), true),
+        // `b`'s own names stay, but its `..` changes.
+        (
+            "move b into a",
+            |fs, r| fs.rename(r, b"b", r, b"a/b").unwrap(),
+            true,
+        ),
+    ];
+    let mut before = [
+        (fs.readdir_version(a).unwrap(), listing(&mut fs, a)),
+        (fs.readdir_version(b).unwrap(), listing(&mut fs, b)),
+    ];
+    for (what, step, changes) in steps {
+        step(&mut fs, r);
+        let now = [
+            (fs.readdir_version(a).unwrap(), listing(&mut fs, a)),
+            (fs.readdir_version(b).unwrap(), listing(&mut fs, b)),
+        ];
+        for (old, new) in before.iter().zip(&now) {
+            // The promise: the same version means the same listing.
+            if old.0 == new.0 {
+                assert_eq!(old.1, new.1, "{what}: listing changed, version did not");
+            }
+        }
+        // And a step that leaves every listing alone keeps every version (else a cache of
+        // listings would be useless).
+        let any_changed = before.iter().zip(&now).any(|(o, n)| o.1 != n.1);
+        assert_eq!(any_changed, changes, "{what}");
+        if !changes {
+            assert_eq!(before[0].0, now[0].0, "{what}: version changed needlessly");
+            assert_eq!(before[1].0, now[1].0, "{what}: version changed needlessly");
+        }
+        before = now;
+    }
+    // A removed directory lists nothing and has no version; a new one in its place (which
+    // may reuse its inode) gets a version never seen before.
+    let old = fs.readdir_version(b).unwrap().unwrap();
+    fs.rmdir(r, b"a/b").unwrap();
+    assert_eq!(fs.readdir_version(b), Ok(None));
+    fs.close(b).unwrap();
+    fs.mkdir(r, b"a/b", 0o755).unwrap();
+    let b2 = dir(&mut fs, "a/b");
+    let new = fs.readdir_version(b2).unwrap().unwrap();
+    assert!(new != old && new != before[0].0.unwrap());
+    // Not a directory, or not open.
+    let f = open(&mut fs, r, "a/f", OFlags::empty(), Access::Read).unwrap();
+    assert_eq!(fs.readdir_version(f), Err(ENOTDIR));
+    assert_eq!(fs.readdir_version(99), Err(EBADF));
+    ok(&fs);
+}

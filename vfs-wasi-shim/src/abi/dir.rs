@@ -41,6 +41,73 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// The last directory listing packed in `fd_readdir`'s format, so that listing an unchanged
+/// directory again (a program's `os.listdir` of the same folder, every `read_dir` of a search
+/// path) is one copy instead of an encoding per entry. Keyed by `vfs-core`'s listing version,
+/// which is never reused, so it cannot serve a stale or a foreign listing.
+#[derive(Default)]
+pub(crate) struct PackedListing {
+    /// The listing version packed last.
+    version: Option<u64>,
+    /// Whether all of it is kept; not for a listing over [`PackedListing::MAX_BYTES`], which is
+    /// then packed straight into the guest's buffer by every call, as long as its version
+    /// stays the same (so it is not tried again).
+    whole: bool,
+    /// Every entry from cookie 0, each a `dirent` header and its name.
+    bytes: Vec<u8>,
+    /// Per entry, in order: its own position (the cookie that starts a listing at it, one
+    /// less than its `d_next`) and its offset in `bytes`. A cookie lists the entries at or
+    /// after it, even one left by a name removed since, as `vfs-core` does.
+    starts: Vec<(u64, u32)>,
+}
+
+impl PackedListing {
+    /// Listings larger than this are packed straight into the guest's buffer on every call
+    /// instead: a copy of a huge directory is memory held for little gain.
+    const MAX_BYTES: usize = 64 << 10;
+
+    /// Copies the packed entries from `cookie` on into `out`, as many bytes as fit (the last
+    /// entry possibly cut off, as `fd_readdir` wants); returns how many.
+    fn copy_to(&self, out: &mut [u8], cookie: u64) -> usize {
+        let i = self.starts.partition_point(|&(c, _)| c < cookie);
+        let at = self
+            .starts
+            .get(i)
+            .map_or(self.bytes.len(), |&(_, at)| at as usize);
+        let src = &self.bytes[at..];
+        let n = src.len().min(out.len());
+        out[..n].copy_from_slice(&src[..n]);
+        n
+    }
+}
+
+/// Appends one entry (header and name) to `out` as far as it fits; returns whether the whole
+/// entry did.
+fn pack(out: &mut [u8], used: &mut usize, e: &vfs_core::DirEntry<'_>) -> bool {
+    let head = encode_dirent(
+        e.next_cookie,
+        e.ino,
+        e.name.len() as u32,
+        filetype(e.file_type).raw(),
+    );
+    let end = *used + DIRENT_SIZE + e.name.len();
+    if let Some(whole) = out.get_mut(*used..end) {
+        // The common case: the entry fits whole.
+        let (h, name) = whole.split_at_mut(DIRENT_SIZE);
+        h.copy_from_slice(&head);
+        copy_short(name, e.name);
+        *used = end;
+        return true;
+    }
+    // The last entry, cut off where the buffer ends.
+    for part in [&head[..], e.name] {
+        let n = part.len().min(out.len() - *used);
+        out[*used..*used + n].copy_from_slice(&part[..n]);
+        *used += n;
+    }
+    false
+}
+
 impl Shim {
     /// `fd_readdir`: writes `dirent` headers, each followed by its name, starting at `cookie`.
     ///
@@ -59,29 +126,58 @@ impl Shim {
     ) -> AbiResult {
         mem.slice_mut(bufused, 4)?;
         let out = mem.slice_mut(buf, buf_len)?;
-        let mut used = 0usize;
-        self.fs.readdir(fd, cookie, |e| {
-            let namlen = e.name.len() as u32;
-            let head = encode_dirent(e.next_cookie, e.ino, namlen, filetype(e.file_type).raw());
-            let end = used + DIRENT_SIZE + e.name.len();
-            if let Some(whole) = out.get_mut(used..end) {
-                // The common case: the entry fits whole.
-                let (h, name) = whole.split_at_mut(DIRENT_SIZE);
-                h.copy_from_slice(&head);
-                copy_short(name, e.name);
-                used = end;
-            } else {
-                // The last entry, cut off where the buffer ends.
-                for part in [&head[..], e.name] {
-                    let room = out.len() - used;
-                    let n = part.len().min(room);
-                    out[used..used + n].copy_from_slice(&part[..n]);
-                    used += n;
+        let used = match self.fs.readdir_version(fd)? {
+            // A removed directory lists nothing.
+            None => 0,
+            Some(v) => {
+                if self.listing.version != Some(v) {
+                    self.repack(fd, v)?;
+                }
+                if self.listing.whole {
+                    self.listing.copy_to(out, cookie)
+                } else {
+                    let mut used = 0;
+                    self.fs.readdir(fd, cookie, |e| pack(out, &mut used, e))?;
+                    used
                 }
             }
-            used < out.len()
-        })?;
+        };
         Ok(mem.write_u32(bufused, used as u32)?)
+    }
+
+    /// Packs all of directory `fd` (at listing version `version`) into the kept listing, or
+    /// notes that it is too large to keep.
+    fn repack(&mut self, fd: Fd, version: u64) -> Result<(), vfs_core::Errno> {
+        let PackedListing {
+            version: packed,
+            whole,
+            bytes,
+            starts,
+        } = &mut self.listing;
+        *packed = None;
+        bytes.clear();
+        starts.clear();
+        let mut fits = true;
+        self.fs.readdir(fd, 0, |e| {
+            let at = bytes.len();
+            let end = at + DIRENT_SIZE + e.name.len();
+            if end > PackedListing::MAX_BYTES {
+                fits = false;
+                return false;
+            }
+            bytes.resize(end, 0);
+            let mut used = at;
+            pack(bytes, &mut used, e);
+            starts.push((e.next_cookie.saturating_sub(1), at as u32));
+            true
+        })?;
+        if !fits {
+            bytes.clear();
+            starts.clear();
+        }
+        *packed = Some(version);
+        *whole = fits;
+        Ok(())
     }
 }
 

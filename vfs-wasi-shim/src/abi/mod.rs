@@ -127,6 +127,8 @@ struct Preopen {
 pub struct Shim {
     fs: Fs,
     preopens: Vec<Preopen>,
+    /// The last listing `fd_readdir` packed (see `dir.rs`).
+    listing: dir::PackedListing,
 }
 
 impl Shim {
@@ -140,6 +142,7 @@ impl Shim {
                 fd: root,
                 name: b"/".to_vec(),
             }],
+            listing: Default::default(),
         })
     }
 

@@ -572,3 +572,119 @@ fn prestat_renumber_and_poll() {
         Err(WasiError(wasi::ERRNO_INVAL))
     );
 }
+
+/// What `fd_readdir(dir, cookie)` must write into a buffer of `len` bytes, packed straight
+/// from `vfs-core`'s listing: the reference for the shim's copy of the last listing.
+fn expected_dirents(t: &mut T, dir: u32, cookie: u64, len: usize) -> Vec<u8> {
+    let mut all = Vec::new();
+    t.s.fs_mut()
+        .readdir(dir, cookie, |e| {
+            let ft = super::filetype(e.file_type).raw();
+            let head = super::layout::encode_dirent(e.next_cookie, e.ino, e.name.len() as u32, ft);
+            all.extend_from_slice(&head);
+            all.extend_from_slice(e.name);
+            all.len() < len
+        })
+        .unwrap();
+    all.truncate(len);
+    all
+}
+
+#[test]
+fn readdir_served_from_the_last_listing_matches_a_fresh_packing() {
+    let mut t = T::new();
+    t.mkdir("a").unwrap();
+    t.mkdir("b").unwrap();
+    let mut names_a = Vec::new();
+    for i in 0..60 {
+        let name = format!("a/{}-{i}", "n".repeat(i % 13));
+        let fd = t.open(&name, CREAT, RD, 0).unwrap();
+        t.s.fd_close(fd).unwrap();
+        names_a.push(name);
+    }
+    // Moved out of `a` and back now and then (not among the names removed or renamed).
+    let fd = t.open("a/mover", CREAT, RD, 0).unwrap();
+    t.s.fd_close(fd).unwrap();
+    // Over 64 KiB of entries: listed without being kept.
+    for i in 0..1500 {
+        let fd = t.open(&format!("b/{:040}", i), CREAT, RD, 0).unwrap();
+        t.s.fd_close(fd).unwrap();
+    }
+    let a = t.open("a", wasi::OFLAGS_DIRECTORY, RD, 0).unwrap();
+    let b = t.open("b", wasi::OFLAGS_DIRECTORY, RD, 0).unwrap();
+    // Every cookie a listing of `a` has handed out so far, including stale ones.
+    let mut cookies = vec![0u64, 1, 2, 3, 1 << 40];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..40 {
+        // Change `a` on most rounds: remove, add, replace by rename, or move to `b` and back.
+        match round % 5 {
+            0 => {}
+            1 => {
+                let victim = names_a.swap_remove(next(names_a.len() as u64) as usize);
+                let (p, l) = t.put(PATH, victim.as_bytes());
+                t.s.path_unlink_file(&t.m, t.root, p, l).unwrap();
+            }
+            2 => {
+                let name = format!("a/new-{round}");
+                let fd = t.open(&name, CREAT, RD, 0).unwrap();
+                t.s.fd_close(fd).unwrap();
+                names_a.push(name);
+            }
+            3 => {
+                let from = names_a.swap_remove(next(names_a.len() as u64) as usize);
+                let to = names_a[next(names_a.len() as u64) as usize].clone();
+                let (p, l) = t.put(PATH, from.as_bytes());
+                let (p2, l2) = t.put(PATH2, to.as_bytes());
+                t.s.path_rename(&t.m, t.root, p, l, t.root, p2, l2).unwrap();
+            }
+            _ => {
+                let (p, l) = t.put(PATH, b"a/mover");
+                let (p2, l2) = t.put(PATH2, b"b/moved");
+                t.s.path_rename(&t.m, t.root, p, l, t.root, p2, l2).unwrap();
+                t.s.path_rename(&t.m, t.root, p2, l2, t.root, p, l).unwrap();
+            }
+        }
+        for _ in 0..30 {
+            // Alternate between the two directories, so the kept listing is replaced often.
+            let (dir, big) = if next(4) == 0 { (b, true) } else { (a, false) };
+            let cookie = if big {
+                next(1600)
+            } else {
+                cookies[next(cookies.len() as u64) as usize]
+            };
+            let len = [1, 23, 24, 25, 100, 333, 4096, 32768][next(8) as usize];
+            let want = expected_dirents(&mut t, dir, cookie, len);
+            t.s.fd_readdir(&mut t.m, dir, BIG, len as u32, cookie, OUT)
+                .unwrap();
+            let used = t.m.read_u32(OUT).unwrap();
+            let got = t.m.slice(BIG, used).unwrap();
+            assert!(
+                got == &want[..],
+                "round {round}: dir {dir} cookie {cookie} len {len}: {} bytes, want {}",
+                got.len(),
+                want.len()
+            );
+            if !big {
+                cookies.extend(parse_dirents(got).iter().map(|(_, c)| *c));
+            }
+        }
+    }
+    // A removed directory lists nothing, even right after a listing of it was kept.
+    let (p, l) = t.put(PATH, b"c");
+    t.s.path_create_directory(&t.m, t.root, p, l).unwrap();
+    let c = t.open("c", wasi::OFLAGS_DIRECTORY, RD, 0).unwrap();
+    t.s.fd_readdir(&mut t.m, c, BIG, 4096, 0, OUT).unwrap();
+    assert_eq!(
+        parse_dirents(t.m.slice(BIG, t.m.read_u32(OUT).unwrap()).unwrap()).len(),
+        2
+    );
+    t.s.path_remove_directory(&t.m, t.root, p, l).unwrap();
+    t.s.fd_readdir(&mut t.m, c, BIG, 4096, 0, OUT).unwrap();
+    assert_eq!(t.m.read_u32(OUT), Ok(0));
+}
