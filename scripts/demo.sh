@@ -22,7 +22,7 @@ if ! command -v pip >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; th
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
-cargo build --quiet -p vfs-box -p vfs-image   # vfs-box runs `vfs-image embed`
+cargo build --quiet -p vfs-box
 VFS_BOX="$CARGO_TARGET_DIR/debug/vfs-box"
 # What `cargo run -p vfs-box` would set: vfs-box finds the guest sources of *this* checkout even
 # if the shared target dir's binary was last built from another one.

@@ -16,7 +16,8 @@
 //!   the overlayfs rules over a stack of images and [`squash`] flattens one.
 //! - **Guest-friendly.** With `default-features = false` the crate is `no_std` + `alloc` and has
 //!   one dependency (`xxhash-rust`); the host helpers (`pack_dir`, `unpack`, OCI tar import)
-//!   and the CLI live behind the `host` and `cli` features.
+//!   the module rewriter behind `vfs-image embed` and the CLI live behind the `host`, `embed`
+//!   and `cli` features.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
@@ -31,6 +32,8 @@ mod reader;
 mod verify;
 mod writer;
 
+#[cfg(feature = "embed")]
+pub mod embed;
 #[cfg(feature = "host")]
 pub mod host;
 
