@@ -158,21 +158,25 @@ impl Shim {
         bytes.clear();
         starts.clear();
         let mut fits = true;
+        let mut used = 0;
         self.fs.readdir(fd, 0, |e| {
-            let at = bytes.len();
+            let at = used;
             let end = at + DIRENT_SIZE + e.name.len();
             if end > PackedListing::MAX_BYTES {
                 fits = false;
                 return false;
             }
-            bytes.resize(end, 0);
-            let mut used = at;
+            if end > bytes.len() {
+                // Grown (and zeroed) in large steps, not per entry: a variable-length fill is
+                // a call into the host in wasm, like a variable-length copy.
+                bytes.resize(end.max(2 * bytes.len()).max(4096), 0);
+            }
             pack(bytes, &mut used, e);
             starts.push((e.next_cookie.saturating_sub(1), at as u32));
             true
         })?;
+        bytes.truncate(if fits { used } else { 0 });
         if !fits {
-            bytes.clear();
             starts.clear();
         }
         *packed = Some(version);
