@@ -45,8 +45,14 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 /// directory again (a program's `os.listdir` of the same folder, every `read_dir` of a search
 /// path) is one copy instead of an encoding per entry. Keyed by `vfs-core`'s listing version,
 /// which is never reused, so it cannot serve a stale or a foreign listing.
+///
+/// A listing is kept from its second read on: the first read of a version packs straight into
+/// the guest's buffer, as without a copy, so a directory listed once after every change (or
+/// two directories listed in turn) costs no more than before.
 #[derive(Default)]
 pub(crate) struct PackedListing {
+    /// The listing version read last without being kept.
+    seen: Option<u64>,
     /// The listing version packed last.
     version: Option<u64>,
     /// Whether all of it is kept; not for a listing over [`PackedListing::MAX_BYTES`], which is
@@ -131,9 +137,13 @@ impl Shim {
             None => 0,
             Some(v) => {
                 if self.listing.version != Some(v) {
-                    self.repack(fd, v)?;
+                    if self.listing.seen == Some(v) {
+                        self.repack(fd, v)?;
+                    } else {
+                        self.listing.seen = Some(v);
+                    }
                 }
-                if self.listing.whole {
+                if self.listing.version == Some(v) && self.listing.whole {
                     self.listing.copy_to(out, cookie)
                 } else {
                     let mut used = 0;
@@ -151,6 +161,7 @@ impl Shim {
         let PackedListing {
             version: packed,
             whole,
+            seen: _,
             bytes,
             starts,
         } = &mut self.listing;
