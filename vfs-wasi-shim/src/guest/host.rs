@@ -45,18 +45,47 @@ pub fn env_flag(name: &[u8]) -> bool {
     })
 }
 
-/// The host's preopened descriptors: probed from 3 upwards until `EBADF`, as wasi-libc does.
-pub fn preopens() -> Vec<u32> {
-    let mut out = Vec::new();
+/// Calls `each(fd, prestat)` for the host's preopened descriptors, probed from 3 upwards until
+/// `EBADF`, as wasi-libc does; `prestat` is `None` if the host refused to describe `fd`.
+fn probe_preopens(mut each: impl FnMut(u32, Option<[u32; 2]>)) {
     // wasi-libc stops at the first EBADF too; the cap only guards against a host that never does.
     for fd in 3..1024u32 {
-        let mut prestat = [0u8; 8];
+        let mut prestat = [0u32; 2];
         // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
         let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
         if r == i32::from(wasi::ERRNO_BADF.raw()) {
             break;
         }
-        out.push(fd);
+        each(fd, (r == 0).then_some(prestat));
     }
+}
+
+/// The host's preopened descriptors.
+pub fn preopens() -> Vec<u32> {
+    let mut out = Vec::new();
+    probe_preopens(|fd, _| out.push(fd));
+    out
+}
+
+/// The host's preopened directories with the names the host gave them (one `fd_prestat_get`
+/// and one `fd_prestat_dir_name` each).
+pub fn preopen_dirs() -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    probe_preopens(|fd, prestat| {
+        let Some([kind, len]) = prestat else {
+            return;
+        };
+        if kind != u32::from(wasi::PREOPENTYPE_DIR.raw()) {
+            return;
+        }
+        let mut name = vec![0u8; len as usize];
+        // SAFETY: `name` has exactly the length the host just reported.
+        let r = unsafe {
+            raw::fd_prestat_dir_name(fd as i32, name.as_mut_ptr() as i32, name.len() as i32)
+        };
+        if r == 0 {
+            out.push((fd, name));
+        }
+    });
     out
 }

@@ -9,28 +9,11 @@
 #![allow(unsafe_code)]
 
 use super::{host, state};
-use wasi::wasi_snapshot_preview1 as raw;
 
 extern "C" {
     /// wasi-libc: adds `fd` as a preopened directory named `prefix` to the table that path
     /// lookups (`open`, `stat`, Rust `std::fs`) resolve against.
     fn __wasilibc_register_preopened_fd(fd: i32, prefix: *const core::ffi::c_char) -> i32;
-}
-
-/// The name the host gave its preopened descriptor `fd`, or `None` if it is not a directory
-/// preopen.
-fn preopen_name(fd: u32) -> Option<Vec<u8>> {
-    let mut prestat = [0u32; 2];
-    // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
-    let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
-    if r != 0 || prestat[0] != u32::from(wasi::PREOPENTYPE_DIR.raw()) {
-        return None;
-    }
-    let mut name = vec![0u8; prestat[1] as usize];
-    // SAFETY: `name` has exactly the length the host just reported.
-    let r =
-        unsafe { raw::fd_prestat_dir_name(fd as i32, name.as_mut_ptr() as i32, name.len() as i32) };
-    (r == 0).then_some(name)
 }
 
 /// Call first thing when a pre-initialized instance starts its run (before any file access of
@@ -57,13 +40,9 @@ pub fn resume() -> usize {
             ));
         }
         let fs = st.shim.fs_mut();
-        let adopted = host::preopens()
+        let adopted = host::preopen_dirs()
             .into_iter()
-            .filter_map(|h| {
-                let name = preopen_name(h)?;
-                let fd = fs.adopt_host_fd(None, h).ok()?;
-                Some((fd, name))
-            })
+            .filter_map(|(h, name)| Some((fs.adopt_host_fd(None, h).ok()?, name)))
             .collect::<Vec<(u32, Vec<u8>)>>();
         (adopted, st.trace)
     })
