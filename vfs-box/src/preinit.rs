@@ -23,6 +23,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::cache::wt;
+use crate::run::EXPORT_UPPER;
 
 /// The guest's initialization export.
 const INIT_FUNC: &str = "vfs_box_preinit";
@@ -92,9 +93,6 @@ fn check_exports(wasm: &[u8]) -> Result<()> {
         ),
     }
 }
-
-/// The shim's export, present in every Python box.
-const EXPORT_UPPER: &str = "vfs_export_upper";
 
 /// Returns `wasm` (a Python box) pre-initialized: CPython started and `code` run.
 pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec<u8>> {

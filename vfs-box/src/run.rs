@@ -133,8 +133,9 @@ pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
     }
 }
 
-/// The shim's export that serializes the upper layer (see `vfs-wasi-shim`).
-const EXPORT_UPPER: &str = "vfs_export_upper";
+/// The shim's export that serializes the upper layer (see `vfs-wasi-shim`), present in every
+/// Python box.
+pub const EXPORT_UPPER: &str = "vfs_export_upper";
 
 /// `vfs-box run`: compile (cached), instantiate once, run with the host's stdio; with
 /// `save_upper`, write what the guest changed in its filesystem there as an image layer (also
