@@ -177,10 +177,10 @@ pub extern "C" fn vfs_box_preinit() {
         (&code, "<preinit>"),
         (settle.as_bytes(), "<vfs-box>"),
     ];
+    // Sources travel as hex, which needs no quoting.
+    let resume_hex = hex(RESUME_PY.as_bytes());
     for (source, name) in steps {
-        // Sources travel as hex, which needs no quoting.
         let source_hex = hex(source);
-        let resume_hex = hex(RESUME_PY.as_bytes());
         let step = format!(
             "exec(compile(bytes.fromhex('{source_hex}'), '{name}', 'exec'), \
              {{'__name__': '__vfs_box_preinit__', 'SOURCE': bytes.fromhex('{resume_hex}')}})\n"
