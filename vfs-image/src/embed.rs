@@ -10,12 +10,11 @@
 //! end-to-end tests check this by allocating far more than an image's size and re-reading
 //! every file of the image afterwards.
 //!
-//! How the shim finds them with no parsing at start-up: the shim holds a layer table in a data
-//! segment, starting with a 16-byte magic (`wasm-vfs:layers1`), then `u32` capacity, `u32`
-//! count, then `capacity` pairs of `u32` (address, length), lowest layer first. `embed` finds
-//! the magic in the data segments and writes the new layers' addresses into the next free
-//! slots, so embedding again adds layers on top of those already there. The layout must stay
-//! identical to `LayerTable` in `vfs-wasi-shim/src/memory.rs`.
+//! How the shim finds them with no parsing at start-up: the shim holds a
+//! [`LayerTable`](crate::format::LayerTable) in a data segment (its layout is defined once, in
+//! [`crate::format`]). `embed` finds the table's magic in the data segments and writes the new
+//! layers' addresses into the next free slots, so embedding again adds layers on top of those
+//! already there.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -23,10 +22,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use wasmparser::{BinaryReader, DataKind, DataSectionReader, MemorySectionReader, Operator};
 
-/// The 16 bytes that open the shim's layer table.
-pub const LAYER_MAGIC: &[u8; 16] = b"wasm-vfs:layers1";
-/// Size of the whole table: magic, capacity, count, and `capacity` (addr, len) slots.
-const TABLE_HEADER: usize = 16 + 4 + 4;
+use crate::format::{LAYER_MAGIC, LT_CAPACITY, LT_COUNT, LT_SLOTS, LT_SLOT_SIZE};
+
 /// Layer data is 16-aligned in memory.
 const ALIGN: u64 = 16;
 const PAGE: u64 = 65536;
@@ -141,13 +138,13 @@ pub fn embed(module: &[u8], layers: &[&[u8]]) -> Result<Vec<u8>, EmbedError> {
             let mut ops = offset_expr.get_operators_reader();
             if let (Ok(Operator::I32Const { value }), Ok(Operator::End)) = (ops.read(), ops.read())
             {
-                for pos in find_all(seg.data, LAYER_MAGIC) {
+                for pos in find_all(seg.data, &LAYER_MAGIC) {
                     ensure!(
                         table.is_none(),
                         "the module holds more than one wasm-vfs layer table"
                     );
                     ensure!(
-                        seg.data.len() - pos >= TABLE_HEADER,
+                        seg.data.len() - pos >= LT_SLOTS,
                         "the wasm-vfs layer table is cut off at the end of its data segment"
                     );
                     table = Some((data_at + pos, u64::from(value as u32) + pos as u64));
@@ -159,13 +156,13 @@ pub fn embed(module: &[u8], layers: &[&[u8]]) -> Result<Vec<u8>, EmbedError> {
     let (table_at, _table_addr) = table.ok_or(EmbedError::NoShim)?;
     let read_u32 =
         |at: usize| u32::from_le_bytes(module[at..at + 4].try_into().unwrap_or_default());
-    let capacity = read_u32(table_at + 16) as usize;
-    let count = read_u32(table_at + 20) as usize;
+    let capacity = read_u32(table_at + LT_CAPACITY) as usize;
+    let count = read_u32(table_at + LT_COUNT) as usize;
     ensure!(
         (1..=1024).contains(&capacity) && count <= capacity,
         "the wasm-vfs layer table is damaged (capacity {capacity}, count {count})"
     );
-    let table_len = TABLE_HEADER + 8 * capacity;
+    let table_len = LT_SLOTS + LT_SLOT_SIZE * capacity;
     ensure!(
         table_at + table_len <= data_sec.body.end,
         "the wasm-vfs layer table is cut off"
@@ -193,11 +190,11 @@ pub fn embed(module: &[u8], layers: &[&[u8]]) -> Result<Vec<u8>, EmbedError> {
     // Patch the table in a copy of the module, then rebuild the sections that change.
     let mut patched = module.to_vec();
     for (i, (addr, len)) in placed.iter().enumerate() {
-        let slot = table_at + TABLE_HEADER + 8 * (count + i);
+        let slot = table_at + LT_SLOTS + LT_SLOT_SIZE * (count + i);
         patched[slot..slot + 4].copy_from_slice(&addr.to_le_bytes());
-        patched[slot + 4..slot + 8].copy_from_slice(&len.to_le_bytes());
+        patched[slot + 4..slot + LT_SLOT_SIZE].copy_from_slice(&len.to_le_bytes());
     }
-    patched[table_at + 20..table_at + 24]
+    patched[table_at + LT_COUNT..table_at + LT_COUNT + 4]
         .copy_from_slice(&((count + layers.len()) as u32).to_le_bytes());
 
     let total_segments = segments.len() + layers.len();
@@ -376,7 +373,7 @@ mod tests {
 
         let once = embed(&m, &[&[7u8; 100_000]]).unwrap();
         let twice = embed(&once, &[&[9u8; 10]]).unwrap();
-        let at = find_all(&twice, LAYER_MAGIC).next().unwrap();
+        let at = find_all(&twice, &LAYER_MAGIC).next().unwrap();
         let u = |o: usize| u32::from_le_bytes(twice[at + o..at + o + 4].try_into().unwrap());
         assert_eq!(u(20), 2, "count");
         assert_eq!(

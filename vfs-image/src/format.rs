@@ -30,6 +30,58 @@ pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER;
 /// Inode flag: the directory is opaque (hides everything below it in lower layers).
 pub const INODE_FLAG_OPAQUE: u8 = 1;
 
+/// The layer table a module linked with `vfs-wasi-shim` carries in a data segment: where
+/// `vfs_image::embed` records the layers it placed in memory and where the shim finds them at
+/// start-up with no parsing. One definition for both sides: the shim declares its `static` as a
+/// [`LayerTable`], and `embed` patches the bytes at the offsets below.
+///
+/// Layout (little-endian, 16-aligned): [`LAYER_MAGIC`], `u32` capacity, `u32` count, then
+/// capacity × (`u32` address, `u32` length), lowest layer first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
+pub struct LayerTable {
+    /// [`LAYER_MAGIC`]: what `embed` searches the data segments for.
+    pub magic: [u8; 16],
+    /// Number of slots ([`LAYER_SLOTS`] in tables the shim declares).
+    pub capacity: u32,
+    /// Slots in use.
+    pub count: u32,
+    /// `(address, length)` of each embedded layer in linear memory.
+    pub slots: [[u32; 2]; LAYER_SLOTS],
+}
+
+impl LayerTable {
+    /// A table with no layers, as linked into the guest before `embed` runs.
+    pub const EMPTY: LayerTable = LayerTable {
+        magic: LAYER_MAGIC,
+        capacity: LAYER_SLOTS as u32,
+        count: 0,
+        slots: [[0; 2]; LAYER_SLOTS],
+    };
+}
+
+/// The 16 bytes that open a [`LayerTable`].
+pub const LAYER_MAGIC: [u8; 16] = *b"wasm-vfs:layers1";
+/// How many layers the shim's table holds.
+pub const LAYER_SLOTS: usize = 16;
+/// Offset of the `u32` capacity in a [`LayerTable`].
+pub const LT_CAPACITY: usize = 16;
+/// Offset of the `u32` count in a [`LayerTable`].
+pub const LT_COUNT: usize = 20;
+/// Offset of the first slot in a [`LayerTable`]; each slot is [`LT_SLOT_SIZE`] bytes.
+pub const LT_SLOTS: usize = 24;
+/// Size of one `(address, length)` slot.
+pub const LT_SLOT_SIZE: usize = 8;
+
+// The offsets above are the `repr(C)` layout of the struct: checked at compile time so the two
+// descriptions cannot drift apart.
+const _: () = {
+    assert!(core::mem::offset_of!(LayerTable, capacity) == LT_CAPACITY);
+    assert!(core::mem::offset_of!(LayerTable, count) == LT_COUNT);
+    assert!(core::mem::offset_of!(LayerTable, slots) == LT_SLOTS);
+    assert!(core::mem::size_of::<[[u32; 2]; LAYER_SLOTS]>() == LT_SLOT_SIZE * LAYER_SLOTS);
+};
+
 // Header field offsets.
 pub(crate) const H_VERSION_MAJOR: usize = 8;
 pub(crate) const H_VERSION_MINOR: usize = 10;

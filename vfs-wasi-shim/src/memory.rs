@@ -138,35 +138,14 @@ impl Memory for GuestMemory {
     }
 }
 
-/// Where `vfs-image embed` records the layers it placed in the module.
-///
-/// The table is a `static` in a data segment: `embed` finds it by its magic, writes the
-/// address and length of each layer into the slots, and adds the layers themselves as data
-/// segments beyond the module's original initial memory. Layout (little-endian, 16-aligned):
-/// 16 bytes of magic, `u32` slot capacity, `u32` count, then `capacity` × (`u32` addr,
-/// `u32` len), lowest layer first. The same layout is written down in `vfs-image`'s `embed`.
-#[repr(C, align(16))]
-pub struct LayerTable {
-    magic: [u8; 16],
-    capacity: u32,
-    count: u32,
-    slots: [[u32; 2]; LAYER_SLOTS],
-}
-
-/// The 16 bytes `embed` searches for.
-pub const LAYER_MAGIC: [u8; 16] = *b"wasm-vfs:layers1";
-
-/// How many layers one module can hold.
-pub const LAYER_SLOTS: usize = 16;
-
+/// Where `vfs-image embed` records the layers it placed in the module: a
+/// [`LayerTable`](vfs_image::format::LayerTable) in a data segment (its layout is defined once,
+/// in `vfs_image::format`). `embed` finds it by its magic, writes the address and length of each
+/// layer into the slots, and adds the layers themselves as data segments beyond the module's
+/// original initial memory.
 #[cfg(target_arch = "wasm32")]
 #[used]
-static LAYERS: LayerTable = LayerTable {
-    magic: LAYER_MAGIC,
-    capacity: LAYER_SLOTS as u32,
-    count: 0,
-    slots: [[0; 2]; LAYER_SLOTS],
-};
+static LAYERS: vfs_image::format::LayerTable = vfs_image::format::LayerTable::EMPTY;
 
 /// The image layers embedded in this module, lowest first, as slices of linear memory.
 ///
@@ -177,9 +156,9 @@ static LAYERS: LayerTable = LayerTable {
 pub fn embedded_layers() -> Vec<&'static [u8]> {
     // SAFETY: `LAYERS` is a valid static; the volatile read stops the compiler from folding
     // the all-zero initial value into the code, since `embed` changes it after compilation.
-    let table: LayerTable = unsafe { core::ptr::read_volatile(&LAYERS) };
+    let table: vfs_image::format::LayerTable = unsafe { core::ptr::read_volatile(&LAYERS) };
     let size = GuestMemory.size();
-    let count = (table.count as usize).min(LAYER_SLOTS);
+    let count = (table.count as usize).min(table.slots.len());
     let mut out = Vec::with_capacity(count);
     for &[addr, len] in &table.slots[..count] {
         if addr == 0 || range(size, addr, len).is_err() {
