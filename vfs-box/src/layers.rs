@@ -10,15 +10,13 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use vfs_image::{ImageBuilder, Meta};
+use vfs_image::host::{pack_dir, Overrides, PackOptions};
 
-use crate::run::{DirMap, Invocation};
+use vfs_runner::{DirMap, Invocation, Stdio};
 
 /// Where CPython looks for its stdlib with no environment: `<prefix>/lib/python3.11`.
 pub const STDLIB_IN_GUEST: &str = "/usr/local/lib/python3.11";
@@ -315,9 +313,9 @@ fn compile(
     eprintln!("vfs-box: compiling bytecode under {guest_root} with the guest's CPython");
     let inv = Invocation::new(Path::new("python.wasm"), &args, Vec::new(), dirs);
     let module = crate::cache::load(engine, host_python)?;
-    let linker = crate::run::linker(engine)?;
-    let (mut store, instance) = crate::run::instantiate(&linker, &module, inv.wasi(false)?)?;
-    let code = crate::run::start(&mut store, &instance)?;
+    let linker = vfs_runner::linker(engine)?;
+    let (mut store, instance) = vfs_runner::instantiate(&linker, &module, inv.wasi(&Stdio::Inherit)?)?;
+    let code = vfs_runner::start(&mut store, &instance)?;
     if code != 0 {
         bail!("compiling the stdlib in the guest failed (exit {code})");
     }
@@ -341,51 +339,19 @@ fn remove_compiled_sources(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Packs the staged tree at `root` into an image layer, keeping mode and nanosecond times.
+/// Packs the staged tree at `root` into an image layer with `vfs_image`'s own packer, keeping
+/// mode and nanosecond mtimes; every node is owned by root (the stage belongs to whoever ran
+/// vfs-box, which means nothing inside the box), and atime and ctime are the mtime, so the same
+/// stage always packs to the same bytes.
 pub fn pack(root: &Path) -> Result<Vec<u8>> {
-    let mut b = ImageBuilder::new();
-    add_tree(&mut b, root, Path::new(""))?;
-    b.finish()
-        .with_context(|| format!("packing {} into an image", root.display()))
-}
-
-fn meta_of(md: &std::fs::Metadata) -> Meta {
-    Meta {
-        mode: md.mode() & 0o7777,
-        uid: 0,
-        gid: 0,
-        atime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-        ctime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-    }
-}
-
-fn add_tree(b: &mut ImageBuilder, root: &Path, rel: &Path) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?.collect::<std::io::Result<_>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = rel.join(e.file_name());
-        let md = std::fs::symlink_metadata(e.path())?;
-        let name = path.as_os_str().as_bytes();
-        if name.starts_with(b".complete") {
-            continue;
-        }
-        let ft = md.file_type();
-        if ft.is_dir() {
-            b.add_dir(name, meta_of(&md))
-                .with_context(|| format!("adding {}", path.display()))?;
-            add_tree(b, root, &path)?;
-        } else if ft.is_file() {
-            let data = std::fs::read(e.path())?;
-            b.add_file(name, meta_of(&md), data)
-                .with_context(|| format!("adding {}", path.display()))?;
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(e.path())?;
-            b.add_symlink(name, meta_of(&md), target.as_os_str().as_bytes())
-                .with_context(|| format!("adding {}", path.display()))?;
-        }
-    }
-    Ok(())
+    let opts = PackOptions {
+        overrides: Overrides {
+            mtime: None,
+            owner: Some((0, 0)),
+        },
+        ..PackOptions::default()
+    };
+    pack_dir(root, &opts).with_context(|| format!("packing {} into an image", root.display()))
 }
 
 /// Stages the app: `DIR` at `/app` (sources plus timestamp-checked bytecode, compiled like the
