@@ -1,18 +1,17 @@
 //! Helpers shared by the end-to-end tests: build a guest for `wasm32-wasip1`, run it on
-//! wasmtime with WASI preview 1, capture what it printed.
+//! wasmtime with WASI preview 1, capture what it printed. Building and running are
+//! `vfs-runner`'s, the same code `vfs-box` uses; this file adds what only tests need.
 //!
-//! Guests live in `guests/<name>`, each a standalone crate with its own empty `[workspace]`.
-//! They are built with a nested `cargo` into `$CARGO_TARGET_DIR/guests/...`, a directory of its
-//! own, so the nested build never waits on the lock of the outer one that runs the tests.
+//! Guests live in `guests/<name>`, each a standalone crate with its own empty `[workspace]`,
+//! built into `$CARGO_TARGET_DIR/guests/<features>`.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use wasmtime::{Engine, Linker, Module, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
+use vfs_runner::{call_buffer_export, wt, DirMap, EnvVar, GuestBuild, Invocation, Stdio, Trapped};
+use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// The repository root (the parent of this crate).
 ///
@@ -38,48 +37,18 @@ pub fn target_dir() -> PathBuf {
 /// Each feature set gets its own target directory, so tests building the same guest with
 /// different features (in parallel test threads or binaries) never overwrite each other.
 pub fn build_guest(name: &str, features: &[&str]) -> Result<PathBuf> {
-    let manifest = repo_root().join("guests").join(name).join("Cargo.toml");
     let tag = if features.is_empty() {
         "default".to_string()
     } else {
         features.join("+")
     };
-    let dir = target_dir().join("guests").join(tag);
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
-        "build",
-        "--quiet",
-        "--release",
-        "--target",
-        "wasm32-wasip1",
-        "--manifest-path",
-    ])
-    .arg(&manifest)
-    .env("CARGO_TARGET_DIR", &dir)
-    // The outer `cargo test` sets these for the host build; they must not leak into a
-    // wasm32 build.
-    .env_remove("RUSTFLAGS")
-    .env_remove("CARGO_ENCODED_RUSTFLAGS")
-    .env_remove("CARGO_BUILD_TARGET");
-    if !features.is_empty() {
-        cmd.arg("--features").arg(features.join(","));
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("running cargo for guest {name}"))?;
-    if !out.status.success() {
-        bail!(
-            "building guest {name} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let wasm = dir
-        .join("wasm32-wasip1/release")
-        .join(format!("{name}.wasm"));
-    if !wasm.exists() {
-        bail!("guest {name} built but {} is missing", wasm.display());
-    }
-    Ok(wasm)
+    let mut build = GuestBuild::new(
+        repo_root().join("guests").join(name).join("Cargo.toml"),
+        target_dir().join("guests").join(tag),
+        name,
+    );
+    build.features = features.iter().map(|f| f.to_string()).collect();
+    build.run().with_context(|| format!("building guest {name}"))
 }
 
 /// The `vfs-image` command-line tool, built once per test process into
@@ -176,9 +145,9 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// A wasmtime engine with the default configuration (copy-on-write memory images on).
+/// The engine `vfs-box` uses for one-shot runs (copy-on-write memory images on).
 pub fn engine() -> Engine {
-    Engine::default()
+    vfs_runner::engine().expect("wasmtime accepts its default configuration")
 }
 
 /// How to run a guest.
@@ -190,8 +159,8 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// Host directories to preopen: (host path, guest path).
     pub dirs: Vec<(PathBuf, String)>,
-    /// Exported function to call after `_start` finished (e.g. the upper-layer export); its
-    /// `i64` result is returned in [`RunOutput::call_result`] with a copy of the memory.
+    /// Exported function to call after `_start` finished (e.g. the upper-layer export), which
+    /// returns a buffer in guest memory; a copy is in [`RunOutput::exported`].
     pub call_after: Option<String>,
 }
 
@@ -207,78 +176,68 @@ pub struct RunOutput {
     pub instantiate: Duration,
     /// Time `_start` ran.
     pub run: Duration,
-    /// Result of [`RunOptions::call_after`] and the guest memory right after it.
-    pub call_result: Option<(i64, Vec<u8>)>,
+    /// What [`RunOptions::call_after`] returned: `Some(None)` if the guest reported failure.
+    pub exported: Option<Option<Vec<u8>>>,
 }
 
 /// Compiles a module from a file.
 pub fn load(engine: &Engine, wasm: &Path) -> Result<Module> {
-    Module::from_file(engine, wasm)
-        .map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", wasm.display())))
+    wt(Module::from_file(engine, wasm)).with_context(|| format!("compiling {}", wasm.display()))
 }
 
 /// Instantiates `module` with WASI preview 1 and runs `_start`. A trap is an error that
 /// includes what the guest printed (a Rust panic message is on its stderr).
 pub fn run(engine: &Engine, module: &Module, opts: &RunOptions) -> Result<RunOutput> {
-    let stdout = MemoryOutputPipe::new(64 << 20);
-    let stderr = MemoryOutputPipe::new(64 << 20);
-    let mut b = WasiCtxBuilder::new();
-    // Host file operations run on this thread instead of a thread pool, as the `wasmtime` CLI
-    // does for synchronous guests: the fastest host WASI there is, for a fair comparison.
-    // (Set before the preopens, which capture it.)
-    b.allow_blocking_current_thread(true);
-    b.arg("guest").stdout(stdout.clone()).stderr(stderr.clone());
-    for a in &opts.args {
-        b.arg(a);
-    }
-    for (k, v) in &opts.env {
-        b.env(k, v);
-    }
-    for (host, guest) in &opts.dirs {
-        b.preopened_dir(host, guest, FsPerms::ReadWrite)?;
-    }
-    let wasi: WasiP1Ctx = b.build_p1();
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c)?;
-    let mut store = Store::new(engine, wasi);
-
+    let stdio = Stdio::capture(64 << 20);
+    let inv = Invocation::new(
+        Path::new("guest"),
+        &opts.args,
+        opts.env
+            .iter()
+            .map(|(key, value)| EnvVar {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        opts.dirs
+            .iter()
+            .map(|(host, guest)| DirMap {
+                host: host.clone(),
+                guest: guest.clone(),
+            })
+            .collect(),
+    );
+    let linker = vfs_runner::linker(engine)?;
     let t0 = Instant::now();
-    let instance = linker.instantiate(&mut store, module)?;
+    let (mut store, instance) = vfs_runner::instantiate(&linker, module, inv.wasi(&stdio)?)?;
     let instantiate = t0.elapsed();
-    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
     let t1 = Instant::now();
-    let result = start.call(&mut store, ());
+    let result = vfs_runner::start(&mut store, &instance);
     let run = t1.elapsed();
+    let Stdio::Capture { stdout, stderr } = &stdio else {
+        unreachable!("made by Stdio::capture")
+    };
     let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
     let exit = match result {
-        Ok(()) => 0,
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(I32Exit(code)) => *code,
-            None => bail!(
-                "guest trapped: {e:?}\n--- stdout\n{}\n--- stderr\n{}",
-                text(&stdout),
-                text(&stderr)
-            ),
-        },
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<Trapped>().is_some() => bail!(
+            "{e:#}\n--- stdout\n{}\n--- stderr\n{}",
+            text(stdout),
+            text(stderr)
+        ),
+        Err(e) => return Err(e),
     };
-    let call_result = match &opts.call_after {
+    let exported = match &opts.call_after {
         None => None,
-        Some(name) => {
-            let f = instance.get_typed_func::<(), i64>(&mut store, name)?;
-            let r = f.call(&mut store, ())?;
-            let mem = instance
-                .get_memory(&mut store, "memory")
-                .context("guest exports no memory")?;
-            Some((r, mem.data(&store).to_vec()))
-        }
+        Some(name) => Some(call_buffer_export(&mut store, &instance, name)?),
     };
     Ok(RunOutput {
-        stdout: text(&stdout),
-        stderr: text(&stderr),
+        stdout: text(stdout),
+        stderr: text(stderr),
         exit,
         instantiate,
         run,
-        call_result,
+        exported,
     })
 }
 

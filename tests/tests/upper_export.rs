@@ -45,14 +45,10 @@ fn the_upper_layer_round_trips_through_an_image() {
     };
     let out = run(&engine, &m, &opts).unwrap();
     assert_eq!(out.stdout.trim(), "write: done", "stderr: {}", out.stderr);
-    let (packed, memory) = out.call_result.unwrap();
-    assert_ne!(packed, 0, "export failed: {}", out.stderr);
-    let (ptr, len) = (
-        (packed as u64 >> 32) as usize,
-        (packed as u64 & 0xffff_ffff) as usize,
-    );
+    let layer = out.exported.unwrap();
+    let layer = layer.unwrap_or_else(|| panic!("export failed: {}", out.stderr));
     let upper = dir.join("upper.vfs");
-    std::fs::write(&upper, &memory[ptr..ptr + len]).unwrap();
+    std::fs::write(&upper, &layer).unwrap();
 
     // The saved layer, as `vfs-image ls` shows it.
     let (ok, listing, err) =

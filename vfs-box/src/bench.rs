@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::run::{DirMap, EnvVar, Invocation};
+use vfs_runner::{DirMap, EnvVar, Invocation, Stdio};
 
 /// One box to time: `NAME=WASM[,dir=HOST::GUEST]...`.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ pub struct BenchArgs {
     /// How instances get memory: fresh copy-on-write mappings each time, or a pool of warm slots
     /// (what a server would use).
     #[arg(long, value_enum, default_value = "on-demand")]
-    pub allocation: crate::cache::Allocation,
+    pub allocation: vfs_runner::Allocation,
     /// Interleave the rows run by run (noise hits all alike, but each run follows another
     /// box's), or run each row's runs back to back (a box invoked repeatedly, as by a server).
     #[arg(long, value_enum, default_value = "interleaved")]
@@ -135,8 +135,8 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         arg_sets.push(a.args.clone());
     }
     let runs = a.runs.max(1);
-    let engine = crate::cache::engine_with(a.allocation)?;
-    let linker = crate::run::linker(&engine)?;
+    let engine = vfs_runner::engine_with(a.allocation)?;
+    let linker = vfs_runner::linker(&engine)?;
     let modules = cases
         .iter()
         .map(|c| crate::cache::load(&engine, &c.wasm))
@@ -161,11 +161,11 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     for (iter, ci, ai) in order {
         let (case, args) = (&cases[ci], &arg_sets[ai]);
         let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
-        let wasi = inv.wasi(true)?;
+        let wasi = inv.wasi(&Stdio::Null)?;
         let t0 = Instant::now();
-        let (mut store, instance) = crate::run::instantiate(&linker, &modules[ci], wasi)?;
+        let (mut store, instance) = vfs_runner::instantiate(&linker, &modules[ci], wasi)?;
         let t1 = Instant::now();
-        let code = crate::run::start(&mut store, &instance)
+        let code = vfs_runner::start(&mut store, &instance)
             .with_context(|| format!("case {} args {:?}", case.name, args))?;
         let t2 = Instant::now();
         drop(store);
@@ -257,8 +257,8 @@ fn memory_table(
             for _ in 0..a.memory {
                 let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
                 let (mut store, instance) =
-                    crate::run::instantiate(linker, &modules[ci], inv.wasi(true)?)?;
-                crate::run::start(&mut store, &instance)?;
+                    vfs_runner::instantiate(linker, &modules[ci], inv.wasi(&Stdio::Null)?)?;
+                vfs_runner::start(&mut store, &instance)?;
                 alive.push(store);
             }
             let after = resident()?;

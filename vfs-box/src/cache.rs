@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, Engine, Module};
+use vfs_runner::wt;
+use wasmtime::{Engine, Module};
 
 /// `$XDG_CACHE_HOME/wasm-vfs` or `~/.cache/wasm-vfs`: everything vfs-box downloads or derives.
 pub fn cache_root() -> Result<PathBuf> {
@@ -17,54 +18,6 @@ pub fn cache_root() -> Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .context("neither XDG_CACHE_HOME nor HOME is set: no place for the cache")?;
     Ok(PathBuf::from(home).join(".cache").join("wasm-vfs"))
-}
-
-/// The engine every command uses: default Cranelift settings, copy-on-write memory images.
-pub fn engine() -> Result<Engine> {
-    engine_with(Allocation::OnDemand)
-}
-
-/// How instances get their memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Allocation {
-    /// Each instance maps fresh memory (the copy-on-write image) and unmaps it at the end.
-    OnDemand,
-    /// A pool of memory slots reused by successive instances, as a server running many boxes
-    /// would: a slot keeps the pages the last instance touched and only those are restored from
-    /// the image (found with Linux's PAGEMAP_SCAN), so a warm run takes no page faults.
-    Pool,
-}
-
-/// Memory a pooled slot keeps resident between instances (restored from the image instead of
-/// being handed back to the kernel).
-const POOL_KEEP_RESIDENT: usize = 64 << 20;
-
-/// Instance slots in the pool.
-const POOL_SLOTS: u32 = 8;
-
-/// The engine with the given instance allocation.
-pub fn engine_with(allocation: Allocation) -> Result<Engine> {
-    let mut config = Config::new();
-    config.memory_init_cow(true);
-    if allocation == Allocation::Pool {
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
-        // One instance runs at a time; eight slots let each box of a comparison keep its own
-        // warm slot (slots remember which module they were last set up for).
-        pool.total_core_instances(POOL_SLOTS)
-            .total_memories(POOL_SLOTS)
-            .total_tables(POOL_SLOTS)
-            .max_memory_size(1 << 32)
-            .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
-            .table_keep_resident(1 << 20)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-    }
-    wt(Engine::new(&config))
-}
-
-/// wasmtime 48 has its own error type; this keeps its full chain in an `anyhow::Error`.
-pub fn wt<T>(r: wasmtime::Result<T>) -> Result<T> {
-    r.map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
 /// Loads `wasm` compiled for `engine`, compiling and caching it on first use.

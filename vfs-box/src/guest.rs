@@ -1,9 +1,9 @@
 //! Building the Python guest (`guests/python`) for wasm32-wasip1 with cargo.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use vfs_runner::GuestBuild;
 
 use crate::sdist::Dist;
 
@@ -36,47 +36,20 @@ pub fn manifest() -> PathBuf {
 ///
 /// Each flavour has its own target folder under the cache, so switching between them relinks
 /// nothing and the host build's target folder (which may be locked by `cargo run`) is not touched.
+/// Cargo's own progress is shown: the first build compiles CPython's Rust side and links
+/// libpython, which takes minutes.
 pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
     let name = match flavor {
         Flavor::Vfs => "vfs",
         Flavor::Host => "host",
     };
     let target_dir = crate::cache::cache_root()?.join("guest-target").join(name);
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args([
-        "build",
-        "--release",
-        "--quiet",
-        "--target",
-        "wasm32-wasip1",
-        "--manifest-path",
-    ])
-    .arg(manifest())
-    .arg("--target-dir")
-    .arg(&target_dir)
-    .env("VFS_BOX_PYTHON_LIB", dist.lib_dir())
-    // Flags meant for the host build must not leak into the wasm build.
-    .env_remove("RUSTFLAGS")
-    .env_remove("CARGO_TARGET_DIR")
-    .env_remove("CARGO_BUILD_TARGET");
+    let mut build = GuestBuild::new(manifest(), target_dir, "vfs-box-python");
+    build.env.push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
+    build.progress = true;
     if flavor == Flavor::Vfs {
-        cmd.args(["--features", "vfs"]);
+        build.features.push("vfs".into());
     }
-    let status = cmd
-        .status()
-        .context("running cargo (needed to link the Python guest); is Rust installed?")?;
-    if !status.success() {
-        bail!(
-            "building {} failed ({status}); is the target installed (`rustup target add wasm32-wasip1`)?",
-            manifest().display()
-        );
-    }
-    let wasm = target_dir
-        .join("wasm32-wasip1")
-        .join("release")
-        .join("vfs-box-python.wasm");
-    if !wasm.is_file() {
-        bail!("cargo succeeded but {} is missing", wasm.display());
-    }
-    Ok(wasm)
+    eprintln!("vfs-box: building the Python guest ({name} flavour)");
+    build.run()
 }

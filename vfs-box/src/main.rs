@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use run::{DirMap, EnvVar, Invocation};
+use vfs_runner::{DirMap, EnvVar, Invocation, Trapped};
 
 #[derive(Parser)]
 #[command(name = "vfs-box", version, about)]
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
             Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
             // A trap (abort, unreachable, out of bounds) ends the guest abnormally: report it and
             // exit 134 like a process killed by SIGABRT, as the wasmtime CLI does.
-            Err(e) if e.to_string().starts_with(run::TRAPPED) => {
+            Err(e) if e.downcast_ref::<Trapped>().is_some() => {
                 eprintln!("vfs-box: {e:#}");
                 Ok(ExitCode::from(134))
             }

@@ -22,7 +22,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use crate::cache::wt;
+use vfs_runner::wt;
 use crate::run::EXPORT_UPPER;
 
 /// The guest's initialization export.
@@ -110,8 +110,8 @@ pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec
     b.stdout(stdout.clone())
         .stderr(stderr.clone())
         .args(&["python", code]);
-    let linker = crate::run::linker(engine)?;
-    let (mut store, instance) = crate::run::instantiate(&linker, &module, b.build_p1())?;
+    let linker = vfs_runner::linker(engine)?;
+    let (mut store, instance) = vfs_runner::instantiate(&linker, &module, b.build_p1())?;
     let init = wt(instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC))?;
     if let Err(e) = init.call(&mut store, ()) {
         let output = String::from_utf8_lossy(&stderr.contents()).into_owned()
@@ -174,5 +174,5 @@ pub fn command(a: &PreinitArgs) -> Result<()> {
     if !a.wasm.is_file() {
         bail!("{}: no such file", a.wasm.display());
     }
-    rewrite(&crate::cache::engine()?, &a.wasm, &a.code, &a.output)
+    rewrite(&vfs_runner::engine()?, &a.wasm, &a.code, &a.output)
 }

@@ -45,7 +45,7 @@ pub struct PythonArgs {
 pub fn build(a: &PythonArgs) -> Result<()> {
     let dist = crate::sdist::obtain()?;
     let host_python = guest::build(&dist, Flavor::Host)?;
-    let engine = crate::cache::engine()?;
+    let engine = vfs_runner::engine()?;
     let spec = StdlibSpec {
         bytecode: a.bytecode.unwrap_or(if a.with_tests {
             Bytecode::Both

@@ -1,0 +1,85 @@
+//! Instantiating a WASI command and running it.
+
+use std::fmt;
+
+use anyhow::{Context, Result};
+use wasmtime::{Engine, Instance, Linker, Module, Store};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::I32Exit;
+
+use crate::wt;
+
+/// The guest ended abnormally (an `unreachable`, an out-of-bounds access, a stack overflow, an
+/// abort): what a signal is to a process. Carried inside the `anyhow::Error` that [`start`]
+/// returns, so a caller tells it from a host-side failure with `downcast_ref::<Trapped>()`.
+#[derive(Debug)]
+pub struct Trapped {
+    /// wasmtime's description of the trap, with the guest's backtrace.
+    pub detail: String,
+}
+
+impl fmt::Display for Trapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the guest trapped: {}", self.detail)
+    }
+}
+
+impl std::error::Error for Trapped {}
+
+/// A linker with WASI preview 1, shared by every instance of a run or benchmark.
+pub fn linker(engine: &Engine) -> Result<Linker<WasiP1Ctx>> {
+    let mut linker = Linker::new(engine);
+    wt(p1::add_to_linker_sync(&mut linker, |ctx| ctx))?;
+    Ok(linker)
+}
+
+/// Instantiates `module` with a fresh store holding `wasi`.
+pub fn instantiate(
+    linker: &Linker<WasiP1Ctx>,
+    module: &Module,
+    wasi: WasiP1Ctx,
+) -> Result<(Store<WasiP1Ctx>, Instance)> {
+    let mut store = Store::new(module.engine(), wasi);
+    let instance = wt(linker.instantiate(&mut store, module))?;
+    Ok((store, instance))
+}
+
+/// Runs the command's `_start` and returns its exit status (0 when it returns normally, the
+/// `proc_exit` code otherwise); a trap is an error holding [`Trapped`].
+pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
+    let func = wt(instance.get_typed_func::<(), ()>(&mut *store, "_start"))
+        .context("the module has no `_start`: not a WASI command")?;
+    match func.call(&mut *store, ()) {
+        Ok(()) => Ok(0),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Ok(exit.0),
+            None => Err(anyhow::Error::new(Trapped {
+                detail: format!("{e:#}"),
+            })),
+        },
+    }
+}
+
+/// Calls the export `name`, which returns a buffer in guest memory packed as
+/// `address << 32 | length` (0 for failure), and copies the buffer out. `Ok(None)` when the
+/// guest reported failure.
+pub fn call_buffer_export(
+    store: &mut Store<WasiP1Ctx>,
+    instance: &Instance,
+    name: &str,
+) -> Result<Option<Vec<u8>>> {
+    let f = wt(instance.get_typed_func::<(), i64>(&mut *store, name))?;
+    let packed = wt(f.call(&mut *store, ())).with_context(|| format!("calling `{name}`"))? as u64;
+    if packed == 0 {
+        return Ok(None);
+    }
+    let (addr, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .context("the guest exports no memory")?;
+    memory
+        .data(&*store)
+        .get(addr..addr + len)
+        .map(|b| Some(b.to_vec()))
+        .with_context(|| format!("`{name}` returned {len} bytes at {addr:#x}, outside memory"))
+}

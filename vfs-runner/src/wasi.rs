@@ -1,0 +1,137 @@
+//! What one instance of a guest gets from the host through WASI preview 1.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::wt;
+
+/// A host directory made visible to the guest at `guest` (`--dir HOST::GUEST`, as the
+/// `wasmtime` CLI spells it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirMap {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (a preopen).
+    pub guest: String,
+}
+
+impl std::str::FromStr for DirMap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (host, guest) = s.split_once("::").unwrap_or((s, s));
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!("--dir {s:?}: expected HOST::GUEST or DIR"));
+        }
+        Ok(DirMap {
+            host: PathBuf::from(host),
+            guest: guest.to_owned(),
+        })
+    }
+}
+
+/// An environment variable for the guest (`--env K=V`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The name.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+impl std::str::FromStr for EnvVar {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(EnvVar {
+                key: k.to_owned(),
+                value: v.to_owned(),
+            }),
+            _ => Err(format!("--env {s:?}: expected KEY=VALUE")),
+        }
+    }
+}
+
+/// Where the guest's stdout and stderr go.
+#[derive(Clone, Debug, Default)]
+pub enum Stdio {
+    /// The host process's own stdin, stdout and stderr.
+    #[default]
+    Inherit,
+    /// Output discarded, no input (benchmarks).
+    Null,
+    /// Output kept in memory, no input (tests read it after the run).
+    Capture {
+        /// What the guest wrote to fd 1.
+        stdout: MemoryOutputPipe,
+        /// What the guest wrote to fd 2.
+        stderr: MemoryOutputPipe,
+    },
+}
+
+impl Stdio {
+    /// Captured output, each stream kept up to `limit` bytes.
+    pub fn capture(limit: usize) -> Self {
+        Stdio::Capture {
+            stdout: MemoryOutputPipe::new(limit),
+            stderr: MemoryOutputPipe::new(limit),
+        }
+    }
+}
+
+/// What one instance of a guest gets from the host.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    /// `argv`, including `argv[0]`.
+    pub args: Vec<String>,
+    /// The environment, in order.
+    pub env: Vec<EnvVar>,
+    /// Host directories to preopen.
+    pub dirs: Vec<DirMap>,
+}
+
+impl Invocation {
+    /// `argv[0]` is the module's file name, as a shell would pass it.
+    pub fn new(wasm: &Path, rest: &[String], env: Vec<EnvVar>, dirs: Vec<DirMap>) -> Self {
+        let argv0 = wasm
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "box.wasm".to_owned());
+        let mut args = vec![argv0];
+        args.extend(rest.iter().cloned());
+        Invocation { args, env, dirs }
+    }
+
+    /// The WASI context for one instance.
+    pub fn wasi(&self, stdio: &Stdio) -> Result<WasiP1Ctx> {
+        let mut b = WasiCtxBuilder::new();
+        // Host file calls run on this thread rather than a thread pool, as the `wasmtime` CLI
+        // does for synchronous guests: the fastest host WASI there is, which keeps comparisons
+        // with it fair (set before the preopens, which capture it).
+        b.allow_blocking_current_thread(true);
+        match stdio {
+            Stdio::Inherit => {
+                b.inherit_stdio();
+            }
+            Stdio::Null => {
+                b.stdout(std::io::empty()).stderr(std::io::empty());
+            }
+            Stdio::Capture { stdout, stderr } => {
+                b.stdout(stdout.clone()).stderr(stderr.clone());
+            }
+        }
+        b.args(&self.args);
+        for e in &self.env {
+            b.env(&e.key, &e.value);
+        }
+        for d in &self.dirs {
+            wt(b.preopened_dir(&d.host, &d.guest, FsPerms::ReadWrite)
+                .map(|_| ()))
+            .with_context(|| format!("--dir {}::{}", d.host.display(), d.guest))?;
+        }
+        Ok(b.build_p1())
+    }
+}
