@@ -48,7 +48,9 @@ pub fn build_guest(name: &str, features: &[&str]) -> Result<PathBuf> {
         name,
     );
     build.features = features.iter().map(|f| f.to_string()).collect();
-    build.run().with_context(|| format!("building guest {name}"))
+    build
+        .run()
+        .with_context(|| format!("building guest {name}"))
 }
 
 /// The `vfs-image` command-line tool, built once per test process into

@@ -45,7 +45,9 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
     };
     let target_dir = crate::cache::cache_root()?.join("guest-target").join(name);
     let mut build = GuestBuild::new(manifest(), target_dir, "vfs-box-python");
-    build.env.push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
+    build
+        .env
+        .push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
     build.progress = true;
     if flavor == Flavor::Vfs {
         build.features.push("vfs".into());

@@ -22,8 +22,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use vfs_runner::wt;
 use crate::run::EXPORT_UPPER;
+use vfs_runner::wt;
 
 /// The guest's initialization export.
 const INIT_FUNC: &str = "vfs_box_preinit";

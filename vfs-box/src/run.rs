@@ -33,7 +33,9 @@ pub fn run(wasm: &Path, inv: &Invocation, save_upper: Option<&Path>) -> Result<i
     if let Some(out) = save_upper {
         let layer = vfs_runner::call_buffer_export(&mut store, &instance, EXPORT_UPPER)
             .context("exporting the upper layer")?
-            .context("the guest could not export its upper layer (its reason is on stderr above)")?;
+            .context(
+                "the guest could not export its upper layer (its reason is on stderr above)",
+            )?;
         std::fs::write(out, &layer).with_context(|| format!("writing {}", out.display()))?;
         eprintln!(
             "vfs-box: saved the upper layer to {} ({} bytes)",
