@@ -27,8 +27,6 @@ pub struct Fs {
     pub(crate) lower_inos: hashbrown::HashMap<(usize, u32), Ino>,
     /// Inodes made from image layers; they do not count against `max_inodes`.
     pub(crate) lower_inodes: u64,
-    /// A directory a path walk found still unloaded; the public call loads it and retries.
-    pub(crate) need_load: std::cell::Cell<Option<Ino>>,
     /// The clock's last reading: what relatime's one-day rule compares with (see
     /// [`Fs::touch_atime`]).
     pub(crate) last_now: std::cell::Cell<u64>,
@@ -78,7 +76,6 @@ impl Fs {
             lower: None,
             lower_inos: hashbrown::HashMap::new(),
             lower_inodes: 0,
-            need_load: std::cell::Cell::new(None),
             last_now: std::cell::Cell::new(now),
             path_cache: PathCache::default(),
         }
@@ -333,7 +330,7 @@ impl Fs {
     fn stat_walk(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
-            fs.stat_ino(ino).ok_or(Errno::ENOENT)
+            Ok(fs.stat_ino(ino).ok_or(Errno::ENOENT)?)
         })
     }
 

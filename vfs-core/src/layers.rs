@@ -18,10 +18,11 @@
 //! link count is reported from the start.
 //!
 //! Path walks take `&self` and must not allocate, so they cannot load a directory themselves:
-//! a walk that reaches an unloaded directory notes it and fails, and the public call loads that
-//! directory and runs again ([`Fs::with_load`]). Every operation looks up all the names it needs
-//! before it changes anything, so a retry never repeats a change. Each retry loads one more
-//! directory, so this costs a few walks once per directory, never again.
+//! a walk that reaches an unloaded directory stops with `WalkError::NeedsLoad(dir)` (a typed
+//! answer, so no state is left behind for the caller to pick up), and the public call loads
+//! that directory and runs again ([`Fs::with_load`]). Every operation looks up all the names it
+//! needs before it changes anything, so a retry never repeats a change. Each retry loads one
+//! more directory, so this costs a few walks once per directory, never again.
 //!
 //! Exporting the writable tree as a layer (new and changed files, whiteouts for names gone from
 //! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls.
@@ -31,6 +32,7 @@ use crate::dir::Dir;
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::{Inode, Kind};
+use crate::path::{WalkError, WalkResult};
 use crate::types::{FileType, Ino};
 use crate::Config;
 use vfs_image::{Image, Overlay, OverlayNode};
@@ -87,14 +89,17 @@ impl Fs {
         self.lower.is_some()
     }
 
-    /// Runs `f`, loading each directory it finds unloaded and running it again, until it runs
-    /// without meeting one.
-    pub(crate) fn with_load<T>(&mut self, mut f: impl FnMut(&mut Fs) -> Result<T>) -> Result<T> {
+    /// Runs `f`, loading each directory it stops at unloaded (`WalkError::NeedsLoad`) and
+    /// running it again, until it runs without meeting one.
+    pub(crate) fn with_load<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Fs) -> WalkResult<T>,
+    ) -> Result<T> {
         loop {
-            let r = f(self);
-            match self.need_load.take() {
-                Some(dir) => self.load_dir(dir)?,
-                None => return r,
+            match f(self) {
+                Ok(v) => return Ok(v),
+                Err(WalkError::Errno(e)) => return Err(e),
+                Err(WalkError::NeedsLoad(dir)) => self.load_dir(dir)?,
             }
         }
     }

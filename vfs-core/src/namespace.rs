@@ -7,7 +7,7 @@ use crate::dir::{Dir, FIRST_SEQ};
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::Kind;
-use crate::path::{Last, PATH_MAX};
+use crate::path::{Last, WalkResult, PATH_MAX};
 use crate::types::{DirEntry, Fd, FileType, Ino};
 
 impl Fs {
@@ -20,13 +20,13 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let Last::Name(name) = p.last else {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             };
             if fs.lookup_name(p.dir, name)?.is_some() {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             }
-            fs.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
-                .map(|_| ())
+            fs.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)?;
+            Ok(())
         })
     }
 
@@ -40,20 +40,20 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let name = match p.last {
-                Last::Root => return Err(Errno::EBUSY),
-                Last::Dot => return Err(Errno::EINVAL),
-                Last::DotDot => return Err(Errno::ENOTEMPTY),
+                Last::Root => return Err(Errno::EBUSY.into()),
+                Last::Dot => return Err(Errno::EINVAL.into()),
+                Last::DotDot => return Err(Errno::ENOTEMPTY.into()),
                 Last::Name(n) => n,
             };
             let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
             if ft != FileType::Directory {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             if ino == fs.root {
-                return Err(Errno::EBUSY);
+                return Err(Errno::EBUSY.into());
             }
             if !fs.is_empty_dir(ino) {
-                return Err(Errno::ENOTEMPTY);
+                return Err(Errno::ENOTEMPTY.into());
             }
             let now = fs.now();
             fs.edit_dir(p.dir, now, |d| d.remove(name));
@@ -109,14 +109,14 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let Last::Name(name) = p.last else {
-                return Err(Errno::EISDIR);
+                return Err(Errno::EISDIR.into());
             };
             let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
             if ft == FileType::Directory {
-                return Err(Errno::EISDIR);
+                return Err(Errno::EISDIR.into());
             }
             if p.trailing_slash {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             let now = fs.now();
             fs.edit_dir(p.dir, now, |d| d.remove(name));
@@ -163,39 +163,39 @@ impl Fs {
             let mut hops = 0;
             let np = fs.walk_parent(nstart, new, &mut hops)?;
             let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
-                return Err(Errno::EBUSY);
+                return Err(Errno::EBUSY.into());
             };
             let (oino, oft) = fs.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
             // Looking a name up in a removed directory fails before anything else is checked.
             if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let target = fs.lookup_name(np.dir, nname)?;
             let is_dir = oft == FileType::Directory;
             if !is_dir && (op.trailing_slash || np.trailing_slash) {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             if is_dir && fs.is_ancestor(oino, np.dir) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if let Some((tino, tft)) = target {
                 if tft == FileType::Directory && fs.is_ancestor(tino, op.dir) {
-                    return Err(Errno::ENOTEMPTY);
+                    return Err(Errno::ENOTEMPTY.into());
                 }
                 if tino == oino {
                     return Ok(());
                 }
                 if is_dir && tft != FileType::Directory {
-                    return Err(Errno::ENOTDIR);
+                    return Err(Errno::ENOTDIR.into());
                 }
                 if !is_dir && tft == FileType::Directory {
-                    return Err(Errno::EISDIR);
+                    return Err(Errno::EISDIR.into());
                 }
                 if tft == FileType::Directory && !fs.is_empty_dir(tino) {
-                    return Err(Errno::ENOTEMPTY);
+                    return Err(Errno::ENOTEMPTY.into());
                 }
             } else if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let now = fs.now();
             // Unhook the old name first: when both names are in one directory the new name's slot
@@ -243,16 +243,16 @@ impl Fs {
             let nname = fs.creatable_name(&np)?;
             let dir_live = fs.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
             if !dir_live {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let ft = fs.file_type_of(oino).ok_or(Errno::ENOENT)?;
             if ft == FileType::Directory {
-                return Err(Errno::EPERM);
+                return Err(Errno::EPERM.into());
             }
             let now = fs.now();
             if let Some(i) = fs.inodes.get_mut(oino) {
                 if i.nlink == 0 {
-                    return Err(Errno::ENOENT);
+                    return Err(Errno::ENOENT.into());
                 }
                 i.nlink += 1;
                 i.ctime = now;
@@ -264,15 +264,15 @@ impl Fs {
 
     /// The last component of a path that names a new non-directory (`link`, `symlink`):
     /// `EEXIST` for `.`, `..`, `/` or an existing name, `ENOENT` for a trailing slash.
-    fn creatable_name<'p>(&self, p: &crate::path::Parent<'p>) -> Result<&'p [u8]> {
+    fn creatable_name<'p>(&self, p: &crate::path::Parent<'p>) -> WalkResult<&'p [u8]> {
         let Last::Name(name) = p.last else {
-            return Err(Errno::EEXIST);
+            return Err(Errno::EEXIST.into());
         };
         if self.lookup_name(p.dir, name)?.is_some() {
-            return Err(Errno::EEXIST);
+            return Err(Errno::EEXIST.into());
         }
         if p.trailing_slash {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ENOENT.into());
         }
         Ok(name)
     }
@@ -283,20 +283,20 @@ impl Fs {
     pub fn symlink(&mut self, target: &[u8], dirfd: Fd, path: &[u8]) -> Result<()> {
         self.with_load(|fs| {
             if target.is_empty() {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             if target.contains(&0) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if target.len() >= PATH_MAX {
-                return Err(Errno::ENAMETOOLONG);
+                return Err(Errno::ENAMETOOLONG.into());
             }
             let start = fs.start_of(dirfd, path)?;
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let name = fs.creatable_name(&p)?;
-            fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)
-                .map(|_| ())
+            fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)?;
+            Ok(())
         })
     }
 
@@ -306,13 +306,13 @@ impl Fs {
     pub fn readlink(&mut self, dirfd: Fd, path: &[u8], buf: &mut [u8]) -> Result<usize> {
         self.with_load(|fs| {
             if buf.is_empty() {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if path.is_empty() {
                 // Linux reads the link `dirfd` itself refers to (AT_EMPTY_PATH is implied); a
                 // descriptor here never refers to a symlink, so that is ENOENT once it is valid.
                 fs.fds.file(dirfd)?;
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let ino = fs.resolve(dirfd, path, false)?;
             match fs.inodes.get(ino).map(|i| &i.kind) {
@@ -321,7 +321,7 @@ impl Fs {
                     buf[..n].copy_from_slice(&t[..n]);
                     Ok(n)
                 }
-                _ => Err(Errno::EINVAL),
+                _ => Err(Errno::EINVAL.into()),
             }
         })
     }
@@ -333,7 +333,7 @@ impl Fs {
             let ino = fs.resolve(dirfd, path, false)?;
             match fs.inodes.get(ino).map(|i| &i.kind) {
                 Some(Kind::Symlink(t)) => Ok(t.to_vec()),
-                _ => Err(Errno::EINVAL),
+                _ => Err(Errno::EINVAL.into()),
             }
         })
     }
