@@ -76,10 +76,8 @@ impl Fs {
             i.atime = time(meta.atime_ns);
             i.mtime = time(meta.mtime_ns);
             i.ctime = time(meta.ctime_ns);
-            if let Some(d) = i.dir_mut() {
-                d.lower = Some(Box::new(top));
-            }
         }
+        fs.edit_names(root, None, |d| d.set_unloaded(top));
         fs.lower = Some(overlay);
         Ok(fs)
     }
@@ -106,7 +104,7 @@ impl Fs {
 
     /// The merged image node of `dir` if its entries have not been loaded yet.
     pub(crate) fn unloaded(&self, dir: Ino) -> Option<&OverlayNode> {
-        self.inodes.get(dir)?.dir()?.lower.as_deref()
+        self.inodes.get(dir)?.dir()?.lower()
     }
 
     /// (entries, subdirectories) of a directory still in the layers, read from the layers.
@@ -165,11 +163,7 @@ impl Fs {
                     }
                     Kind::Symlink(t.into())
                 }
-                vfs_image::Kind::Dir => {
-                    let mut d = Dir::new(dir);
-                    d.lower = Some(Box::new(e.node.clone()));
-                    Kind::Dir(d)
-                }
+                vfs_image::Kind::Dir => Kind::Dir(Dir::unloaded(dir, e.node.clone())),
                 vfs_image::Kind::Whiteout => continue,
             };
             if e.name.is_empty() || e.name.contains(&b'/') || e.name.len() > crate::NAME_MAX {
@@ -188,9 +182,9 @@ impl Fs {
             }
             made.push((e.name, Made::New(Box::new(inode), key)));
         }
-        // All checks passed: now change the tree.
-        self.path_cache.clear();
+        // All checks passed: now change the tree. First the inodes, then all the names at once.
         let mut inos: Vec<(Ino, FileType)> = Vec::with_capacity(made.len());
+        let mut names: Vec<&'static [u8]> = Vec::with_capacity(made.len());
         for (name, m) in made {
             let (ino, ft) = match m {
                 Made::New(inode, key) => {
@@ -212,13 +206,14 @@ impl Fs {
                 }
             };
             inos.push((ino, ft));
-            if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
+            names.push(name);
+        }
+        self.edit_names(dir, None, |d| {
+            for (name, &(ino, ft)) in names.iter().zip(&inos) {
                 d.insert(name, ino, ft);
             }
-        }
-        if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
-            d.lower = None;
-        }
+            d.set_loaded();
+        });
         Ok(())
     }
 }

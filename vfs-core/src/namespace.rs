@@ -56,7 +56,7 @@ impl Fs {
                 return Err(Errno::ENOTEMPTY.into());
             }
             let now = fs.now();
-            fs.edit_dir(p.dir, now, |d| d.remove(name));
+            fs.edit_names(p.dir, Some(now), |d| d.remove(name));
             fs.kill_dir(ino);
             Ok(())
         })
@@ -75,28 +75,28 @@ impl Fs {
     /// Marks an (empty, already unnamed) directory removed. If it is still open it stays, and
     /// pins its parent so that `..` from it stays valid, as a Linux dentry does.
     fn kill_dir(&mut self, ino: Ino) {
-        self.path_cache.clear();
         let now = self.now();
         let Some(i) = self.inodes.get_mut(ino) else {
             return;
         };
         i.nlink = 0;
         i.ctime = now;
-        if i.refs > 0 {
-            let parent = i.dir().map_or(ino, |d| d.parent());
-            if parent != ino {
-                if let Some(p) = self.inodes.get_mut(parent) {
-                    p.refs += 1;
-                }
+        let open = i.refs > 0;
+        let parent = i.dir().map_or(ino, |d| d.parent());
+        // Nothing resolves inside a removed directory any more (`lookup_name`): a change of
+        // its names like any other. Unreferenced, it becomes its own parent, so that freeing
+        // it now does not touch the parent's pin count.
+        self.edit_names(ino, None, |d| {
+            if !open {
+                d.set_parent(ino);
             }
-        } else {
-            // Unreferenced: free it now without touching the parent's pin count.
-            if let Some(i) = self.inodes.get_mut(ino) {
-                if let Some(d) = i.dir_mut() {
-                    d.set_parent(ino);
-                }
-            }
+        });
+        if !open {
             self.maybe_free(ino);
+        } else if parent != ino {
+            if let Some(p) = self.inodes.get_mut(parent) {
+                p.refs += 1;
+            }
         }
     }
 
@@ -119,7 +119,7 @@ impl Fs {
                 return Err(Errno::ENOTDIR.into());
             }
             let now = fs.now();
-            fs.edit_dir(p.dir, now, |d| d.remove(name));
+            fs.edit_names(p.dir, Some(now), |d| d.remove(name));
             fs.drop_link(ino, now);
             Ok(())
         })
@@ -200,9 +200,9 @@ impl Fs {
             let now = fs.now();
             // Unhook the old name first: when both names are in one directory the new name's slot
             // is then updated (or added) in the same map.
-            fs.edit_dir(op.dir, now, |d| d.remove(oname));
+            fs.edit_names(op.dir, Some(now), |d| d.remove(oname));
             let replacing = target.is_some();
-            fs.edit_dir(np.dir, now, |d| {
+            fs.edit_names(np.dir, Some(now), |d| {
                 if replacing {
                     d.replace(nname, oino, oft);
                 } else {
@@ -211,10 +211,9 @@ impl Fs {
             });
             if let Some(i) = fs.inodes.get_mut(oino) {
                 i.ctime = now;
-                if let Some(d) = i.dir_mut() {
-                    d.set_parent(np.dir);
-                }
             }
+            // A moved directory's `..` changes (nothing for a non-directory).
+            fs.edit_names(oino, None, |d| d.set_parent(np.dir));
             match target {
                 Some((tino, FileType::Directory)) => fs.kill_dir(tino),
                 Some((tino, _)) => fs.drop_link(tino, now),
@@ -257,7 +256,7 @@ impl Fs {
                 i.nlink += 1;
                 i.ctime = now;
             }
-            fs.edit_dir(np.dir, now, |d| d.insert(nname, oino, ft));
+            fs.edit_names(np.dir, Some(now), |d| d.insert(nname, oino, ft));
             Ok(())
         })
     }

@@ -139,12 +139,13 @@ impl Fs {
             return Err(Errno::ENOSPC);
         }
         if let Kind::Dir(d) = &mut inode.kind {
-            d.set_parent(dir);
+            // Not named anywhere yet; the insertion below drops the path cache again.
+            d.edit(&mut self.path_cache).set_parent(dir);
         }
         let ft = inode.file_type();
         let ino = self.inodes.insert(inode);
         self.used_bytes += charge;
-        self.edit_dir(dir, now, |d| d.insert(name, ino, ft));
+        self.edit_names(dir, Some(now), |d| d.insert(name, ino, ft));
         Ok(ino)
     }
 }

@@ -214,7 +214,7 @@ impl Fs {
             return Ok(None);
         }
         check_name(name)?;
-        if d.lower.is_some() {
+        if d.lower().is_some() {
             // Still in the image layers: the public call loads it and retries.
             return Err(WalkError::NeedsLoad(dir));
         }
