@@ -25,7 +25,9 @@
 //! more directory, so this costs a few walks once per directory, never again.
 //!
 //! Exporting the writable tree as a layer (new and changed files, whiteouts for names gone from
-//! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls.
+//! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls;
+//! [`Fs::untouched_image_file`] lets it skip the files that are still exactly the image's
+//! without reading them.
 
 use crate::data::FileData;
 use crate::dir::Dir;
@@ -36,6 +38,17 @@ use crate::path::{WalkError, WalkResult};
 use crate::types::{FileType, Ino};
 use crate::Config;
 use vfs_image::{Image, Overlay, OverlayNode};
+
+/// Which image inode a file still is, exactly: the answer of [`Fs::untouched_image_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageOrigin {
+    /// The bytes of the layer holding the inode (the slice given to [`Fs::with_layers`], cut to
+    /// the image's size, as `vfs_image::Image::bytes` gives it). Compare by address
+    /// (`core::ptr::eq`) to tell whether another view of the layers shows this same layer.
+    pub image: &'static [u8],
+    /// The inode's number in that image (`vfs_image::Node::ino`).
+    pub ino: u32,
+}
 
 /// What one entry of a directory being loaded becomes.
 enum Made {
@@ -100,6 +113,43 @@ impl Fs {
                 Err(WalkError::NeedsLoad(dir)) => self.load_dir(dir)?,
             }
         }
+    }
+
+    /// Whether inode `ino` is a regular file that is still exactly a file of the image layers,
+    /// and which one. "Exactly" means everything `stat` and `read` show, except the atime
+    /// (reading is not a change): its bytes are still the image's whole file, borrowed in place
+    /// (never written, truncated or copied up since mounting), and its mode, owner, mtime,
+    /// ctime and link count are equal to the image inode's. Values are compared, not history:
+    /// a change undone (`utimensat` back to the old times, say) still counts once it moved the
+    /// ctime, and a time the image holds but `stat` cannot show (before 1970) never matches.
+    ///
+    /// This says nothing about the file's names: a file keeps its inode when it, or a
+    /// directory above it, is renamed. A caller that compares paths (an exporter) must check
+    /// that the path it found the file by leads to this same image inode.
+    ///
+    /// `None` for any other inode: a file created or changed since mounting, a directory, a
+    /// symlink, an unknown number, or a filesystem without layers. No POSIX counterpart: it is
+    /// what an overlay filesystem knows when it decides whether a file was copied up.
+    pub fn untouched_image_file(&self, ino: Ino) -> Option<ImageOrigin> {
+        let i = self.inodes.get(ino)?;
+        let Kind::File(FileData::Borrowed(bytes)) = &i.kind else {
+            return None;
+        };
+        let (layer, image_ino) = i.origin?;
+        let image = self.lower.as_ref()?.layer(layer)?;
+        let node = image.node(image_ino).ok()?;
+        let meta = node.meta();
+        let same = core::ptr::eq(*bytes, image.file_data(&node).ok()?)
+            && i.mode == meta.mode
+            && i.uid == meta.uid
+            && i.gid == meta.gid
+            && i64::try_from(i.mtime) == Ok(meta.mtime_ns)
+            && i64::try_from(i.ctime) == Ok(meta.ctime_ns)
+            && i.nlink == u64::from(node.nlink()).max(1);
+        same.then_some(ImageOrigin {
+            image: image.bytes(),
+            ino: image_ino,
+        })
     }
 
     /// The merged image node of `dir` if its entries have not been loaded yet.
