@@ -9,8 +9,11 @@
 //!
 //! What a resolution returns depends only on the names in directories (and on symlink targets,
 //! which never change, and on `..` links, which change only when names move). So the whole
-//! cache is dropped on every change of a directory's entries (`Fs::edit_dir`, loading a
-//! directory from the image layers, removing a directory): a hit can never be stale. An inode
+//! cache is dropped on every change of a directory's entries or of its `..` (adding, removing
+//! or replacing a name, loading a directory from the image layers, moving or removing a
+//! directory): all of them go through `Fs::edit_names`, as the only way to change a directory
+//! is a `DirEdit`, which drops this cache when it is made (`dir.rs`). So a hit can never be
+//! stale. An inode
 //! number in the cache cannot be freed and reused without one of those changes first (an inode
 //! is freed only once it has no name left). Permission bits play no part (they are never
 //! checked), and nothing else is remembered: the caller still checks the descriptor it starts

@@ -43,7 +43,7 @@ impl Fs {
                         }
                     }
                 }
-                if subdirs != d.subdirs || d.len() != d.names().count() {
+                if subdirs != d.subdirs() || d.len() != d.names().count() {
                     return Err(format!("{ino}: directory counts are off"));
                 }
                 if inode.nlink == 0 && !d.is_empty() {

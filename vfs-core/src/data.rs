@@ -27,7 +27,7 @@ pub const DENSE_LIMIT: u64 = 1 << 30;
 /// `'static`); it is copied into `Owned` (or `Sparse`) only when the file is first changed
 /// ("copy-up"). Reading never copies.
 #[derive(Clone, Debug)]
-pub enum FileData {
+pub(crate) enum FileData {
     /// Bytes this filesystem owns and may change, contiguous: the file's length is the `Vec`'s.
     Owned(Vec<u8>),
     /// Bytes of a read-only lower layer, never changed in place.
@@ -38,7 +38,7 @@ pub enum FileData {
 
 /// Contents of a sparse file (see [`FileData::Sparse`]).
 #[derive(Clone, Debug, Default)]
-pub struct Sparse {
+pub(crate) struct Sparse {
     /// Logical length.
     len: u64,
     /// Sum of the chunks' lengths.
@@ -197,7 +197,9 @@ impl FileData {
     }
 
     /// A copy of the whole contents, holes as zeros. `ENOSPC` if the allocator refuses,
-    /// `EFBIG` if the length does not fit in memory at all.
+    /// `EFBIG` if the length does not fit in memory at all. (Only the tests need it: the
+    /// filesystem reads through `read_at`.)
+    #[cfg(test)]
     pub fn to_vec(&self) -> Result<Vec<u8>> {
         if let Some(b) = self.as_contiguous() {
             return copy_vec(b);
@@ -220,17 +222,15 @@ impl FileData {
         }
     }
 
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether the bytes are still those of a lower layer.
+    /// Whether the bytes are still those of a lower layer (the tests' question;
+    /// `Fs::untouched_image_file` asks a stricter one).
+    #[cfg(test)]
     pub fn is_borrowed(&self) -> bool {
         matches!(self, FileData::Borrowed(_))
     }
 
     /// Whether the file is stored as chunks with holes.
+    #[cfg(test)]
     pub fn is_sparse(&self) -> bool {
         matches!(self, FileData::Sparse(_))
     }
@@ -302,6 +302,7 @@ impl FileData {
 
     /// Writes `buf` at `offset`, the gap after the old end reading as zeros.
     /// The caller has checked quotas and that `offset + buf.len()` fits.
+    #[cfg(test)]
     pub fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         self.write_vectored_at(offset, &[buf], buf.len() as u64, u64::MAX)
             .map(|_| ())

@@ -2,64 +2,111 @@
 //!
 //! Every fallible operation in this crate returns one of these. The names are POSIX's; the
 //! numeric values are Linux's (x86-64/generic), so that tests can compare them with the errno a
-//! real system call returned without a translation table. No WASI type appears here: the shim
-//! maps these to WASI's own numbering.
+//! real system call returned without a translation table.
+//!
+//! The list exists once: the `errnos!` table below, one row per error, generates the enum
+//! (with each variant's documentation), [`Errno::ALL`], [`Errno::name`], the descriptions and
+//! [`Errno::wasi_number`]. A row cannot leave a column out (the macro would not match it), and
+//! the generated `match`es have no catch-all arm, so nothing can be forgotten when an error is
+//! added. The WASI column is a plain number (WASI preview 1's `errno` value for the same error):
+//! it is kept here so that the shim's mapping comes from this same list, and it brings no WASI
+//! type or dependency into this crate.
 
 use core::fmt;
 
-/// A POSIX error number (the `errno` a failed call would set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(i32)]
-pub enum Errno {
+/// Generates [`Errno`] and its tables from rows of
+/// `docs VARIANT = linux_number, wasi wasi_number, "description";`.
+macro_rules! errnos {
+    ($($(#[$doc:meta])* $name:ident = $linux:literal, wasi $wasi:literal, $desc:literal;)*) => {
+        /// A POSIX error number (the `errno` a failed call would set).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[repr(i32)]
+        pub enum Errno {
+            $($(#[$doc])* $name = $linux,)*
+        }
+
+        impl Errno {
+            /// Every error this crate returns, in the table's order. Like the list of
+            /// `errno` values in `<errno.h>`.
+            pub const ALL: &'static [Errno] = &[$(Errno::$name),*];
+
+            /// The POSIX name, e.g. `"ENOENT"` (the symbol `<errno.h>` defines).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Errno::$name => stringify!($name),)*
+                }
+            }
+
+            /// What `strerror` says for this error, in lower case.
+            const fn description(self) -> &'static str {
+                match self {
+                    $(Errno::$name => $desc,)*
+                }
+            }
+
+            /// The number WASI preview 1 gives the same error (its `errno` enumeration), for
+            /// a shim that reports errors to a WASI guest. A plain number, so that this crate
+            /// needs no WASI type; `vfs-wasi-shim` checks each one against the `wasi` crate's
+            /// names. No POSIX counterpart.
+            pub const fn wasi_number(self) -> u16 {
+                match self {
+                    $(Errno::$name => $wasi,)*
+                }
+            }
+        }
+    };
+}
+
+errnos! {
     /// Operation not permitted (e.g. `link` to a directory).
-    EPERM = 1,
+    EPERM = 1, wasi 63, "operation not permitted";
     /// No such file or directory.
-    ENOENT = 2,
+    ENOENT = 2, wasi 44, "no such file or directory";
     /// Input/output error: a read-only image layer turned out to be corrupt.
-    EIO = 5,
+    EIO = 5, wasi 29, "input/output error";
     /// Bad file descriptor, or the descriptor's access mode forbids the call.
-    EBADF = 9,
+    EBADF = 9, wasi 8, "bad file descriptor";
     /// Resource temporarily unavailable; also `EWOULDBLOCK` (a lock conflict).
-    EAGAIN = 11,
+    EAGAIN = 11, wasi 6, "resource temporarily unavailable";
     /// Permission denied.
-    EACCES = 13,
+    EACCES = 13, wasi 2, "permission denied";
     /// Device or resource busy (e.g. `rmdir` of the root).
-    EBUSY = 16,
+    EBUSY = 16, wasi 10, "device or resource busy";
     /// File exists.
-    EEXIST = 17,
+    EEXIST = 17, wasi 20, "file exists";
     /// Cross-device link.
-    EXDEV = 18,
+    EXDEV = 18, wasi 75, "cross-device link";
     /// A path component, or the target of the call, is not a directory.
-    ENOTDIR = 20,
+    ENOTDIR = 20, wasi 54, "not a directory";
     /// Is a directory.
-    EISDIR = 21,
+    EISDIR = 21, wasi 31, "is a directory";
     /// Invalid argument.
-    EINVAL = 22,
+    EINVAL = 22, wasi 28, "invalid argument";
     /// Too many open files in the system.
-    ENFILE = 23,
+    ENFILE = 23, wasi 41, "too many open files in system";
     /// Too many open files (the fd table is full).
-    EMFILE = 24,
+    EMFILE = 24, wasi 33, "too many open files";
     /// File too large.
-    EFBIG = 27,
+    EFBIG = 27, wasi 22, "file too large";
     /// No space left on device (byte or inode quota reached).
-    ENOSPC = 28,
+    ENOSPC = 28, wasi 51, "no space left on device";
     /// Illegal seek.
-    ESPIPE = 29,
+    ESPIPE = 29, wasi 70, "illegal seek";
     /// Read-only file system.
-    EROFS = 30,
+    EROFS = 30, wasi 69, "read-only file system";
     /// Too many links.
-    EMLINK = 31,
+    EMLINK = 31, wasi 34, "too many links";
     /// File name too long.
-    ENAMETOOLONG = 36,
+    ENAMETOOLONG = 36, wasi 37, "file name too long";
     /// Directory not empty.
-    ENOTEMPTY = 39,
+    ENOTEMPTY = 39, wasi 55, "directory not empty";
     /// Too many levels of symbolic links.
-    ELOOP = 40,
+    ELOOP = 40, wasi 32, "too many levels of symbolic links";
     /// Value too large for defined data type.
-    EOVERFLOW = 75,
+    EOVERFLOW = 75, wasi 61, "value too large for defined data type";
     /// Operation not supported.
-    ENOTSUP = 95,
+    ENOTSUP = 95, wasi 58, "operation not supported";
 }
 
 impl Errno {
@@ -73,95 +120,7 @@ impl Errno {
 
     /// The error for a Linux errno value, if this crate knows it.
     pub fn from_raw(raw: i32) -> Option<Errno> {
-        use Errno::*;
-        const ALL: [Errno; 24] = [
-            EPERM,
-            ENOENT,
-            EIO,
-            EBADF,
-            EAGAIN,
-            EACCES,
-            EBUSY,
-            EEXIST,
-            EXDEV,
-            ENOTDIR,
-            EISDIR,
-            EINVAL,
-            ENFILE,
-            EMFILE,
-            EFBIG,
-            ENOSPC,
-            ESPIPE,
-            EROFS,
-            EMLINK,
-            ENAMETOOLONG,
-            ENOTEMPTY,
-            ELOOP,
-            EOVERFLOW,
-            ENOTSUP,
-        ];
-        ALL.into_iter().find(|e| e.raw() == raw)
-    }
-
-    /// The POSIX name, e.g. `"ENOENT"`.
-    pub fn name(self) -> &'static str {
-        use Errno::*;
-        match self {
-            EPERM => "EPERM",
-            ENOENT => "ENOENT",
-            EIO => "EIO",
-            EBADF => "EBADF",
-            EAGAIN => "EAGAIN",
-            EACCES => "EACCES",
-            EBUSY => "EBUSY",
-            EEXIST => "EEXIST",
-            EXDEV => "EXDEV",
-            ENOTDIR => "ENOTDIR",
-            EISDIR => "EISDIR",
-            EINVAL => "EINVAL",
-            ENFILE => "ENFILE",
-            EMFILE => "EMFILE",
-            EFBIG => "EFBIG",
-            ENOSPC => "ENOSPC",
-            ESPIPE => "ESPIPE",
-            EROFS => "EROFS",
-            EMLINK => "EMLINK",
-            ENAMETOOLONG => "ENAMETOOLONG",
-            ENOTEMPTY => "ENOTEMPTY",
-            ELOOP => "ELOOP",
-            EOVERFLOW => "EOVERFLOW",
-            ENOTSUP => "ENOTSUP",
-        }
-    }
-
-    fn description(self) -> &'static str {
-        use Errno::*;
-        match self {
-            EPERM => "operation not permitted",
-            ENOENT => "no such file or directory",
-            EIO => "input/output error",
-            EBADF => "bad file descriptor",
-            EAGAIN => "resource temporarily unavailable",
-            EACCES => "permission denied",
-            EBUSY => "device or resource busy",
-            EEXIST => "file exists",
-            EXDEV => "cross-device link",
-            ENOTDIR => "not a directory",
-            EISDIR => "is a directory",
-            EINVAL => "invalid argument",
-            ENFILE => "too many open files in system",
-            EMFILE => "too many open files",
-            EFBIG => "file too large",
-            ENOSPC => "no space left on device",
-            ESPIPE => "illegal seek",
-            EROFS => "read-only file system",
-            EMLINK => "too many links",
-            ENAMETOOLONG => "file name too long",
-            ENOTEMPTY => "directory not empty",
-            ELOOP => "too many levels of symbolic links",
-            EOVERFLOW => "value too large for defined data type",
-            ENOTSUP => "operation not supported",
-        }
+        Errno::ALL.iter().copied().find(|e| e.raw() == raw)
     }
 }
 

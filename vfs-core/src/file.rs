@@ -301,7 +301,7 @@ impl Fs {
     ) -> Result<()> {
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
-            fs.set_times(ino, atime, mtime)
+            Ok(fs.set_times(ino, atime, mtime)?)
         })
     }
 

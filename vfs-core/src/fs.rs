@@ -3,7 +3,7 @@
 
 use crate::cache::PathCache;
 use crate::config::Config;
-use crate::dir::Dir;
+use crate::dir::{Dir, DirEdit};
 use crate::errno::{Errno, Result};
 use crate::fd::{Entry, FdTable, OpenFile};
 use crate::inode::{Inode, InodeTable, Kind};
@@ -27,8 +27,6 @@ pub struct Fs {
     pub(crate) lower_inos: hashbrown::HashMap<(usize, u32), Ino>,
     /// Inodes made from image layers; they do not count against `max_inodes`.
     pub(crate) lower_inodes: u64,
-    /// A directory a path walk found still unloaded; the public call loads it and retries.
-    pub(crate) need_load: std::cell::Cell<Option<Ino>>,
     /// The clock's last reading: what relatime's one-day rule compares with (see
     /// [`Fs::touch_atime`]).
     pub(crate) last_now: std::cell::Cell<u64>,
@@ -66,10 +64,7 @@ impl Fs {
             config.gid,
             now,
         ));
-        if let Some(d) = inodes.get_mut(root).and_then(|i| i.dir_mut()) {
-            d.set_parent(root);
-        }
-        Fs {
+        let mut fs = Fs {
             inodes,
             fds: FdTable::default(),
             config,
@@ -78,10 +73,11 @@ impl Fs {
             lower: None,
             lower_inos: hashbrown::HashMap::new(),
             lower_inodes: 0,
-            need_load: std::cell::Cell::new(None),
             last_now: std::cell::Cell::new(now),
             path_cache: PathCache::default(),
-        }
+        };
+        fs.edit_names(root, None, |d| d.set_parent(root));
+        fs
     }
 
     /// The limits and settings this filesystem was created with.
@@ -138,17 +134,29 @@ impl Fs {
         }
     }
 
-    /// Changes the entries of directory `dir` with `f` and stamps its mtime and ctime: adding,
-    /// replacing or removing a name changes the directory itself, as POSIX requires.
-    pub(crate) fn edit_dir<R>(&mut self, dir: Ino, now: u64, f: impl FnOnce(&mut Dir) -> R) {
-        self.path_cache.clear();
-        if let Some(d) = self.inodes.get_mut(dir) {
-            d.mtime = now;
-            d.ctime = now;
-            if let Some(entries) = d.dir_mut() {
-                // What the edit returns (a removed slot) is of no use here.
-                let _ = f(entries);
-            }
+    /// Changes the names of directory `dir`, or its `..`, with `f`. Every such change goes
+    /// through here: a [`DirEdit`] is made only by `Dir::edit`, which drops the path cache (a
+    /// cached resolution may pass through `dir`), and each of its changes gives the directory
+    /// a new listing version ([`Fs::readdir_version`]). With `now`, also stamps the
+    /// directory's mtime and ctime, as POSIX requires of adding, replacing or removing a name;
+    /// `None` where POSIX sees no change of the directory itself (loading its names from the
+    /// image layers, moving or removing it, making it the root).
+    pub(crate) fn edit_names<R>(
+        &mut self,
+        dir: Ino,
+        now: Option<u64>,
+        f: impl FnOnce(&mut DirEdit<'_>) -> R,
+    ) {
+        let Some(i) = self.inodes.get_mut(dir) else {
+            return;
+        };
+        if let Some(now) = now {
+            i.mtime = now;
+            i.ctime = now;
+        }
+        if let Some(d) = i.dir_mut() {
+            // What the edit returns (a removed slot) is of no use here.
+            let _ = f(&mut d.edit(&mut self.path_cache));
         }
     }
 
@@ -299,7 +307,7 @@ impl Fs {
     pub(crate) fn stat_ino(&self, ino: Ino) -> Option<Stat> {
         let i = self.inodes.get(ino)?;
         let mut st = i.stat(ino, self.config.dev);
-        let unloaded = i.dir().is_some_and(|d| d.lower.is_some());
+        let unloaded = i.dir().is_some_and(|d| d.lower().is_some());
         if let Some((len, subdirs)) = unloaded.then(|| self.unloaded_counts(ino)).flatten() {
             if i.nlink > 0 {
                 st.nlink = 2 + subdirs;
@@ -333,7 +341,7 @@ impl Fs {
     fn stat_walk(&mut self, dirfd: Fd, path: &[u8], follow: bool) -> Result<Stat> {
         self.with_load(|fs| {
             let ino = fs.resolve(dirfd, path, follow)?;
-            fs.stat_ino(ino).ok_or(Errno::ENOENT)
+            Ok(fs.stat_ino(ino).ok_or(Errno::ENOENT)?)
         })
     }
 

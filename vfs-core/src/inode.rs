@@ -102,7 +102,7 @@ impl Inode {
             mode: self.mode,
             nlink: match &self.kind {
                 // A live directory's link count is its own name, its `.`, and each child's `..`.
-                Kind::Dir(d) if self.nlink > 0 => 2 + d.subdirs,
+                Kind::Dir(d) if self.nlink > 0 => 2 + d.subdirs(),
                 _ => self.nlink,
             },
             uid: self.uid,

@@ -18,22 +18,37 @@
 //! link count is reported from the start.
 //!
 //! Path walks take `&self` and must not allocate, so they cannot load a directory themselves:
-//! a walk that reaches an unloaded directory notes it and fails, and the public call loads that
-//! directory and runs again ([`Fs::with_load`]). Every operation looks up all the names it needs
-//! before it changes anything, so a retry never repeats a change. Each retry loads one more
-//! directory, so this costs a few walks once per directory, never again.
+//! a walk that reaches an unloaded directory stops with `WalkError::NeedsLoad(dir)` (a typed
+//! answer, so no state is left behind for the caller to pick up), and the public call loads
+//! that directory and runs again ([`Fs::with_load`]). Every operation looks up all the names it
+//! needs before it changes anything, so a retry never repeats a change. Each retry loads one
+//! more directory, so this costs a few walks once per directory, never again.
 //!
 //! Exporting the writable tree as a layer (new and changed files, whiteouts for names gone from
-//! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls.
+//! the layers) is done by `vfs-wasi-shim`'s exporter through the public calls;
+//! [`Fs::untouched_image_file`] lets it skip the files that are still exactly the image's
+//! without reading them.
 
 use crate::data::FileData;
 use crate::dir::Dir;
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::{Inode, Kind};
+use crate::path::{WalkError, WalkResult};
 use crate::types::{FileType, Ino};
 use crate::Config;
 use vfs_image::{Image, Overlay, OverlayNode};
+
+/// Which image inode a file still is, exactly: the answer of [`Fs::untouched_image_file`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageOrigin {
+    /// The bytes of the layer holding the inode (the slice given to [`Fs::with_layers`], cut to
+    /// the image's size, as `vfs_image::Image::bytes` gives it). Compare by address
+    /// (`core::ptr::eq`) to tell whether another view of the layers shows this same layer.
+    pub image: &'static [u8],
+    /// The inode's number in that image (`vfs_image::Node::ino`).
+    pub ino: u32,
+}
 
 /// What one entry of a directory being loaded becomes.
 enum Made {
@@ -74,10 +89,8 @@ impl Fs {
             i.atime = time(meta.atime_ns);
             i.mtime = time(meta.mtime_ns);
             i.ctime = time(meta.ctime_ns);
-            if let Some(d) = i.dir_mut() {
-                d.lower = Some(Box::new(top));
-            }
         }
+        fs.edit_names(root, None, |d| d.set_unloaded(top));
         fs.lower = Some(overlay);
         Ok(fs)
     }
@@ -87,21 +100,61 @@ impl Fs {
         self.lower.is_some()
     }
 
-    /// Runs `f`, loading each directory it finds unloaded and running it again, until it runs
-    /// without meeting one.
-    pub(crate) fn with_load<T>(&mut self, mut f: impl FnMut(&mut Fs) -> Result<T>) -> Result<T> {
+    /// Runs `f`, loading each directory it stops at unloaded (`WalkError::NeedsLoad`) and
+    /// running it again, until it runs without meeting one.
+    pub(crate) fn with_load<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Fs) -> WalkResult<T>,
+    ) -> Result<T> {
         loop {
-            let r = f(self);
-            match self.need_load.take() {
-                Some(dir) => self.load_dir(dir)?,
-                None => return r,
+            match f(self) {
+                Ok(v) => return Ok(v),
+                Err(WalkError::Errno(e)) => return Err(e),
+                Err(WalkError::NeedsLoad(dir)) => self.load_dir(dir)?,
             }
         }
     }
 
+    /// Whether inode `ino` is a regular file that is still exactly a file of the image layers,
+    /// and which one. "Exactly" means everything `stat` and `read` show, except the atime
+    /// (reading is not a change): its bytes are still the image's whole file, borrowed in place
+    /// (never written, truncated or copied up since mounting), and its mode, owner, mtime,
+    /// ctime and link count are equal to the image inode's. Values are compared, not history:
+    /// a change undone (`utimensat` back to the old times, say) still counts once it moved the
+    /// ctime, and a time the image holds but `stat` cannot show (before 1970) never matches.
+    ///
+    /// This says nothing about the file's names: a file keeps its inode when it, or a
+    /// directory above it, is renamed. A caller that compares paths (an exporter) must check
+    /// that the path it found the file by leads to this same image inode.
+    ///
+    /// `None` for any other inode: a file created or changed since mounting, a directory, a
+    /// symlink, an unknown number, or a filesystem without layers. No POSIX counterpart: it is
+    /// what an overlay filesystem knows when it decides whether a file was copied up.
+    pub fn untouched_image_file(&self, ino: Ino) -> Option<ImageOrigin> {
+        let i = self.inodes.get(ino)?;
+        let Kind::File(FileData::Borrowed(bytes)) = &i.kind else {
+            return None;
+        };
+        let (layer, image_ino) = i.origin?;
+        let image = self.lower.as_ref()?.layer(layer)?;
+        let node = image.node(image_ino).ok()?;
+        let meta = node.meta();
+        let same = core::ptr::eq(*bytes, image.file_data(&node).ok()?)
+            && i.mode == meta.mode
+            && i.uid == meta.uid
+            && i.gid == meta.gid
+            && i64::try_from(i.mtime) == Ok(meta.mtime_ns)
+            && i64::try_from(i.ctime) == Ok(meta.ctime_ns)
+            && i.nlink == u64::from(node.nlink()).max(1);
+        same.then_some(ImageOrigin {
+            image: image.bytes(),
+            ino: image_ino,
+        })
+    }
+
     /// The merged image node of `dir` if its entries have not been loaded yet.
     pub(crate) fn unloaded(&self, dir: Ino) -> Option<&OverlayNode> {
-        self.inodes.get(dir)?.dir()?.lower.as_deref()
+        self.inodes.get(dir)?.dir()?.lower()
     }
 
     /// (entries, subdirectories) of a directory still in the layers, read from the layers.
@@ -160,11 +213,7 @@ impl Fs {
                     }
                     Kind::Symlink(t.into())
                 }
-                vfs_image::Kind::Dir => {
-                    let mut d = Dir::new(dir);
-                    d.lower = Some(Box::new(e.node.clone()));
-                    Kind::Dir(d)
-                }
+                vfs_image::Kind::Dir => Kind::Dir(Dir::unloaded(dir, e.node.clone())),
                 vfs_image::Kind::Whiteout => continue,
             };
             if e.name.is_empty() || e.name.contains(&b'/') || e.name.len() > crate::NAME_MAX {
@@ -183,9 +232,9 @@ impl Fs {
             }
             made.push((e.name, Made::New(Box::new(inode), key)));
         }
-        // All checks passed: now change the tree.
-        self.path_cache.clear();
+        // All checks passed: now change the tree. First the inodes, then all the names at once.
         let mut inos: Vec<(Ino, FileType)> = Vec::with_capacity(made.len());
+        let mut names: Vec<&'static [u8]> = Vec::with_capacity(made.len());
         for (name, m) in made {
             let (ino, ft) = match m {
                 Made::New(inode, key) => {
@@ -207,13 +256,14 @@ impl Fs {
                 }
             };
             inos.push((ino, ft));
-            if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
+            names.push(name);
+        }
+        self.edit_names(dir, None, |d| {
+            for (name, &(ino, ft)) in names.iter().zip(&inos) {
                 d.insert(name, ino, ft);
             }
-        }
-        if let Some(d) = self.inodes.get_mut(dir).and_then(|i| i.dir_mut()) {
-            d.lower = None;
-        }
+            d.set_loaded();
+        });
         Ok(())
     }
 }

@@ -9,8 +9,8 @@
 //!
 //! The crate knows nothing of WASI (the `vfs-wasi-shim` crate maps ABI to calls here), has no
 //! `unsafe`, and does not panic on any input: quotas turn runaway growth into `ENOSPC`, not an
-//! abort. File contents sit behind [`FileData`], which can borrow bytes of a read-only image
-//! layer until the first write copies them.
+//! abort. File contents (`FileData` in `data.rs`) can borrow bytes of a read-only image layer
+//! until the first write copies them.
 //!
 //! Where to find things: path walking in `path.rs` (its cache of whole paths in `cache.rs`),
 //! `open` in `open.rs`, reads and writes in `file.rs`, `rename`/`unlink`/`readdir` and friends
@@ -37,10 +37,10 @@ mod path;
 mod types;
 
 pub use config::{Clock, Config, SystemClock};
-pub use data::FileData;
 pub use errno::{Errno, Result};
 pub use file::MAX_FILE_SIZE;
 pub use fs::Fs;
+pub use layers::ImageOrigin;
 pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX};
 pub use types::{
     Access, DirEntry, Fd, FdFlags, FileType, FlockOp, Ino, OFlags, RangeLock, RangeLockKind,

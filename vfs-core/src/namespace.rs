@@ -7,7 +7,7 @@ use crate::dir::{Dir, FIRST_SEQ};
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::Kind;
-use crate::path::{Last, PATH_MAX};
+use crate::path::{Last, WalkResult, PATH_MAX};
 use crate::types::{DirEntry, Fd, FileType, Ino};
 
 impl Fs {
@@ -20,13 +20,13 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let Last::Name(name) = p.last else {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             };
             if fs.lookup_name(p.dir, name)?.is_some() {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             }
-            fs.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)
-                .map(|_| ())
+            fs.create_inode(p.dir, name, Kind::Dir(Dir::new(p.dir)), mode)?;
+            Ok(())
         })
     }
 
@@ -40,23 +40,23 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let name = match p.last {
-                Last::Root => return Err(Errno::EBUSY),
-                Last::Dot => return Err(Errno::EINVAL),
-                Last::DotDot => return Err(Errno::ENOTEMPTY),
+                Last::Root => return Err(Errno::EBUSY.into()),
+                Last::Dot => return Err(Errno::EINVAL.into()),
+                Last::DotDot => return Err(Errno::ENOTEMPTY.into()),
                 Last::Name(n) => n,
             };
             let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
             if ft != FileType::Directory {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             if ino == fs.root {
-                return Err(Errno::EBUSY);
+                return Err(Errno::EBUSY.into());
             }
             if !fs.is_empty_dir(ino) {
-                return Err(Errno::ENOTEMPTY);
+                return Err(Errno::ENOTEMPTY.into());
             }
             let now = fs.now();
-            fs.edit_dir(p.dir, now, |d| d.remove(name));
+            fs.edit_names(p.dir, Some(now), |d| d.remove(name));
             fs.kill_dir(ino);
             Ok(())
         })
@@ -75,28 +75,28 @@ impl Fs {
     /// Marks an (empty, already unnamed) directory removed. If it is still open it stays, and
     /// pins its parent so that `..` from it stays valid, as a Linux dentry does.
     fn kill_dir(&mut self, ino: Ino) {
-        self.path_cache.clear();
         let now = self.now();
         let Some(i) = self.inodes.get_mut(ino) else {
             return;
         };
         i.nlink = 0;
         i.ctime = now;
-        if i.refs > 0 {
-            let parent = i.dir().map_or(ino, |d| d.parent());
-            if parent != ino {
-                if let Some(p) = self.inodes.get_mut(parent) {
-                    p.refs += 1;
-                }
+        let open = i.refs > 0;
+        let parent = i.dir().map_or(ino, |d| d.parent());
+        // Nothing resolves inside a removed directory any more (`lookup_name`): a change of
+        // its names like any other. Unreferenced, it becomes its own parent, so that freeing
+        // it now does not touch the parent's pin count.
+        self.edit_names(ino, None, |d| {
+            if !open {
+                d.set_parent(ino);
             }
-        } else {
-            // Unreferenced: free it now without touching the parent's pin count.
-            if let Some(i) = self.inodes.get_mut(ino) {
-                if let Some(d) = i.dir_mut() {
-                    d.set_parent(ino);
-                }
-            }
+        });
+        if !open {
             self.maybe_free(ino);
+        } else if parent != ino {
+            if let Some(p) = self.inodes.get_mut(parent) {
+                p.refs += 1;
+            }
         }
     }
 
@@ -109,17 +109,17 @@ impl Fs {
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let Last::Name(name) = p.last else {
-                return Err(Errno::EISDIR);
+                return Err(Errno::EISDIR.into());
             };
             let (ino, ft) = fs.lookup_name(p.dir, name)?.ok_or(Errno::ENOENT)?;
             if ft == FileType::Directory {
-                return Err(Errno::EISDIR);
+                return Err(Errno::EISDIR.into());
             }
             if p.trailing_slash {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             let now = fs.now();
-            fs.edit_dir(p.dir, now, |d| d.remove(name));
+            fs.edit_names(p.dir, Some(now), |d| d.remove(name));
             fs.drop_link(ino, now);
             Ok(())
         })
@@ -163,46 +163,46 @@ impl Fs {
             let mut hops = 0;
             let np = fs.walk_parent(nstart, new, &mut hops)?;
             let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
-                return Err(Errno::EBUSY);
+                return Err(Errno::EBUSY.into());
             };
             let (oino, oft) = fs.lookup_name(op.dir, oname)?.ok_or(Errno::ENOENT)?;
             // Looking a name up in a removed directory fails before anything else is checked.
             if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let target = fs.lookup_name(np.dir, nname)?;
             let is_dir = oft == FileType::Directory;
             if !is_dir && (op.trailing_slash || np.trailing_slash) {
-                return Err(Errno::ENOTDIR);
+                return Err(Errno::ENOTDIR.into());
             }
             if is_dir && fs.is_ancestor(oino, np.dir) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if let Some((tino, tft)) = target {
                 if tft == FileType::Directory && fs.is_ancestor(tino, op.dir) {
-                    return Err(Errno::ENOTEMPTY);
+                    return Err(Errno::ENOTEMPTY.into());
                 }
                 if tino == oino {
                     return Ok(());
                 }
                 if is_dir && tft != FileType::Directory {
-                    return Err(Errno::ENOTDIR);
+                    return Err(Errno::ENOTDIR.into());
                 }
                 if !is_dir && tft == FileType::Directory {
-                    return Err(Errno::EISDIR);
+                    return Err(Errno::EISDIR.into());
                 }
                 if tft == FileType::Directory && !fs.is_empty_dir(tino) {
-                    return Err(Errno::ENOTEMPTY);
+                    return Err(Errno::ENOTEMPTY.into());
                 }
             } else if fs.inodes.get(np.dir).is_none_or(|i| i.nlink == 0) {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let now = fs.now();
             // Unhook the old name first: when both names are in one directory the new name's slot
             // is then updated (or added) in the same map.
-            fs.edit_dir(op.dir, now, |d| d.remove(oname));
+            fs.edit_names(op.dir, Some(now), |d| d.remove(oname));
             let replacing = target.is_some();
-            fs.edit_dir(np.dir, now, |d| {
+            fs.edit_names(np.dir, Some(now), |d| {
                 if replacing {
                     d.replace(nname, oino, oft);
                 } else {
@@ -211,10 +211,9 @@ impl Fs {
             });
             if let Some(i) = fs.inodes.get_mut(oino) {
                 i.ctime = now;
-                if let Some(d) = i.dir_mut() {
-                    d.set_parent(np.dir);
-                }
             }
+            // A moved directory's `..` changes (nothing for a non-directory).
+            fs.edit_names(oino, None, |d| d.set_parent(np.dir));
             match target {
                 Some((tino, FileType::Directory)) => fs.kill_dir(tino),
                 Some((tino, _)) => fs.drop_link(tino, now),
@@ -243,36 +242,36 @@ impl Fs {
             let nname = fs.creatable_name(&np)?;
             let dir_live = fs.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
             if !dir_live {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let ft = fs.file_type_of(oino).ok_or(Errno::ENOENT)?;
             if ft == FileType::Directory {
-                return Err(Errno::EPERM);
+                return Err(Errno::EPERM.into());
             }
             let now = fs.now();
             if let Some(i) = fs.inodes.get_mut(oino) {
                 if i.nlink == 0 {
-                    return Err(Errno::ENOENT);
+                    return Err(Errno::ENOENT.into());
                 }
                 i.nlink += 1;
                 i.ctime = now;
             }
-            fs.edit_dir(np.dir, now, |d| d.insert(nname, oino, ft));
+            fs.edit_names(np.dir, Some(now), |d| d.insert(nname, oino, ft));
             Ok(())
         })
     }
 
     /// The last component of a path that names a new non-directory (`link`, `symlink`):
     /// `EEXIST` for `.`, `..`, `/` or an existing name, `ENOENT` for a trailing slash.
-    fn creatable_name<'p>(&self, p: &crate::path::Parent<'p>) -> Result<&'p [u8]> {
+    fn creatable_name<'p>(&self, p: &crate::path::Parent<'p>) -> WalkResult<&'p [u8]> {
         let Last::Name(name) = p.last else {
-            return Err(Errno::EEXIST);
+            return Err(Errno::EEXIST.into());
         };
         if self.lookup_name(p.dir, name)?.is_some() {
-            return Err(Errno::EEXIST);
+            return Err(Errno::EEXIST.into());
         }
         if p.trailing_slash {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ENOENT.into());
         }
         Ok(name)
     }
@@ -283,20 +282,20 @@ impl Fs {
     pub fn symlink(&mut self, target: &[u8], dirfd: Fd, path: &[u8]) -> Result<()> {
         self.with_load(|fs| {
             if target.is_empty() {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             if target.contains(&0) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if target.len() >= PATH_MAX {
-                return Err(Errno::ENAMETOOLONG);
+                return Err(Errno::ENAMETOOLONG.into());
             }
             let start = fs.start_of(dirfd, path)?;
             let mut hops = 0;
             let p = fs.walk_parent(start, path, &mut hops)?;
             let name = fs.creatable_name(&p)?;
-            fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)
-                .map(|_| ())
+            fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)?;
+            Ok(())
         })
     }
 
@@ -306,13 +305,13 @@ impl Fs {
     pub fn readlink(&mut self, dirfd: Fd, path: &[u8], buf: &mut [u8]) -> Result<usize> {
         self.with_load(|fs| {
             if buf.is_empty() {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             if path.is_empty() {
                 // Linux reads the link `dirfd` itself refers to (AT_EMPTY_PATH is implied); a
                 // descriptor here never refers to a symlink, so that is ENOENT once it is valid.
                 fs.fds.file(dirfd)?;
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             let ino = fs.resolve(dirfd, path, false)?;
             match fs.inodes.get(ino).map(|i| &i.kind) {
@@ -321,7 +320,7 @@ impl Fs {
                     buf[..n].copy_from_slice(&t[..n]);
                     Ok(n)
                 }
-                _ => Err(Errno::EINVAL),
+                _ => Err(Errno::EINVAL.into()),
             }
         })
     }
@@ -333,7 +332,7 @@ impl Fs {
             let ino = fs.resolve(dirfd, path, false)?;
             match fs.inodes.get(ino).map(|i| &i.kind) {
                 Some(Kind::Symlink(t)) => Ok(t.to_vec()),
-                _ => Err(Errno::EINVAL),
+                _ => Err(Errno::EINVAL.into()),
             }
         })
     }

@@ -4,7 +4,7 @@ use crate::data::FileData;
 use crate::errno::{Errno, Result};
 use crate::fs::Fs;
 use crate::inode::{Inode, Kind};
-use crate::path::Last;
+use crate::path::{Last, WalkResult};
 use crate::types::{Access, Fd, FdFlags, FileType, Ino, OFlags};
 
 impl Fs {
@@ -31,10 +31,10 @@ impl Fs {
     ) -> Result<Fd> {
         self.with_load(|fs| {
             if !fs.fds.has_free(fs.config.max_fds) {
-                return Err(Errno::EMFILE);
+                return Err(Errno::EMFILE.into());
             }
             if oflags.contains(OFlags::CREAT | OFlags::DIRECTORY) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             let start = fs.start_of(dirfd, path)?;
             let ino = if oflags.contains(OFlags::CREAT) {
@@ -48,24 +48,24 @@ impl Fs {
             match ft {
                 FileType::Directory => {
                     if access.can_write() || oflags.intersects(OFlags::CREAT | OFlags::TRUNC) {
-                        return Err(Errno::EISDIR);
+                        return Err(Errno::EISDIR.into());
                     }
                 }
                 // Only reached under O_NOFOLLOW; Linux checks O_DIRECTORY first.
                 FileType::Symlink if oflags.contains(OFlags::DIRECTORY) => {
-                    return Err(Errno::ENOTDIR)
+                    return Err(Errno::ENOTDIR.into())
                 }
-                FileType::Symlink => return Err(Errno::ELOOP),
+                FileType::Symlink => return Err(Errno::ELOOP.into()),
                 FileType::Regular => {
                     if oflags.contains(OFlags::DIRECTORY) {
-                        return Err(Errno::ENOTDIR);
+                        return Err(Errno::ENOTDIR.into());
                     }
                     if oflags.contains(OFlags::TRUNC) {
                         fs.truncate_inode(ino, 0)?;
                     }
                 }
             }
-            fs.new_fd(ino, access, fdflags)
+            Ok(fs.new_fd(ino, access, fdflags)?)
         })
     }
 
@@ -78,7 +78,7 @@ impl Fs {
         follow: bool,
         oflags: OFlags,
         mode: u32,
-    ) -> Result<Ino> {
+    ) -> WalkResult<Ino> {
         let mut hops = 0;
         let mut dir = start;
         loop {
@@ -86,27 +86,28 @@ impl Fs {
             let name = match p.last {
                 Last::Name(n) => n,
                 // `.`, `..`, `/` name an existing directory.
-                _ if oflags.contains(OFlags::EXCL) => return Err(Errno::EEXIST),
-                _ => return Err(Errno::EISDIR),
+                _ if oflags.contains(OFlags::EXCL) => return Err(Errno::EEXIST.into()),
+                _ => return Err(Errno::EISDIR.into()),
             };
             // Linux refuses a trailing slash with O_CREAT before looking the name up.
             if p.trailing_slash {
-                return Err(Errno::EISDIR);
+                return Err(Errno::EISDIR.into());
             }
             match self.lookup_name(p.dir, name)? {
                 None => {
                     let name = name.to_vec();
-                    return self.create_inode(p.dir, &name, Kind::File(FileData::default()), mode);
+                    let file = Kind::File(FileData::default());
+                    return Ok(self.create_inode(p.dir, &name, file, mode)?);
                 }
                 Some((ino, ft)) => {
                     if oflags.contains(OFlags::EXCL) {
-                        return Err(Errno::EEXIST);
+                        return Err(Errno::EEXIST.into());
                     }
                     if ft != FileType::Symlink {
                         return Ok(ino);
                     }
                     if !follow {
-                        return Err(Errno::ELOOP);
+                        return Err(Errno::ELOOP.into());
                     }
                     let target = self.follow_link(ino, &mut hops)?.to_vec();
                     dir = p.dir;
@@ -138,12 +139,13 @@ impl Fs {
             return Err(Errno::ENOSPC);
         }
         if let Kind::Dir(d) = &mut inode.kind {
-            d.set_parent(dir);
+            // Not named anywhere yet; the insertion below drops the path cache again.
+            d.edit(&mut self.path_cache).set_parent(dir);
         }
         let ft = inode.file_type();
         let ino = self.inodes.insert(inode);
         self.used_bytes += charge;
-        self.edit_dir(dir, now, |d| d.insert(name, ino, ft));
+        self.edit_names(dir, Some(now), |d| d.insert(name, ino, ft));
         Ok(ino)
     }
 }

@@ -31,6 +31,29 @@ pub const PATH_MAX: usize = 4096;
 /// Symlinks one resolution may follow before failing with `ELOOP` (Linux's `MAXSYMLINKS`).
 pub const MAX_SYMLINKS: u32 = 40;
 
+/// Why a path walk stopped without an answer.
+///
+/// Walks take `&self` and must not allocate, so they cannot turn a directory that is still in
+/// the image layers into inodes themselves; they stop and say which directory needs loading.
+/// [`Fs::with_load`] loads it and runs the operation again, so `NeedsLoad` never reaches a
+/// public call's caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WalkError {
+    /// The walk failed with this POSIX error: that is the operation's answer.
+    Errno(Errno),
+    /// The walk reached directory `Ino` whose entries are still only in the image layers.
+    NeedsLoad(Ino),
+}
+
+impl From<Errno> for WalkError {
+    fn from(e: Errno) -> Self {
+        WalkError::Errno(e)
+    }
+}
+
+/// What walks, and the operations built on them, return (see [`WalkError`]).
+pub(crate) type WalkResult<T> = core::result::Result<T, WalkError>;
+
 /// The last component of a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Last<'p> {
@@ -106,13 +129,13 @@ impl Fs {
         start: Ino,
         path: &'p [u8],
         hops: &mut u32,
-    ) -> Result<Parent<'p>> {
+    ) -> WalkResult<Parent<'p>> {
         // The NUL scan is done once per call in `start_of`; symlink targets never hold NUL.
         if path.is_empty() {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ENOENT.into());
         }
         if path.len() >= PATH_MAX {
-            return Err(Errno::ENAMETOOLONG);
+            return Err(Errno::ENAMETOOLONG.into());
         }
         let mut dir = if path[0] == b'/' { self.root } else { start };
         let mut rest = strip_slashes(path);
@@ -145,18 +168,18 @@ impl Fs {
 
     /// Moves from directory `dir` into its entry `name`, which must be (or lead through
     /// symlinks to) a directory.
-    fn step(&self, dir: Ino, name: &[u8], hops: &mut u32) -> Result<Ino> {
+    fn step(&self, dir: Ino, name: &[u8], hops: &mut u32) -> WalkResult<Ino> {
         let slot = self.lookup_name(dir, name)?.ok_or(Errno::ENOENT)?;
         match slot.1 {
             FileType::Directory => Ok(slot.0),
-            FileType::Regular => Err(Errno::ENOTDIR),
+            FileType::Regular => Err(Errno::ENOTDIR.into()),
             FileType::Symlink => {
                 let target = self.follow_link(slot.0, hops)?;
                 let ino = self.resolve_from(dir, target, true, hops)?;
                 if self.file_type_of(ino) == Some(FileType::Directory) {
                     Ok(ino)
                 } else {
-                    Err(Errno::ENOTDIR)
+                    Err(Errno::ENOTDIR.into())
                 }
             }
         }
@@ -177,24 +200,23 @@ impl Fs {
     /// Looks `name` up in directory `dir`: `ENOTDIR` if `dir` is not one, `None` if absent
     /// (always, in a removed directory), `ENAMETOOLONG` past `NAME_MAX` (Linux finds that out
     /// only when it looks the name up, so errors found before the lookup win). A directory
-    /// still in the image layers is noted for loading and reported as `ENOENT` for now.
-    pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> Result<Option<(Ino, FileType)>> {
+    /// still in the image layers is [`WalkError::NeedsLoad`].
+    pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> WalkResult<Option<(Ino, FileType)>> {
         // One inode fetch per component: this is the hot path of every walk.
         let Some(inode) = self.inodes.get(dir) else {
-            return Err(Errno::ENOENT);
+            return Err(Errno::ENOENT.into());
         };
         let Kind::Dir(d) = &inode.kind else {
-            return Err(Errno::ENOTDIR);
+            return Err(Errno::ENOTDIR.into());
         };
         // A removed directory is empty, and Linux says so before it looks at the name.
         if inode.nlink == 0 {
             return Ok(None);
         }
         check_name(name)?;
-        if d.lower.is_some() {
+        if d.lower().is_some() {
             // Still in the image layers: the public call loads it and retries.
-            self.need_load.set(Some(dir));
-            return Err(Errno::ENOENT);
+            return Err(WalkError::NeedsLoad(dir));
         }
         Ok(d.get(name).map(|s| (s.ino, s.file_type)))
     }
@@ -211,7 +233,7 @@ impl Fs {
         path: &[u8],
         follow: bool,
         hops: &mut u32,
-    ) -> Result<Ino> {
+    ) -> WalkResult<Ino> {
         let p = self.walk_parent(start, path, hops)?;
         let ino = match p.last {
             Last::Root | Last::Dot => p.dir,
@@ -227,13 +249,13 @@ impl Fs {
             }
         };
         if p.trailing_slash && self.file_type_of(ino) != Some(FileType::Directory) {
-            return Err(Errno::ENOTDIR);
+            return Err(Errno::ENOTDIR.into());
         }
         Ok(ino)
     }
 
     /// [`Fs::resolve_from`] relative to descriptor `dirfd`, with a fresh hop count.
-    pub(crate) fn resolve(&mut self, dirfd: u32, path: &[u8], follow: bool) -> Result<Ino> {
+    pub(crate) fn resolve(&mut self, dirfd: u32, path: &[u8], follow: bool) -> WalkResult<Ino> {
         let start = self.start_of(dirfd, path)?;
         self.resolve_cached(start, path, follow)
     }
@@ -259,19 +281,23 @@ impl Fs {
 
     /// [`Fs::resolve_from`] with a fresh hop count, answered from the path cache when this
     /// path was resolved from `start` before and no directory changed since (see `cache.rs`).
-    pub(crate) fn resolve_cached(&mut self, start: Ino, path: &[u8], follow: bool) -> Result<Ino> {
+    pub(crate) fn resolve_cached(
+        &mut self,
+        start: Ino,
+        path: &[u8],
+        follow: bool,
+    ) -> WalkResult<Ino> {
         if let Some(r) = self.path_cache.get(start, follow, path) {
-            return r;
+            return Ok(r?);
         }
         let mut hops = 0;
         let r = self.resolve_from(start, path, follow, &mut hops);
         match r {
             Ok(ino) => self.path_cache.insert(start, follow, path, Some(ino)),
-            // Not when the walk stopped at a directory still in the image layers: that answer
-            // is only "load it and try again".
-            Err(Errno::ENOENT) if self.need_load.get().is_none() => {
+            Err(WalkError::Errno(Errno::ENOENT)) => {
                 self.path_cache.insert(start, follow, path, None);
             }
+            // Not `NeedsLoad`: that answer is only "load it and try again".
             Err(_) => {}
         }
         r

@@ -257,3 +257,89 @@ fn missing_names_under_unloaded_directories_are_found_after_loading() {
     assert_eq!(read(&mut fs, r, "/etc/new"), b"new");
     assert_eq!(fs.stat(r, b"etc/new", true).map(|s| s.size), Ok(3));
 }
+
+/// `untouched_image_file` answers "still exactly this image inode?" by comparing values: the
+/// bytes (still borrowed, whole), mode, owner, mtime, ctime and link count. The atime and the
+/// names are not part of it.
+#[test]
+fn untouched_image_files_are_told_apart_from_changed_ones() {
+    let (low, up) = layers();
+    // The clock stands at the images' times (5000), so a change leaves the times as they were
+    // and only the rest of the comparison can see it.
+    let config = Config {
+        clock: Box::new(|| 5_000),
+        ..Config::default()
+    };
+    let mut fs = Fs::with_layers(config, &[low, up]).unwrap();
+    let r = fs.open_root().unwrap();
+    let ino = |fs: &mut Fs, p: &str| fs.stat(r, p.as_bytes(), false).unwrap().ino;
+    let untouched = |fs: &mut Fs, p: &str| {
+        let i = ino(fs, p);
+        fs.untouched_image_file(i)
+    };
+    let image_ino = |layer: &'static [u8], p: &str| {
+        let img = vfs_image::Image::open(layer).unwrap();
+        img.resolve(p.as_bytes()).unwrap().unwrap().ino()
+    };
+    let write_at = |fs: &mut Fs, p: &str, data: &[u8]| {
+        let fd = open_for_writing(fs, r, p);
+        fs.pwrite(fd, data, 0).unwrap();
+        fs.close(fd).unwrap();
+    };
+
+    // Which layer and inode: the lower one's hard link by either name, the upper one's motd.
+    let a = untouched(&mut fs, "usr/lib/a.py").unwrap();
+    assert!(core::ptr::eq(a.image, low));
+    assert_eq!(a.ino, image_ino(low, "usr/lib/a.py"));
+    assert_eq!(untouched(&mut fs, "usr/bin/a"), Some(a));
+    let motd = untouched(&mut fs, "etc/motd").unwrap();
+    assert!(core::ptr::eq(motd.image, up));
+    assert_eq!(motd.ino, image_ino(up, "etc/motd"));
+    // Reading is no change.
+    assert_eq!(read(&mut fs, r, "etc/motd"), b"upper motd");
+    assert_eq!(untouched(&mut fs, "etc/motd"), Some(motd));
+    // Not regular files of the image.
+    assert_eq!(untouched(&mut fs, "etc"), None);
+    assert_eq!(untouched(&mut fs, "link"), None);
+    assert_eq!(fs.untouched_image_file(9999), None);
+    write_at(&mut fs, "created", b"x");
+    assert_eq!(untouched(&mut fs, "created"), None);
+
+    // Writing the very same bytes copies them up: no longer the image's.
+    write_at(&mut fs, "usr/lib/a.py", b"print(1)");
+    assert_eq!(read(&mut fs, r, "usr/lib/a.py"), b"print(1)");
+    assert_eq!(untouched(&mut fs, "usr/bin/a"), None);
+    // Shrinking keeps borrowing, but only a prefix.
+    let fd = open_for_writing(&mut fs, r, "etc/new");
+    fs.ftruncate(fd, 1).unwrap();
+    fs.close(fd).unwrap();
+    assert_eq!(untouched(&mut fs, "etc/new"), None);
+    // Another name changes the link count.
+    fs.link(r, b"etc/motd", false, r, b"etc/motd2").unwrap();
+    assert_eq!(untouched(&mut fs, "etc/motd"), None);
+    fs.unlink(r, b"etc/motd2").unwrap();
+    assert_eq!(
+        untouched(&mut fs, "etc/motd"),
+        Some(motd),
+        "values, not history"
+    );
+    // Times: a different mtime is a change.
+    fs.utimensat(r, b"old/y", false, SetTime::Omit, SetTime::At(6_000))
+        .unwrap();
+    assert_eq!(untouched(&mut fs, "old/y"), None);
+    // Names are not part of it: the caller compares paths.
+    fs.rename(r, b"etc/motd", r, b"moved").unwrap();
+    assert_eq!(untouched(&mut fs, "moved"), Some(motd));
+    // No layers, no image files.
+    let mut plain = Fs::new(Config::default());
+    let pr = plain.open_root().unwrap();
+    let fd = open_for_writing(&mut plain, pr, "f");
+    assert_eq!(plain.untouched_image_file(plain.fd_ino(fd).unwrap()), None);
+}
+
+/// Opens `p` for writing, creating it (mode 0o644) if it does not exist.
+fn open_for_writing(fs: &mut Fs, r: Fd, p: &str) -> Fd {
+    let (creat, write) = (OFlags::CREAT, Access::Write);
+    fs.open(r, p.as_bytes(), true, creat, write, FdFlags::empty(), 0o644)
+        .unwrap()
+}

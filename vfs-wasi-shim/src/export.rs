@@ -3,9 +3,13 @@
 //! The export walks the live tree through `vfs-core`'s public calls (`readdir`, `fstatat`,
 //! `read`, `readlink`) and compares each node with the embedded lower layers: what is new or
 //! differs goes into the layer, what the lower layers have and the tree no longer has becomes a
-//! whiteout. Mounting the result above the same lower layers reproduces the tree. Comparing by
-//! walking costs a read of every file, which is fine for an operation run once at the end of an
-//! instance, and needs no knowledge of how `vfs-core` stores its upper layer.
+//! whiteout. Mounting the result above the same lower layers reproduces the tree.
+//!
+//! A file that `vfs-core` reports still exactly an image inode (`Fs::untouched_image_file`),
+//! found at the path where the lower layers have that same inode, is unchanged without reading
+//! it: in a tree mounted from the layers that is nearly every file. Any other file is read and
+//! compared with the lower layers' file at its path, which also finds a file changed and then
+//! changed back, and works when `lower` is not the stack the tree was mounted from.
 
 use std::collections::HashMap;
 use vfs_core::{Access, Fd, FdFlags, FileType, Fs, OFlags, Stat};
@@ -150,6 +154,9 @@ impl Walk<'_, '_> {
                         self.out.add_hardlink(&child, &first)?;
                         continue;
                     }
+                    if low.as_ref().is_some_and(|l| self.untouched(l, st.ino)) {
+                        continue;
+                    }
                     let data = self.read_file(fd, &name, st.size)?;
                     let unchanged = low.as_ref().is_some_and(|l| {
                         l.kind() == Kind::File
@@ -184,6 +191,21 @@ impl Walk<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the tree's inode `ino` is still exactly `low`, the lower layers' node at its path:
+    /// the same inode of the same layer (compared by address, so only when `lower` is the stack
+    /// the tree was mounted from), untouched since. Then reading and comparing it would find it
+    /// unchanged: its bytes, mode, owner and mtime are that node's.
+    fn untouched(&self, low: &OverlayNode, ino: u64) -> bool {
+        let top = low.top();
+        self.fs.untouched_image_file(ino).is_some_and(|o| {
+            o.ino == top.node.ino()
+                && self
+                    .overlay
+                    .layer(top.layer)
+                    .is_some_and(|l| core::ptr::eq(l.bytes(), o.image))
+        })
     }
 
     fn read_file(&mut self, dir: Fd, name: &[u8], size: u64) -> Result<Vec<u8>, ExportError> {
@@ -323,5 +345,64 @@ mod tests {
         let f = img.resolve(b"d/f").unwrap().unwrap();
         assert_eq!(img.file_data(&f).unwrap(), b"changed");
         assert!(img.resolve(b"s").unwrap().is_none());
+    }
+
+    /// What the tree holds at `path` once `layer` is mounted over `lower`.
+    fn merged_file(lower: &[u8], layer: &[u8], path: &[u8]) -> Vec<u8> {
+        let o = Overlay::new(vec![
+            Image::open(lower).unwrap(),
+            Image::open(layer).unwrap(),
+        ]);
+        o.file_data(&o.resolve(path).unwrap().unwrap())
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A layer of regular files (mode 0o644, all times 0), leaked as an embedded layer is, and
+    /// a tree mounted from it with its root open.
+    fn mounted(files: &[(&[u8], &[u8])]) -> (&'static [u8], Fs, Fd) {
+        let mut b = ImageBuilder::new();
+        for (path, data) in files {
+            b.add_file(path, Meta::with_mode(0o644), data.to_vec())
+                .unwrap();
+        }
+        let lower: &'static [u8] = Box::leak(b.finish().unwrap().into_boxed_slice());
+        let mut fs = crate::layers::build_fs(Config::default(), &[lower]).unwrap();
+        let root = fs.open_root().unwrap();
+        (lower, fs, root)
+    }
+
+    #[test]
+    fn untouched_image_files_are_not_read() {
+        // Times 0: a read would stamp the atime (relatime: atime not later than mtime).
+        let (lower, mut fs, root) = mounted(&[(b"d/f", b"f")]);
+        assert_eq!(fs.stat(root, b"d/f", false).unwrap().atime_ns, 0);
+        let layer = export_upper(&mut fs, &[lower]).unwrap();
+        assert_eq!(fs.stat(root, b"d/f", false).unwrap().atime_ns, 0, "read");
+        let img = Image::open(&layer).unwrap();
+        assert!(img.resolve(b"d/f").unwrap().is_none());
+        // A copy of the same bytes is not the same layer: then the file is read and compared.
+        let copy: &'static [u8] = Box::leak(lower.to_vec().into_boxed_slice());
+        let layer = export_upper(&mut fs, &[copy]).unwrap();
+        assert_ne!(
+            fs.stat(root, b"d/f", false).unwrap().atime_ns,
+            0,
+            "not read"
+        );
+        let img = Image::open(&layer).unwrap();
+        assert!(img.resolve(b"d/f").unwrap().is_none());
+    }
+
+    #[test]
+    fn untouched_image_files_under_other_names_are_exported() {
+        // Two files alike but for their bytes; the guest swaps their directories, so each
+        // path now leads to the other's untouched image inode.
+        let (lower, mut fs, root) = mounted(&[(b"a/f", b"A"), (b"b/f", b"B")]);
+        fs.rename(root, b"a", root, b"t").unwrap();
+        fs.rename(root, b"b", root, b"a").unwrap();
+        fs.rename(root, b"t", root, b"b").unwrap();
+        let layer = export_upper(&mut fs, &[lower]).unwrap();
+        assert_eq!(merged_file(lower, &layer, b"a/f"), b"B");
+        assert_eq!(merged_file(lower, &layer, b"b/f"), b"A");
     }
 }

@@ -52,39 +52,108 @@ fn err<T>(e: wasi::Errno) -> AbiResult<T> {
     Err(WasiError(e))
 }
 
-/// Maps a POSIX error from `vfs-core` to WASI's numbering.
+/// Every WASI preview 1 errno, indexed by its number: `wasi::Errno` can only be built from its
+/// constants, which are consecutive from 0 to 76.
+pub(crate) const WASI_ERRNOS: [wasi::Errno; 77] = [
+    wasi::ERRNO_SUCCESS,
+    wasi::ERRNO_2BIG,
+    wasi::ERRNO_ACCES,
+    wasi::ERRNO_ADDRINUSE,
+    wasi::ERRNO_ADDRNOTAVAIL,
+    wasi::ERRNO_AFNOSUPPORT,
+    wasi::ERRNO_AGAIN,
+    wasi::ERRNO_ALREADY,
+    wasi::ERRNO_BADF,
+    wasi::ERRNO_BADMSG,
+    wasi::ERRNO_BUSY,
+    wasi::ERRNO_CANCELED,
+    wasi::ERRNO_CHILD,
+    wasi::ERRNO_CONNABORTED,
+    wasi::ERRNO_CONNREFUSED,
+    wasi::ERRNO_CONNRESET,
+    wasi::ERRNO_DEADLK,
+    wasi::ERRNO_DESTADDRREQ,
+    wasi::ERRNO_DOM,
+    wasi::ERRNO_DQUOT,
+    wasi::ERRNO_EXIST,
+    wasi::ERRNO_FAULT,
+    wasi::ERRNO_FBIG,
+    wasi::ERRNO_HOSTUNREACH,
+    wasi::ERRNO_IDRM,
+    wasi::ERRNO_ILSEQ,
+    wasi::ERRNO_INPROGRESS,
+    wasi::ERRNO_INTR,
+    wasi::ERRNO_INVAL,
+    wasi::ERRNO_IO,
+    wasi::ERRNO_ISCONN,
+    wasi::ERRNO_ISDIR,
+    wasi::ERRNO_LOOP,
+    wasi::ERRNO_MFILE,
+    wasi::ERRNO_MLINK,
+    wasi::ERRNO_MSGSIZE,
+    wasi::ERRNO_MULTIHOP,
+    wasi::ERRNO_NAMETOOLONG,
+    wasi::ERRNO_NETDOWN,
+    wasi::ERRNO_NETRESET,
+    wasi::ERRNO_NETUNREACH,
+    wasi::ERRNO_NFILE,
+    wasi::ERRNO_NOBUFS,
+    wasi::ERRNO_NODEV,
+    wasi::ERRNO_NOENT,
+    wasi::ERRNO_NOEXEC,
+    wasi::ERRNO_NOLCK,
+    wasi::ERRNO_NOLINK,
+    wasi::ERRNO_NOMEM,
+    wasi::ERRNO_NOMSG,
+    wasi::ERRNO_NOPROTOOPT,
+    wasi::ERRNO_NOSPC,
+    wasi::ERRNO_NOSYS,
+    wasi::ERRNO_NOTCONN,
+    wasi::ERRNO_NOTDIR,
+    wasi::ERRNO_NOTEMPTY,
+    wasi::ERRNO_NOTRECOVERABLE,
+    wasi::ERRNO_NOTSOCK,
+    wasi::ERRNO_NOTSUP,
+    wasi::ERRNO_NOTTY,
+    wasi::ERRNO_NXIO,
+    wasi::ERRNO_OVERFLOW,
+    wasi::ERRNO_OWNERDEAD,
+    wasi::ERRNO_PERM,
+    wasi::ERRNO_PIPE,
+    wasi::ERRNO_PROTO,
+    wasi::ERRNO_PROTONOSUPPORT,
+    wasi::ERRNO_PROTOTYPE,
+    wasi::ERRNO_RANGE,
+    wasi::ERRNO_ROFS,
+    wasi::ERRNO_SPIPE,
+    wasi::ERRNO_SRCH,
+    wasi::ERRNO_STALE,
+    wasi::ERRNO_TIMEDOUT,
+    wasi::ERRNO_TXTBSY,
+    wasi::ERRNO_XDEV,
+    wasi::ERRNO_NOTCAPABLE,
+];
+
+/// Maps a POSIX error from `vfs-core` to WASI's numbering. The number comes from the WASI
+/// column of `vfs-core`'s one errno table (`Errno::wasi_number`), so there is no second list
+/// to keep here and no catch-all arm: a new error cannot be added there without its WASI
+/// number. That each number is in range is checked at compile time below (so the `IO`
+/// fallback is never taken), and that it names the same error is checked by a test.
 pub fn errno(e: vfs_core::Errno) -> wasi::Errno {
-    use vfs_core::Errno as E;
-    match e {
-        E::EPERM => wasi::ERRNO_PERM,
-        E::ENOENT => wasi::ERRNO_NOENT,
-        E::EBADF => wasi::ERRNO_BADF,
-        E::EAGAIN => wasi::ERRNO_AGAIN,
-        E::EACCES => wasi::ERRNO_ACCES,
-        E::EBUSY => wasi::ERRNO_BUSY,
-        E::EEXIST => wasi::ERRNO_EXIST,
-        E::EXDEV => wasi::ERRNO_XDEV,
-        E::ENOTDIR => wasi::ERRNO_NOTDIR,
-        E::EISDIR => wasi::ERRNO_ISDIR,
-        E::EINVAL => wasi::ERRNO_INVAL,
-        E::ENFILE => wasi::ERRNO_NFILE,
-        E::EMFILE => wasi::ERRNO_MFILE,
-        E::EFBIG => wasi::ERRNO_FBIG,
-        E::ENOSPC => wasi::ERRNO_NOSPC,
-        E::ESPIPE => wasi::ERRNO_SPIPE,
-        E::EROFS => wasi::ERRNO_ROFS,
-        E::EMLINK => wasi::ERRNO_MLINK,
-        E::ENAMETOOLONG => wasi::ERRNO_NAMETOOLONG,
-        E::ENOTEMPTY => wasi::ERRNO_NOTEMPTY,
-        E::ELOOP => wasi::ERRNO_LOOP,
-        E::EOVERFLOW => wasi::ERRNO_OVERFLOW,
-        E::ENOTSUP => wasi::ERRNO_NOTSUP,
-        E::EIO => wasi::ERRNO_IO,
-        // `Errno` is non-exhaustive: a variant added later is still an I/O failure.
-        #[allow(unreachable_patterns)]
-        _ => wasi::ERRNO_IO,
-    }
+    WASI_ERRNOS
+        .get(usize::from(e.wasi_number()))
+        .copied()
+        .unwrap_or(wasi::ERRNO_IO)
 }
+
+const _: () = {
+    let all = vfs_core::Errno::ALL;
+    let mut i = 0;
+    while i < all.len() {
+        assert!((all[i].wasi_number() as usize) < WASI_ERRNOS.len());
+        i += 1;
+    }
+};
 
 /// WASI's `filetype` for a `vfs-core` file type.
 pub fn filetype(t: FileType) -> wasi::Filetype {

@@ -688,3 +688,16 @@ fn readdir_served_from_the_last_listing_matches_a_fresh_packing() {
     t.s.fd_readdir(&mut t.m, c, BIG, 4096, 0, OUT).unwrap();
     assert_eq!(t.m.read_u32(OUT), Ok(0));
 }
+
+/// The WASI column of `vfs-core`'s errno table names the same error as the POSIX name (WASI's
+/// names are POSIX's without the `E`), and the table of WASI errnos is indexed by number.
+#[test]
+fn every_errno_maps_to_the_wasi_errno_of_the_same_name() {
+    for (i, e) in super::WASI_ERRNOS.iter().enumerate() {
+        assert_eq!(usize::from(e.raw()), i, "{}", e.name());
+    }
+    for &e in vfs_core::Errno::ALL {
+        assert_eq!(super::errno(e).name(), &e.name()[1..], "{e}");
+    }
+    assert_eq!(super::errno(vfs_core::Errno::ENOENT), wasi::ERRNO_NOENT);
+}
