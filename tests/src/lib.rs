@@ -4,6 +4,14 @@
 //!
 //! Guests live in `guests/<name>`, each a standalone crate with its own empty `[workspace]`,
 //! built into `$CARGO_TARGET_DIR/guests/<features>`.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `tests/fs_exercise.rs` | `guests/fs-exercise` (`std::fs` on the VFS, with and without a host directory; tracing) and `guests/fs-bench` on both sides |
+//! | `tests/embed.rs` | `guests/image-reader` with a 1 MB and a 100 MB embedded image: start-up and integrity |
+//! | `tests/upper_export.rs` | the upper layer exported, listed and embedded again |
+//! | `src/bin/vfs-bench.rs` | in-guest VFS vs host WASI, the README's speed table |
+//! | `src/bin/vfs-run.rs`, `src/bin/vfs-trace-bench.rs` | run any module; the bench guest traced |
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

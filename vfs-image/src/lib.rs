@@ -18,6 +18,21 @@
 //!   one dependency (`xxhash-rust`); the host helpers (`pack_dir`, `unpack`, OCI tar import)
 //!   the module rewriter behind `vfs-image embed` and the CLI live behind the `host`, `embed`
 //!   and `cli` features.
+//!
+//! Map of the files:
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | [`format`] | the byte layout: header, inode and dirent fields, and the layer table of a module built with the shim |
+//! | `reader.rs` | [`Image`]: open (O(1)), lookup, read in place |
+//! | `node.rs` | decoded kinds, inodes, directory entries |
+//! | `writer.rs` | [`ImageBuilder`]: deterministic, deduplicating |
+//! | `overlay.rs` | [`Overlay`] and [`squash`]: the overlayfs rules over a stack of layers |
+//! | `verify.rs` | checksums and the full structural walk (`vfs-image verify`) |
+//! | `error.rs` | [`Error`] |
+//! | [`embed`] (feature `embed`) | baking layers into a module |
+//! | [`host`] (feature `host`) | `pack_dir`, `unpack`, OCI layer tar import |
+//! | `bin/vfs-image/` (feature `cli`) | the CLI: `pack.rs` (`pack`, `squash`), `browse.rs` (`ls`, `cat`, `stat`, `unpack`), `inspect.rs` (`inspect`, `verify`), `diff.rs`, `embed.rs` |
 #![forbid(unsafe_code)]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]

@@ -13,11 +13,21 @@
 //! built on the first WASI call, which wasi-libc makes before `main` to list preopens).
 //!
 //! The crate is layered so that the code which understands WASI can be tested natively:
-//! - [`memory`]: the only raw-pointer code; a [`memory::Memory`] trait with bounds checks, over
-//!   the guest's own memory in the guest and over a `Vec<u8>` in tests.
-//! - [`abi`]: one method per WASI call over any `Memory` (decode, call `vfs-core`, encode).
-//! - `guest` (wasm32 only): the interposed symbols, host forwarding, global state, tracing,
-//!   and [`resume`] for instances pre-initialized with a snapshot tool (Wizer).
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | [`memory`] | the only raw-pointer code: a bounds-checked [`memory::Memory`] trait over the guest's own memory (and a `Vec<u8>` in tests); the embedded layer table |
+//! | [`abi`] (`abi/mod.rs`) | the `Shim` over any `Memory`: descriptor routing, errno mapping, `fd_prestat_*`, `fd_renumber` |
+//! | `abi/fd.rs` | every other `fd_*` call on VFS descriptors |
+//! | `abi/dir.rs` | `fd_readdir` and the kept packed listing |
+//! | `abi/path.rs` | every `path_*` call |
+//! | `abi/poll.rs` | `poll_oneoff` |
+//! | `abi/layout.rs` | byte layouts of WASI's structures (`filestat`, `fdstat`, `dirent`, events) |
+//! | [`layers`] | building the `vfs_core::Fs` over the embedded layers |
+//! | [`export`] | `vfs_export_upper`: what the guest wrote, as an image layer |
+//! | `guest/exports.rs` (wasm32 only) | the interposed `__imported_wasi_snapshot_preview1_*` symbols |
+//! | `guest/host.rs`, `guest/state.rs` | forwarding to the host's WASI; the one global state |
+//! | `guest/resume.rs`, `guest/trace.rs` | [`resume`] for pre-initialized instances; `VFS_TRACE` |
 //!
 //! Set `VFS_TRACE=1` in the guest's environment to get one line per intercepted call on stderr.
 
