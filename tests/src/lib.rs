@@ -251,6 +251,23 @@ pub fn run(engine: &Engine, module: &Module, opts: &RunOptions) -> Result<RunOut
     })
 }
 
+impl RunOptions {
+    /// Options with `argv[1..]` = `args` and nothing else.
+    pub fn args(args: &[&str]) -> Self {
+        RunOptions {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Builds `guests/<name>` (no features), compiles it and runs it once with `opts`.
+pub fn run_guest(name: &str, opts: &RunOptions) -> Result<RunOutput> {
+    let engine = engine();
+    let module = load(&engine, &build_guest(name, &[])?)?;
+    run(&engine, &module, opts)
+}
+
 /// A fresh empty directory under the target dir (removed first if a previous run left it).
 pub fn scratch_dir(name: &str) -> Result<PathBuf> {
     let dir = target_dir().join("e2e-scratch").join(name);

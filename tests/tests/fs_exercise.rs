@@ -1,22 +1,12 @@
 //! Acceptance 2: a Rust guest using `std::fs` runs on wasmtime with the shim, with no host
 //! directory at all, and then with a host directory mapped beside the VFS.
 
-use vfs_tests::{build_guest, engine, load, run, scratch_dir, RunOptions, RunOutput};
+use vfs_tests::{build_guest, engine, load, run, run_guest, scratch_dir, RunOptions, RunOutput};
 
-#[test]
-fn std_fs_on_the_vfs_with_no_host_directory() {
-    let wasm = build_guest("fs-exercise", &[]).unwrap();
-    let engine = engine();
-    let module = load(&engine, &wasm).unwrap();
-    let out = run(
-        &engine,
-        &module,
-        &RunOptions {
-            args: vec!["vfs".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+/// Runs `guests/fs-exercise` with `opts` and checks that it exited 0 having checked everything
+/// (the guest asserts each result itself and prints `fs-exercise: OK` at the end).
+fn exercise(opts: &RunOptions) -> RunOutput {
+    let out = run_guest("fs-exercise", opts).unwrap();
     assert_eq!(out.exit, 0, "stderr: {}", out.stderr);
     assert!(
         out.stdout.contains("fs-exercise: OK"),
@@ -25,28 +15,22 @@ fn std_fs_on_the_vfs_with_no_host_directory() {
         out.stderr
     );
     println!("{}", out.stdout.trim());
+    out
+}
+
+#[test]
+fn std_fs_on_the_vfs_with_no_host_directory() {
+    exercise(&RunOptions::args(&["vfs"]));
 }
 
 #[test]
 fn host_directory_beside_the_vfs() {
     let dir = scratch_dir("fs-exercise-mixed").unwrap();
     std::fs::write(dir.join("from-host.txt"), "written by the host").unwrap();
-    let wasm = build_guest("fs-exercise", &[]).unwrap();
-    let engine = engine();
-    let module = load(&engine, &wasm).unwrap();
-    let opts = RunOptions {
-        args: vec!["mixed".into()],
+    exercise(&RunOptions {
         dirs: vec![(dir.clone(), "/host".into())],
-        ..Default::default()
-    };
-    let out = run(&engine, &module, &opts).unwrap();
-    assert_eq!(out.exit, 0, "stderr: {}", out.stderr);
-    assert!(
-        out.stdout.contains("fs-exercise: OK"),
-        "stdout: {}\nstderr: {}",
-        out.stdout,
-        out.stderr
-    );
+        ..RunOptions::args(&["mixed"])
+    });
     // What the guest wrote under /host is on the host; what it wrote in the VFS is not.
     assert_eq!(
         std::fs::read_to_string(dir.join("from-guest.txt")).unwrap(),
@@ -55,20 +39,15 @@ fn host_directory_beside_the_vfs() {
     assert_eq!(std::fs::read_to_string(dir.join("sub/x")).unwrap(), "x");
     assert!(!dir.join("vfs-only.txt").exists());
     assert!(!dir.join("copied.txt").exists());
-    println!("{}", out.stdout.trim());
 }
 
 #[test]
 fn tracing_names_each_intercepted_call() {
-    let wasm = build_guest("fs-exercise", &[]).unwrap();
-    let engine = engine();
-    let module = load(&engine, &wasm).unwrap();
     let opts = RunOptions {
-        args: vec!["vfs".into()],
         env: vec![("VFS_TRACE".into(), "1".into())],
-        ..Default::default()
+        ..RunOptions::args(&["vfs"])
     };
-    let out = run(&engine, &module, &opts).unwrap();
+    let out = run_guest("fs-exercise", &opts).unwrap();
     assert_eq!(out.exit, 0);
     assert!(
         out.stderr.contains("vfs: ready"),

@@ -3,6 +3,7 @@
 //! and a new instance with that layer embedded on top sees them.
 
 use std::ffi::OsStr;
+use std::path::Path;
 use vfs_tests::*;
 
 #[test]
@@ -25,15 +26,7 @@ fn the_upper_layer_round_trips_through_an_image() {
     assert!(ok, "{err}");
     let reader = build_guest("image-reader", &[]).unwrap();
     let boxed = dir.join("box.wasm");
-    let (ok, _, err) = vfs_image(&[
-        OsStr::new("embed"),
-        reader.as_os_str(),
-        lower.as_os_str(),
-        OsStr::new("-o"),
-        boxed.as_os_str(),
-    ])
-    .unwrap();
-    assert!(ok, "{err}");
+    embed(&reader, &lower, &boxed);
 
     // First instance: change the tree, then export.
     let engine = engine();
@@ -68,25 +61,9 @@ fn the_upper_layer_round_trips_through_an_image() {
 
     // Second instance: the layer embedded on top; the guest sees its own changes.
     let boxed2 = dir.join("box2.wasm");
-    let (ok, _, err) = vfs_image(&[
-        OsStr::new("embed"),
-        boxed.as_os_str(),
-        upper.as_os_str(),
-        OsStr::new("-o"),
-        boxed2.as_os_str(),
-    ])
-    .unwrap();
-    assert!(ok, "{err}");
+    embed(&boxed, &upper, &boxed2);
     let m2 = load(&engine, &boxed2).unwrap();
-    let out = run(
-        &engine,
-        &m2,
-        &RunOptions {
-            args: vec!["tree".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let out = run(&engine, &m2, &RunOptions::args(&["tree"])).unwrap();
     let h = |b: &[u8]| format!("{} {:016x}", b.len(), fnv(FNV0, b));
     let want = [
         format!("/app/changed.txt {}", h(b"changed by the guest")),
@@ -97,4 +74,17 @@ fn the_upper_layer_round_trips_through_an_image() {
     let got: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(got, want, "stderr: {}", out.stderr);
     println!("second instance sees:\n{}", out.stdout);
+}
+
+/// `vfs-image embed MODULE LAYER -o OUT`, which must succeed.
+fn embed(module: &Path, layer: &Path, out: &Path) {
+    let (ok, _, err) = vfs_image(&[
+        OsStr::new("embed"),
+        module.as_os_str(),
+        layer.as_os_str(),
+        OsStr::new("-o"),
+        out.as_os_str(),
+    ])
+    .unwrap();
+    assert!(ok, "{err}");
 }

@@ -21,15 +21,15 @@ pub struct DirMap {
 
 impl std::str::FromStr for DirMap {
     type Err = String;
+    /// `HOST::GUEST`, or `DIR` for the same path on both sides.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (host, guest) = s.split_once("::").unwrap_or((s, s));
-        if host.is_empty() || guest.is_empty() {
-            return Err(format!("--dir {s:?}: expected HOST::GUEST or DIR"));
+        match s.split_once("::").unwrap_or((s, s)) {
+            (host, guest) if !host.is_empty() && !guest.is_empty() => Ok(DirMap {
+                host: PathBuf::from(host),
+                guest: guest.to_owned(),
+            }),
+            _ => Err(format!("--dir {s:?}: expected HOST::GUEST or DIR")),
         }
-        Ok(DirMap {
-            host: PathBuf::from(host),
-            guest: guest.to_owned(),
-        })
     }
 }
 

@@ -107,7 +107,7 @@ impl Shim {
         iovs_len: u32,
         nread: u32,
     ) -> AbiResult {
-        self.scatter(mem, fd, iovs, iovs_len, nread, None)
+        self.transfer(mem, fd, iovs, iovs_len, nread, None, Direction::Read)
     }
 
     /// `fd_pread`: like `fd_read` at `offset`, leaving the file offset alone; similar to `preadv`.
@@ -120,26 +120,40 @@ impl Shim {
         offset: u64,
         nread: u32,
     ) -> AbiResult {
-        self.scatter(mem, fd, iovs, iovs_len, nread, Some(offset))
+        self.transfer(
+            mem,
+            fd,
+            iovs,
+            iovs_len,
+            nread,
+            Some(offset),
+            Direction::Read,
+        )
     }
 
-    fn scatter(
+    /// The loop `fd_read`/`fd_pread` and `fd_write`/`fd_pwrite` share: one buffer after the
+    /// other, stopping at the first short transfer as `readv`/`writev` do, the total stored at
+    /// `count_ptr`.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
         &mut self,
         mem: &mut impl Memory,
         fd: Fd,
         iovs: u32,
         iovs_len: u32,
-        nread: u32,
+        count_ptr: u32,
         mut offset: Option<u64>,
+        dir: Direction,
     ) -> AbiResult {
-        check_iovec_call(mem, nread, iovs, iovs_len)?;
+        check_iovec_call(mem, count_ptr, iovs, iovs_len)?;
         let mut total: u32 = 0;
         for i in 0..iovs_len {
             let (buf, len) = layout::read_iovec(mem, iovs, i)?;
-            let dst = mem.slice_mut(buf, len)?;
-            let n = match offset {
-                Some(off) => self.fs.pread(fd, dst, off)?,
-                None => self.fs.read(fd, dst)?,
+            let n = match (dir, offset) {
+                (Direction::Read, Some(off)) => self.fs.pread(fd, mem.slice_mut(buf, len)?, off)?,
+                (Direction::Read, None) => self.fs.read(fd, mem.slice_mut(buf, len)?)?,
+                (Direction::Write, Some(off)) => self.fs.pwrite(fd, mem.slice(buf, len)?, off)?,
+                (Direction::Write, None) => self.fs.write(fd, mem.slice(buf, len)?)?,
             };
             // n <= len <= u32::MAX, and the sum of lengths is bounded by the memory size.
             let n = n as u32;
@@ -149,7 +163,7 @@ impl Shim {
                 break;
             }
         }
-        Ok(mem.write_u32(nread, total)?)
+        Ok(mem.write_u32(count_ptr, total)?)
     }
 
     /// `fd_write`: writes the ciovecs in order, stopping at a short write; similar to `writev`.
@@ -161,7 +175,7 @@ impl Shim {
         iovs_len: u32,
         nwritten: u32,
     ) -> AbiResult {
-        self.gather(mem, fd, iovs, iovs_len, nwritten, None)
+        self.transfer(mem, fd, iovs, iovs_len, nwritten, None, Direction::Write)
     }
 
     /// `fd_pwrite`: like `fd_write` at `offset`; similar to `pwritev` in POSIX.
@@ -174,35 +188,15 @@ impl Shim {
         offset: u64,
         nwritten: u32,
     ) -> AbiResult {
-        self.gather(mem, fd, iovs, iovs_len, nwritten, Some(offset))
-    }
-
-    fn gather(
-        &mut self,
-        mem: &mut impl Memory,
-        fd: Fd,
-        iovs: u32,
-        iovs_len: u32,
-        nwritten: u32,
-        mut offset: Option<u64>,
-    ) -> AbiResult {
-        check_iovec_call(mem, nwritten, iovs, iovs_len)?;
-        let mut total: u32 = 0;
-        for i in 0..iovs_len {
-            let (buf, len) = layout::read_iovec(mem, iovs, i)?;
-            let src = mem.slice(buf, len)?;
-            let n = match offset {
-                Some(off) => self.fs.pwrite(fd, src, off)?,
-                None => self.fs.write(fd, src)?,
-            };
-            let n = n as u32;
-            total = total.saturating_add(n);
-            offset = offset.map(|o| o + u64::from(n));
-            if n < len {
-                break;
-            }
-        }
-        Ok(mem.write_u32(nwritten, total)?)
+        self.transfer(
+            mem,
+            fd,
+            iovs,
+            iovs_len,
+            nwritten,
+            Some(offset),
+            Direction::Write,
+        )
     }
 
     /// `fd_seek`; similar to `lseek` in POSIX.
@@ -293,4 +287,13 @@ fn check_iovec_call(mem: &mut impl Memory, result: u32, iovs: u32, iovs_len: u32
         .ok_or(super::WasiError(wasi::ERRNO_FAULT))?;
     mem.slice(iovs, array_len)?;
     Ok(())
+}
+
+/// Which way [`Shim::transfer`] moves bytes.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// File to guest memory (`fd_read`, `fd_pread`).
+    Read,
+    /// Guest memory to file (`fd_write`, `fd_pwrite`).
+    Write,
 }

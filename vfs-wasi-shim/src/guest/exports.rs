@@ -88,15 +88,18 @@ fn route(
     )
 }
 
-macro_rules! fd_call {
-    ($(#[$doc:meta])* $name:ident ($fd:ident $(, $a:ident : $t:ty)*) => |$s:ident, $m:ident| $vfs:expr) => {
+/// Defines one interposed WASI function: `wasi_call!(name(fd, args...) => |shim, mem| vfs_call)`
+/// for a call routed by its descriptor, with `path(ptr, len)` before `=>` for a `path_*` call
+/// (routed by the descriptor and, for a host preopen, the path).
+macro_rules! wasi_call {
+    ($(#[$doc:meta])* $name:ident ($fd:ident $(, $a:ident : $t:ty)*) $(path($p:ident, $l:ident))? => |$s:ident, $m:ident| $vfs:expr) => {
         $(#[$doc])*
         #[export_name = concat!("__imported_wasi_snapshot_preview1_", stringify!($name))]
         pub extern "C" fn $name($fd: i32 $(, $a: $t)*) -> i32 {
             route(
                 stringify!($name),
                 $fd,
-                None,
+                path_arg!($($p, $l)?),
                 // SAFETY: the host import checks every pointer against guest memory itself.
                 |h| unsafe { raw::$name(h $(, $a)*) },
                 |$s, $m| $vfs,
@@ -105,51 +108,44 @@ macro_rules! fd_call {
     };
 }
 
-macro_rules! path_call {
-    ($(#[$doc:meta])* $name:ident ($fd:ident $(, $a:ident : $t:ty)*) path($p:ident, $l:ident) => |$s:ident, $m:ident| $vfs:expr) => {
-        $(#[$doc])*
-        #[export_name = concat!("__imported_wasi_snapshot_preview1_", stringify!($name))]
-        pub extern "C" fn $name($fd: i32 $(, $a: $t)*) -> i32 {
-            route(
-                stringify!($name),
-                $fd,
-                Some(($p, $l)),
-                // SAFETY: the host import checks every pointer against guest memory itself.
-                |h| unsafe { raw::$name(h $(, $a)*) },
-                |$s, $m| $vfs,
-            )
-        }
+/// The path argument of `route`: `None` for an `fd_*` call.
+macro_rules! path_arg {
+    () => {
+        None
+    };
+    ($p:ident, $l:ident) => {
+        Some(($p, $l))
     };
 }
 
-fd_call!(fd_advise(fd, offset: i64, len: i64, advice: i32) => |s, _m| s.fd_advise(fd as u32, offset as u64, len as u64, advice as u8));
-fd_call!(fd_allocate(fd, offset: i64, len: i64) => |s, _m| s.fd_allocate(fd as u32, offset as u64, len as u64));
-fd_call!(fd_datasync(fd) => |s, _m| s.fd_datasync(fd as u32));
-fd_call!(fd_sync(fd) => |s, _m| s.fd_sync(fd as u32));
-fd_call!(fd_fdstat_get(fd, out: i32) => |s, m| s.fd_fdstat_get(m, fd as u32, out as u32));
-fd_call!(fd_fdstat_set_flags(fd, flags: i32) => |s, _m| s.fd_fdstat_set_flags(fd as u32, flags as u16));
-fd_call!(fd_fdstat_set_rights(fd, base: i64, inh: i64) => |s, _m| s.fd_fdstat_set_rights(fd as u32, base as u64, inh as u64));
-fd_call!(fd_filestat_get(fd, out: i32) => |s, m| s.fd_filestat_get(m, fd as u32, out as u32));
-fd_call!(fd_filestat_set_size(fd, size: i64) => |s, _m| s.fd_filestat_set_size(fd as u32, size as u64));
-fd_call!(fd_filestat_set_times(fd, atim: i64, mtim: i64, fst: i32) => |s, _m| s.fd_filestat_set_times(fd as u32, atim as u64, mtim as u64, fst as u16));
-fd_call!(fd_pread(fd, iovs: i32, n: i32, offset: i64, out: i32) => |s, m| s.fd_pread(m, fd as u32, iovs as u32, n as u32, offset as u64, out as u32));
-fd_call!(fd_pwrite(fd, iovs: i32, n: i32, offset: i64, out: i32) => |s, m| s.fd_pwrite(m, fd as u32, iovs as u32, n as u32, offset as u64, out as u32));
-fd_call!(fd_read(fd, iovs: i32, n: i32, out: i32) => |s, m| s.fd_read(m, fd as u32, iovs as u32, n as u32, out as u32));
-fd_call!(fd_write(fd, iovs: i32, n: i32, out: i32) => |s, m| s.fd_write(m, fd as u32, iovs as u32, n as u32, out as u32));
-fd_call!(fd_readdir(fd, buf: i32, len: i32, cookie: i64, out: i32) => |s, m| s.fd_readdir(m, fd as u32, buf as u32, len as u32, cookie as u64, out as u32));
-fd_call!(fd_seek(fd, offset: i64, whence: i32, out: i32) => |s, m| s.fd_seek(m, fd as u32, offset, whence as u8, out as u32));
-fd_call!(fd_tell(fd, out: i32) => |s, m| s.fd_tell(m, fd as u32, out as u32));
-fd_call!(fd_prestat_get(fd, out: i32) => |s, m| s.fd_prestat_get(m, fd as u32, out as u32));
-fd_call!(fd_prestat_dir_name(fd, path: i32, len: i32) => |s, m| s.fd_prestat_dir_name(m, fd as u32, path as u32, len as u32));
+wasi_call!(fd_advise(fd, offset: i64, len: i64, advice: i32) => |s, _m| s.fd_advise(fd as u32, offset as u64, len as u64, advice as u8));
+wasi_call!(fd_allocate(fd, offset: i64, len: i64) => |s, _m| s.fd_allocate(fd as u32, offset as u64, len as u64));
+wasi_call!(fd_datasync(fd) => |s, _m| s.fd_datasync(fd as u32));
+wasi_call!(fd_sync(fd) => |s, _m| s.fd_sync(fd as u32));
+wasi_call!(fd_fdstat_get(fd, out: i32) => |s, m| s.fd_fdstat_get(m, fd as u32, out as u32));
+wasi_call!(fd_fdstat_set_flags(fd, flags: i32) => |s, _m| s.fd_fdstat_set_flags(fd as u32, flags as u16));
+wasi_call!(fd_fdstat_set_rights(fd, base: i64, inh: i64) => |s, _m| s.fd_fdstat_set_rights(fd as u32, base as u64, inh as u64));
+wasi_call!(fd_filestat_get(fd, out: i32) => |s, m| s.fd_filestat_get(m, fd as u32, out as u32));
+wasi_call!(fd_filestat_set_size(fd, size: i64) => |s, _m| s.fd_filestat_set_size(fd as u32, size as u64));
+wasi_call!(fd_filestat_set_times(fd, atim: i64, mtim: i64, fst: i32) => |s, _m| s.fd_filestat_set_times(fd as u32, atim as u64, mtim as u64, fst as u16));
+wasi_call!(fd_pread(fd, iovs: i32, n: i32, offset: i64, out: i32) => |s, m| s.fd_pread(m, fd as u32, iovs as u32, n as u32, offset as u64, out as u32));
+wasi_call!(fd_pwrite(fd, iovs: i32, n: i32, offset: i64, out: i32) => |s, m| s.fd_pwrite(m, fd as u32, iovs as u32, n as u32, offset as u64, out as u32));
+wasi_call!(fd_read(fd, iovs: i32, n: i32, out: i32) => |s, m| s.fd_read(m, fd as u32, iovs as u32, n as u32, out as u32));
+wasi_call!(fd_write(fd, iovs: i32, n: i32, out: i32) => |s, m| s.fd_write(m, fd as u32, iovs as u32, n as u32, out as u32));
+wasi_call!(fd_readdir(fd, buf: i32, len: i32, cookie: i64, out: i32) => |s, m| s.fd_readdir(m, fd as u32, buf as u32, len as u32, cookie as u64, out as u32));
+wasi_call!(fd_seek(fd, offset: i64, whence: i32, out: i32) => |s, m| s.fd_seek(m, fd as u32, offset, whence as u8, out as u32));
+wasi_call!(fd_tell(fd, out: i32) => |s, m| s.fd_tell(m, fd as u32, out as u32));
+wasi_call!(fd_prestat_get(fd, out: i32) => |s, m| s.fd_prestat_get(m, fd as u32, out as u32));
+wasi_call!(fd_prestat_dir_name(fd, path: i32, len: i32) => |s, m| s.fd_prestat_dir_name(m, fd as u32, path as u32, len as u32));
 
-path_call!(path_create_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_create_directory(m, fd as u32, p as u32, l as u32));
-path_call!(path_filestat_get(fd, flags: i32, p: i32, l: i32, out: i32) path(p, l) => |s, m| s.path_filestat_get(m, fd as u32, flags as u32, p as u32, l as u32, out as u32));
-path_call!(path_filestat_set_times(fd, flags: i32, p: i32, l: i32, atim: i64, mtim: i64, fst: i32) path(p, l)
+wasi_call!(path_create_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_create_directory(m, fd as u32, p as u32, l as u32));
+wasi_call!(path_filestat_get(fd, flags: i32, p: i32, l: i32, out: i32) path(p, l) => |s, m| s.path_filestat_get(m, fd as u32, flags as u32, p as u32, l as u32, out as u32));
+wasi_call!(path_filestat_set_times(fd, flags: i32, p: i32, l: i32, atim: i64, mtim: i64, fst: i32) path(p, l)
     => |s, m| s.path_filestat_set_times(m, fd as u32, flags as u32, p as u32, l as u32, atim as u64, mtim as u64, fst as u16));
-path_call!(path_readlink(fd, p: i32, l: i32, buf: i32, buf_len: i32, out: i32) path(p, l)
+wasi_call!(path_readlink(fd, p: i32, l: i32, buf: i32, buf_len: i32, out: i32) path(p, l)
     => |s, m| s.path_readlink(m, fd as u32, p as u32, l as u32, buf as u32, buf_len as u32, out as u32));
-path_call!(path_remove_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_remove_directory(m, fd as u32, p as u32, l as u32));
-path_call!(path_unlink_file(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_unlink_file(m, fd as u32, p as u32, l as u32));
+wasi_call!(path_remove_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_remove_directory(m, fd as u32, p as u32, l as u32));
+wasi_call!(path_unlink_file(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_unlink_file(m, fd as u32, p as u32, l as u32));
 
 /// `fd_close`: a host descriptor is closed on the host, then dropped from the table.
 #[export_name = "__imported_wasi_snapshot_preview1_fd_close"]
