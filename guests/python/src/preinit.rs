@@ -424,7 +424,8 @@ fn call_method(obj: *mut PyObject, name: &CStr) {
     release_or_print(unsafe { PyObject_CallMethod(obj, name.as_ptr(), std::ptr::null()) });
 }
 
-/// Every command line but `-c`: `_vfs_box.resume(argv, env)` in Python. Returns the exit status.
+/// Every command line but a `-c` one: `_vfs_box.resume(argv, env)` in Python. Returns the exit
+/// status.
 fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
     let result = call_with_lists(func, &[argv, &environment()]);
@@ -459,17 +460,43 @@ fn call_if_imported(module: &CStr, name: &CStr) {
     }
 }
 
+/// What a run's command line asks for, as far as the Rust side is concerned.
+enum Command<'a> {
+    /// `-c CODE ARG...` or `-cCODE ARG...` (CPython's getopt accepts both): the code and the
+    /// arguments after it.
+    Code(&'a [u8], &'a [Vec<u8>]),
+    /// `-c` with nothing after it.
+    MissingCode,
+    /// Anything else, for `_vfs_box.resume`.
+    Other,
+}
+
+impl<'a> Command<'a> {
+    /// Reads `argv` (with `argv[0]`).
+    fn parse(argv: &'a [Vec<u8>]) -> Self {
+        match argv.get(1) {
+            Some(opt) if opt == b"-c" => match argv.get(2) {
+                Some(code) => Command::Code(code, &argv[3..]),
+                None => Command::MissingCode,
+            },
+            Some(opt) if opt.starts_with(b"-c") => Command::Code(&opt[2..], &argv[2..]),
+            _ => Command::Other,
+        }
+    }
+}
+
 /// `python -c CODE ARG...` the way CPython's own `main` runs it (`PyRun_SimpleStringFlags` in
 /// `__main__`, with `sys.argv = ['-c', ARG...]` and `''` first on `sys.path`), through the C
-/// API: the Python-level dispatcher would cost more than many commands (every object a run
-/// touches is a page copied into its instance). `SystemExit` ends the process inside, as in
-/// CPython. Returns the exit status.
-fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
+/// API: the only implementation of `-c` in the box, because a Python-level one costs more than
+/// many commands (every object a run touches is a page copied into its instance). `SystemExit`
+/// ends the process inside, as in CPython. `argv` is the whole command line, for
+/// `sys.orig_argv`. Returns the exit status.
+fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
     let Ok(code) = CString::new(code) else {
         return 1;
     };
     let mut sys_argv = vec![b"-c".to_vec()];
-    sys_argv.extend(argv[3..].iter().cloned());
+    sys_argv.extend(args.iter().cloned());
     // SAFETY: the interpreter is initialized; borrowed references (`PySys_GetObject`) are not
     // released, new ones are released once.
     unsafe {
@@ -520,8 +547,8 @@ pub extern "C" fn vfs_box_resume() {
     vfs_wasi_shim::resume();
     // Rust's `args_os` asks the host each time, so these are the run's.
     let argv: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
-    let status = match argv.get(1..3) {
-        Some([c, code]) if c == b"-c" => {
+    let status = match Command::parse(&argv) {
+        Command::Code(code, args) => {
             // The common case, done in C: see `run_command`.
             let env = environment();
             let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
@@ -531,12 +558,17 @@ pub extern "C" fn vfs_box_resume() {
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.
                 call_if_imported(c"random", c"seed");
-                let status = run_command(code, &argv);
+                let status = run_command(code, args, &argv);
                 finish();
                 status
             }
         }
-        _ => resume_in_python(&argv),
+        Command::MissingCode => {
+            // CPython's words and status for it.
+            eprintln!("Argument expected for the -c option");
+            2
+        }
+        Command::Other => resume_in_python(&argv),
     };
     // SAFETY: flushes C's streams before the process ends (Python's were flushed by `resume`).
     unsafe { fflush(std::ptr::null_mut()) };
