@@ -349,3 +349,17 @@ fn atexit_callbacks_run_and_buffered_output_is_flushed() {
     let out = ok(&["--dir", &map], &["/work/atexit.py"]);
     assert_eq!(out, "scriptat exit\n");
 }
+
+#[test]
+fn both_forms_of_dash_c_run_and_a_missing_code_is_refused() {
+    // `-cCODE` is the same option as `-c CODE` (CPython's getopt), run by the same code.
+    let out = ok(&[], &["-cimport sys; print(sys.argv)", "one"]);
+    assert_eq!(out, "['-c', 'one']\n");
+    let o = run_box(preinit_box(), &[], &["-c"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("Argument expected for the -c option"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -7,12 +7,17 @@
 //!   with the interpreter already initialized, refreshes what belongs to the run (arguments,
 //!   environment, host directories, random seeds, the process clock) and runs the command.
 //!
+//! One language per concern: the Python this guest runs lives in `.py` files (`resume.py`, the
+//! module `_vfs_box`), handed to CPython through its C API as source (`Py_CompileStringExFlags`,
+//! `PyEval_EvalCode`); what is plumbing (making the module, `gc`, flushing streams, running
+//! `-c CODE`) is C API calls from here, with no Python built in Rust strings.
+//!
 //! Neither goes through wasi-libc's `_start` (crt1), so the C start-up it performs is done here
 //! where it is needed: `__wasi_init_tp` and `__wasm_call_ctors` once, before any C code runs in
 //! the pre-initialization. A run must not call them again: the constructors already ran and
 //! their effects are part of the snapshot.
 
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::wasi::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -42,8 +47,20 @@ struct PyCompilerFlags {
 /// `PyCF_IGNORE_COOKIE`: the source is already UTF-8 (what CPython's `-c` passes).
 const PYCF_IGNORE_COOKIE: c_int = 0x0800;
 
-/// The module `_vfs_box`: the run-time half, compiled during pre-initialization.
-const RESUME_PY: &str = include_str!("resume.py");
+/// `Py_file_input`: compile a sequence of statements, as `compile(..., 'exec')` does.
+const PY_FILE_INPUT: c_int = 257;
+
+/// The module `_vfs_box`: the run-time half, compiled during pre-initialization. NUL-terminated
+/// for the C API; checked when this crate compiles, so `resume.py` can never hold a NUL.
+const RESUME_PY: &CStr =
+    match CStr::from_bytes_with_nul(concat!(include_str!("resume.py"), "\0").as_bytes()) {
+        Ok(source) => source,
+        Err(_) => panic!("resume.py contains a NUL byte"),
+    };
+
+/// The file name of `_vfs_box`'s code and its `__file__`: `resume` hides frames with this name
+/// from tracebacks, so no run's traceback shows the box's own code.
+const RESUME_FILENAME: &CStr = c"<vfs-box>";
 
 /// Room for CPython 3.11's `PyConfig` (about 400 bytes on wasm32), used only through CPython's
 /// own functions, so its layout never needs to be spelled out here.
@@ -82,7 +99,24 @@ extern "C" {
     fn Py_InitializeFromConfig(config: *const ConfigStorage) -> PyStatus;
     fn PyStatus_Exception(status: PyStatus) -> c_int;
     fn Py_ExitStatusException(status: PyStatus) -> !;
-    fn PyRun_SimpleString(command: *const c_char) -> c_int;
+    fn Py_CompileStringExFlags(
+        source: *const c_char,
+        filename: *const c_char,
+        start: c_int,
+        flags: *mut PyCompilerFlags,
+        optimize: c_int,
+    ) -> *mut PyObject;
+    fn PyEval_EvalCode(
+        code: *mut PyObject,
+        globals: *mut PyObject,
+        locals: *mut PyObject,
+    ) -> *mut PyObject;
+    fn PyEval_GetBuiltins() -> *mut PyObject;
+    fn PyImport_AddModule(name: *const c_char) -> *mut PyObject;
+    fn PyModule_GetDict(module: *mut PyObject) -> *mut PyObject;
+    fn PyDict_New() -> *mut PyObject;
+    fn PyDict_SetItemString(dict: *mut PyObject, key: *const c_char, item: *mut PyObject) -> c_int;
+    fn PyGC_Collect() -> isize;
     fn PyRun_SimpleStringFlags(command: *const c_char, flags: *mut PyCompilerFlags) -> c_int;
     fn PyImport_GetModule(name: *mut PyObject) -> *mut PyObject;
     fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject;
@@ -108,22 +142,146 @@ extern "C" {
     fn fflush(stream: *mut libc::FILE) -> c_int;
 }
 
-/// Runs `code` in `__main__`'s interpreter; false if it raised (the traceback is on stderr).
-fn run(code: &str) -> bool {
-    let Ok(c) = CString::new(code) else {
+/// Runs `source` (a module's statements, shown as `filename` in tracebacks) with `globals` as
+/// its namespace, as `exec(compile(source, filename, 'exec'), globals)` does (`__builtins__` is
+/// added first if missing, which the C API leaves to its caller); false if it raised, with the
+/// exception pending.
+fn exec_source(source: &CStr, filename: &CStr, globals: *mut PyObject) -> bool {
+    // SAFETY: the interpreter is initialized; `globals` is a live dict; borrowed references
+    // (`PyEval_GetBuiltins`) are not released, new ones are released once.
+    unsafe {
+        if PyDict_SetItemString(globals, c"__builtins__".as_ptr(), PyEval_GetBuiltins()) != 0 {
+            return false;
+        }
+        // No flags: the source is read as bytes, honouring a coding cookie, as `compile` does.
+        let code = Py_CompileStringExFlags(
+            source.as_ptr(),
+            filename.as_ptr(),
+            PY_FILE_INPUT,
+            std::ptr::null_mut(),
+            -1,
+        );
+        if code.is_null() {
+            return false;
+        }
+        let result = PyEval_EvalCode(code, globals, globals);
+        Py_DecRef(code);
+        if result.is_null() {
+            return false;
+        }
+        Py_DecRef(result);
+    }
+    true
+}
+
+/// Sets `dict[key]` to the string `value`; false (with the Python error set) if that failed.
+fn set_str_item(dict: *mut PyObject, key: &CStr, value: &CStr) -> bool {
+    // SAFETY: the interpreter is initialized and `dict` is a live dict; the new string is
+    // released once (the dict keeps its own reference).
+    unsafe {
+        let v = PyUnicode_FromString(value.as_ptr());
+        if v.is_null() {
+            return false;
+        }
+        let ok = PyDict_SetItemString(dict, key.as_ptr(), v) == 0;
+        Py_DecRef(v);
+        ok
+    }
+}
+
+/// Makes the module `_vfs_box` the way the import system makes one (a new module registered in
+/// `sys.modules`, with `__file__` set) and runs `resume.py` in its namespace. Returns the module
+/// (a borrowed reference: `sys.modules` holds it), or NULL with the Python error set.
+fn define_vfs_box() -> *mut PyObject {
+    // SAFETY: the interpreter is initialized; `PyImport_AddModule` and `PyModule_GetDict` return
+    // borrowed references (or NULL), which are not released.
+    unsafe {
+        let module = PyImport_AddModule(c"_vfs_box".as_ptr());
+        if module.is_null() {
+            return module;
+        }
+        let dict = PyModule_GetDict(module);
+        if dict.is_null()
+            || !set_str_item(dict, c"__file__", RESUME_FILENAME)
+            || !exec_source(RESUME_PY, RESUME_FILENAME, dict)
+        {
+            return std::ptr::null_mut();
+        }
+        module
+    }
+}
+
+/// Runs the user's pre-initialization `code` in a namespace of its own (named
+/// `__vfs_box_preinit__`), so nothing it binds appears among the globals of `-c` code at run
+/// time (a fresh `python -c` has none); its imports stay in `sys.modules`, which is the point.
+/// False if it raised, with the exception pending.
+fn run_preinit_code(code: &[u8]) -> bool {
+    let Ok(code) = CString::new(code) else {
+        // WASI arguments arrive NUL-terminated, so this cannot happen; say so if it does.
+        eprintln!("vfs-box: the pre-initialization code contains a NUL byte");
         return false;
     };
-    // SAFETY: the interpreter is initialized and `c` is a NUL-terminated string.
-    unsafe { PyRun_SimpleString(c.as_ptr()) == 0 }
+    // SAFETY: the interpreter is initialized; the new dict is released once.
+    unsafe {
+        let globals = PyDict_New();
+        if globals.is_null() {
+            return false;
+        }
+        let ok = set_str_item(globals, c"__name__", c"__vfs_box_preinit__")
+            && exec_source(&code, c"<preinit>", globals);
+        Py_DecRef(globals);
+        ok
+    }
+}
+
+/// Moves everything alive out of the collector's reach (`gc.collect()`, then `gc.freeze()`,
+/// made for copy-on-write sharing after fork): a collection during a run would otherwise visit,
+/// and so write to, every object of the snapshot, copying most of its pages into the instance.
+/// False if it failed, with the exception pending.
+fn settle() -> bool {
+    // SAFETY: the interpreter is initialized; every new reference is released once.
+    unsafe {
+        PyGC_Collect();
+        let gc = PyImport_ImportModule(c"gc".as_ptr());
+        if gc.is_null() {
+            return false;
+        }
+        let result = PyObject_CallMethod(gc, c"freeze".as_ptr(), std::ptr::null());
+        Py_DecRef(gc);
+        if result.is_null() {
+            return false;
+        }
+        Py_DecRef(result);
+    }
+    true
+}
+
+/// Flushes `sys.stdout` and `sys.stderr`; errors are printed.
+fn flush_python_streams() {
+    for name in [c"stdout", c"stderr"] {
+        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL.
+        let stream = unsafe { PySys_GetObject(name.as_ptr()) };
+        if !stream.is_null() {
+            call_method(stream, c"flush");
+        }
+    }
 }
 
 /// Flushes Python's and C's standard streams, so nothing written during pre-initialization
 /// stays in a buffer of the snapshot (it would come out in every run).
 fn flush_all() {
-    // In a namespace of its own, like every step: nothing may be left in `__main__`.
-    run("exec('import sys\\nfor s in (sys.stdout, sys.stderr):\\n    s.flush()\\n', {})\n");
+    flush_python_streams();
     // SAFETY: `fflush(NULL)` flushes every C stream.
     unsafe { fflush(std::ptr::null_mut()) };
+}
+
+/// Ends a failed pre-initialization: the pending Python error (if any) is printed, every stream
+/// flushed, and the process exits with status 1, which fails the build.
+fn fail_preinit() -> ! {
+    // SAFETY: the interpreter is initialized; with no error set, `PyErr_Print` does nothing.
+    unsafe { PyErr_Print() };
+    flush_all();
+    std::process::exit(1);
 }
 
 /// Wizer's initialization function: CPython up, the code given as the snapshot's `argv[1]` run,
@@ -159,49 +317,20 @@ pub extern "C" fn vfs_box_preinit() {
         .nth(1)
         .map(|c| c.as_bytes().to_vec())
         .unwrap_or_default();
-    // Three steps, each in a namespace of its own so that nothing they bind appears among the
-    // globals of `-c` code at run time (a fresh `python -c` has none):
+    // Three steps; nothing they bind is left in `__main__`:
     // 1. the run-time half (module `_vfs_box`), compiled now so no run pays for it;
-    // 2. the user's code; its imports stay in `sys.modules`, which is the point;
-    // 3. everything alive is moved out of the collector's reach (`gc.freeze`, made for
-    //    copy-on-write sharing after fork): a collection during a run would otherwise visit, and
-    //    so write to, every object of the snapshot, copying most of its pages into the instance.
-    let define = "import sys, types\n\
-                  m = types.ModuleType('_vfs_box')\n\
-                  m.__file__ = '<vfs-box>'\n\
-                  exec(compile(SOURCE, '<vfs-box>', 'exec'), m.__dict__)\n\
-                  sys.modules['_vfs_box'] = m\n";
-    let settle = "import gc\ngc.collect()\ngc.freeze()\n";
-    let steps: [(&[u8], &str); 3] = [
-        (define.as_bytes(), "<vfs-box>"),
-        (&code, "<preinit>"),
-        (settle.as_bytes(), "<vfs-box>"),
-    ];
-    // Sources travel as hex, which needs no quoting.
-    let resume_hex = hex(RESUME_PY.as_bytes());
-    for (source, name) in steps {
-        let source_hex = hex(source);
-        let step = format!(
-            "exec(compile(bytes.fromhex('{source_hex}'), '{name}', 'exec'), \
-             {{'__name__': '__vfs_box_preinit__', 'SOURCE': bytes.fromhex('{resume_hex}')}})\n"
-        );
-        if !run(&step) {
-            flush_all();
-            std::process::exit(1);
-        }
+    // 2. the user's code;
+    // 3. everything alive is frozen out of the collector's reach.
+    let module = define_vfs_box();
+    if module.is_null() || !run_preinit_code(&code) || !settle() {
+        fail_preinit();
     }
-    // SAFETY: the interpreter is up and `_vfs_box` was just defined; NULL is checked.
+    // SAFETY: `module` is `_vfs_box`, alive in `sys.modules`; NULL results are checked below.
     let (resume, set_environ) = unsafe {
-        let module = PyImport_ImportModule(c"_vfs_box".as_ptr());
-        if module.is_null() {
-            PyErr_Print();
-            (std::ptr::null_mut(), std::ptr::null_mut())
-        } else {
-            let r = PyObject_GetAttrString(module, c"resume".as_ptr());
-            let e = PyObject_GetAttrString(module, c"set_environ".as_ptr());
-            Py_DecRef(module);
-            (r, e)
-        }
+        (
+            PyObject_GetAttrString(module, c"resume".as_ptr()),
+            PyObject_GetAttrString(module, c"set_environ".as_ptr()),
+        )
     };
     // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
     // the snapshot then holds exactly this process's, which a run compares with its own.
@@ -210,8 +339,7 @@ pub extern "C" fn vfs_box_preinit() {
         || set_environ.is_null()
         || !release_or_print(call_with_lists(set_environ, &[&env]))
     {
-        flush_all();
-        std::process::exit(1);
+        fail_preinit();
     }
     flush_all();
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
@@ -291,12 +419,13 @@ fn release_or_print(result: *mut PyObject) -> bool {
 }
 
 /// Calls the method `name` of `obj` with no arguments; errors are printed.
-fn call_method(obj: *mut PyObject, name: &std::ffi::CStr) {
+fn call_method(obj: *mut PyObject, name: &CStr) {
     // SAFETY: `obj` is a live object; the format NULL means no arguments.
     release_or_print(unsafe { PyObject_CallMethod(obj, name.as_ptr(), std::ptr::null()) });
 }
 
-/// Every command line but `-c`: `_vfs_box.resume(argv, env)` in Python. Returns the exit status.
+/// Every command line but a `-c` one: `_vfs_box.resume(argv, env)` in Python. Returns the exit
+/// status.
 fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
     let result = call_with_lists(func, &[argv, &environment()]);
@@ -314,7 +443,7 @@ fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
 }
 
 /// Calls `module.name()` if `module` was imported (never imports it); errors are printed.
-fn call_if_imported(module: &std::ffi::CStr, name: &std::ffi::CStr) {
+fn call_if_imported(module: &CStr, name: &CStr) {
     // SAFETY: the interpreter is initialized; every new reference is released once.
     unsafe {
         let key = PyUnicode_FromString(module.as_ptr());
@@ -331,17 +460,43 @@ fn call_if_imported(module: &std::ffi::CStr, name: &std::ffi::CStr) {
     }
 }
 
+/// What a run's command line asks for, as far as the Rust side is concerned.
+enum Command<'a> {
+    /// `-c CODE ARG...` or `-cCODE ARG...` (CPython's getopt accepts both): the code and the
+    /// arguments after it.
+    Code(&'a [u8], &'a [Vec<u8>]),
+    /// `-c` with nothing after it.
+    MissingCode,
+    /// Anything else, for `_vfs_box.resume`.
+    Other,
+}
+
+impl<'a> Command<'a> {
+    /// Reads `argv` (with `argv[0]`).
+    fn parse(argv: &'a [Vec<u8>]) -> Self {
+        match argv.get(1) {
+            Some(opt) if opt == b"-c" => match argv.get(2) {
+                Some(code) => Command::Code(code, &argv[3..]),
+                None => Command::MissingCode,
+            },
+            Some(opt) if opt.starts_with(b"-c") => Command::Code(&opt[2..], &argv[2..]),
+            _ => Command::Other,
+        }
+    }
+}
+
 /// `python -c CODE ARG...` the way CPython's own `main` runs it (`PyRun_SimpleStringFlags` in
 /// `__main__`, with `sys.argv = ['-c', ARG...]` and `''` first on `sys.path`), through the C
-/// API: the Python-level dispatcher would cost more than many commands (every object a run
-/// touches is a page copied into its instance). `SystemExit` ends the process inside, as in
-/// CPython. Returns the exit status.
-fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
+/// API: the only implementation of `-c` in the box, because a Python-level one costs more than
+/// many commands (every object a run touches is a page copied into its instance). `SystemExit`
+/// ends the process inside, as in CPython. `argv` is the whole command line, for
+/// `sys.orig_argv`. Returns the exit status.
+fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
     let Ok(code) = CString::new(code) else {
         return 1;
     };
     let mut sys_argv = vec![b"-c".to_vec()];
-    sys_argv.extend(argv[3..].iter().cloned());
+    sys_argv.extend(args.iter().cloned());
     // SAFETY: the interpreter is initialized; borrowed references (`PySys_GetObject`) are not
     // released, new ones are released once.
     unsafe {
@@ -372,18 +527,7 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
 /// a flush of `sys.stdout` and `sys.stderr`.
 fn finish() {
     call_if_imported(c"atexit", c"_run_exitfuncs");
-    for name in [c"stdout", c"stderr"] {
-        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL.
-        let stream = unsafe { PySys_GetObject(name.as_ptr()) };
-        if !stream.is_null() {
-            call_method(stream, c"flush");
-        }
-    }
-}
-
-/// `bytes` as lowercase hexadecimal digits.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    flush_python_streams();
 }
 
 /// The snapshot's `_start`: one run of a pre-initialized box.
@@ -403,8 +547,8 @@ pub extern "C" fn vfs_box_resume() {
     vfs_wasi_shim::resume();
     // Rust's `args_os` asks the host each time, so these are the run's.
     let argv: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
-    let status = match argv.get(1..3) {
-        Some([c, code]) if c == b"-c" => {
+    let status = match Command::parse(&argv) {
+        Command::Code(code, args) => {
             // The common case, done in C: see `run_command`.
             let env = environment();
             let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
@@ -414,12 +558,17 @@ pub extern "C" fn vfs_box_resume() {
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.
                 call_if_imported(c"random", c"seed");
-                let status = run_command(code, &argv);
+                let status = run_command(code, args, &argv);
                 finish();
                 status
             }
         }
-        _ => resume_in_python(&argv),
+        Command::MissingCode => {
+            // CPython's words and status for it.
+            eprintln!("Argument expected for the -c option");
+            2
+        }
+        Command::Other => resume_in_python(&argv),
     };
     // SAFETY: flushes C's streams before the process ends (Python's were flushed by `resume`).
     unsafe { fflush(std::ptr::null_mut()) };

@@ -7,8 +7,9 @@
 # Options that CPython reads at initialization (-X, -u, -I, -S, ...) cannot change any more, so
 # they are refused with a message rather than silently ignored.
 
-# `vfs_box_resume` (preinit.rs) runs `-c CODE` itself through CPython's C API, as CPython's own
-# `main` does; this module serves every other command line, and `set_environ` serves both.
+# `vfs_box_resume` (preinit.rs) runs every `-c` command line itself, through CPython's C API as
+# CPython's own `main` does (the one implementation of `-c`: it is the common case, and the
+# cheaper path); this module serves every other command line, and `set_environ` serves both.
 #
 # Everything a run needs is imported here, before the snapshot: an import at run time goes
 # through the whole import system (and creates the module), which costs more than the run itself.
@@ -82,22 +83,18 @@ def _is_zip(path):
 
 
 def _dispatch(args, main):
-    """Runs what `args` (argv without argv[0]) asks for, like CPython's `pymain_run_python`."""
+    """Runs what `args` (argv without argv[0]) asks for, like CPython's `pymain_run_python`;
+    never `-c`, which the guest's entry point runs."""
     opt = args[0] if args else None
-    if opt is not None and opt[:2] in ("-c", "-m"):
-        # `-cCODE` or `-c CODE`, as CPython's getopt accepts both.
-        value, rest = (opt[2:], args[1:]) if len(opt) > 2 else (args[1:2], args[2:])
-        if not value:
-            print(f"Argument expected for the {opt[:2]} option", file=sys.stderr)
+    if opt is not None and opt.startswith("-m"):
+        # `-mMODULE` or `-m MODULE`, as CPython's getopt accepts both.
+        if len(opt) > 2:
+            module, rest = opt[2:], args[1:]
+        elif len(args) > 1:
+            module, rest = args[1], args[2:]
+        else:
+            print("Argument expected for the -m option", file=sys.stderr)
             return 2
-        if isinstance(value, list):
-            value = value[0]
-    if opt is not None and opt.startswith("-c"):
-        sys.argv = ["-c", *rest]
-        sys.path.insert(0, "")
-        _run_source(value + "\n", "<string>", main)
-    elif opt is not None and opt.startswith("-m"):
-        module = value
         sys.argv = ["-m", *rest]
         sys.path.insert(0, os.getcwd())
         runpy._run_module_as_main(module, alter_argv=True)

@@ -13,39 +13,7 @@ use super::policy::Bytecode;
 /// this interpreter sees them through WASI (timestamp-checked `.pyc`, what `py_compile` writes;
 /// `py_compile` itself cannot be used because its `makedirs` walks up to `/`, which host WASI
 /// does not have).
-const COMPILE_PY: &str = r#"
-import os, sys, importlib.util
-from importlib._bootstrap_external import _code_to_timestamp_pyc
-root, mode = sys.argv[1], sys.argv[2]
-ok = bad = 0
-for d, dirs, files in os.walk(root):
-    dirs.sort()
-    for f in sorted(files):
-        if not f.endswith('.py'):
-            continue
-        p = os.path.join(d, f)
-        with open(p, 'rb') as fh:
-            src = fh.read()
-        try:
-            code = compile(src, p, 'exec', dont_inherit=True)
-        except (SyntaxError, ValueError):
-            bad += 1  # test data with deliberate syntax errors: kept as source only
-            continue
-        st = os.stat(p)
-        data = _code_to_timestamp_pyc(code, st.st_mtime, st.st_size)
-        if mode == 'pyc':
-            cfile = p + 'c'
-        else:
-            cfile = importlib.util.cache_from_source(p)
-            try:
-                os.mkdir(os.path.dirname(cfile))
-            except FileExistsError:
-                pass
-        with open(cfile, 'wb') as fh:
-            fh.write(data)
-        ok += 1
-print(f"compiled {ok} modules, {bad} left as source", file=sys.stderr)
-"#;
+const COMPILE_PY: &str = include_str!("compile_stdlib.py");
 
 /// Compiles every `.py` under `guest_root` (mapped from the host by `maps`) to bytecode for
 /// `mode`; in `Pyc` mode the sources that compiled are then removed.
