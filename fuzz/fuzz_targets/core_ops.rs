@@ -127,6 +127,15 @@ fn fd(x: u8) -> u32 {
     u32::from(x % 20)
 }
 
+/// A byte picks a range-lock kind (`F_RDLCK`, `F_WRLCK`, `F_UNLCK`), for setting and testing.
+fn range_kind(k: u8) -> RangeLockKind {
+    [
+        RangeLockKind::Read,
+        RangeLockKind::Write,
+        RangeLockKind::Unlock,
+    ][(k % 3) as usize]
+}
+
 fuzz_target!(|input: Input| {
     let config = Config {
         max_bytes: 1 << 20,
@@ -203,20 +212,10 @@ fuzz_target!(|input: Input| {
                 let _ = fs.flock(fd(*f), k);
             }
             Op::LockRange(f, owner, k, s, l) => {
-                let k = [
-                    RangeLockKind::Read,
-                    RangeLockKind::Write,
-                    RangeLockKind::Unlock,
-                ][(*k % 3) as usize];
-                let _ = fs.lock_range(fd(*f), owner % 4, k, *s, *l);
+                let _ = fs.lock_range(fd(*f), owner % 4, range_kind(*k), *s, *l);
             }
             Op::GetLock(f, owner, k, s, l) => {
-                let k = [
-                    RangeLockKind::Read,
-                    RangeLockKind::Write,
-                    RangeLockKind::Unlock,
-                ][(*k % 3) as usize];
-                let _ = fs.get_range_lock(fd(*f), owner % 4, k, *s, *l);
+                let _ = fs.get_range_lock(fd(*f), owner % 4, range_kind(*k), *s, *l);
             }
             Op::Sync(f) => {
                 let _ = fs.sync(fd(*f));

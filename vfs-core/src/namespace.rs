@@ -16,9 +16,7 @@ impl Fs {
     /// missing or removed, `ENOSPC` past the inode quota. A trailing slash is allowed.
     pub fn mkdir(&mut self, dirfd: Fd, path: &[u8], mode: u32) -> Result<()> {
         self.with_load(|fs| {
-            let start = fs.start_of(dirfd, path)?;
-            let mut hops = 0;
-            let p = fs.walk_parent(start, path, &mut hops)?;
+            let p = fs.walk_parent_at(dirfd, path)?;
             let Last::Name(name) = p.last else {
                 return Err(Errno::EEXIST.into());
             };
@@ -36,9 +34,7 @@ impl Fs {
     /// descriptor keeps the removed directory (empty, `nlink` 0) until closed.
     pub fn rmdir(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
         self.with_load(|fs| {
-            let start = fs.start_of(dirfd, path)?;
-            let mut hops = 0;
-            let p = fs.walk_parent(start, path, &mut hops)?;
+            let p = fs.walk_parent_at(dirfd, path)?;
             let name = match p.last {
                 Last::Root => return Err(Errno::EBUSY.into()),
                 Last::Dot => return Err(Errno::EINVAL.into()),
@@ -105,9 +101,7 @@ impl Fs {
     /// trailing slash on a non-directory.
     pub fn unlink(&mut self, dirfd: Fd, path: &[u8]) -> Result<()> {
         self.with_load(|fs| {
-            let start = fs.start_of(dirfd, path)?;
-            let mut hops = 0;
-            let p = fs.walk_parent(start, path, &mut hops)?;
+            let p = fs.walk_parent_at(dirfd, path)?;
             let Last::Name(name) = p.last else {
                 return Err(Errno::EISDIR.into());
             };
@@ -156,12 +150,8 @@ impl Fs {
     /// directory over a non-directory; `EISDIR` for a non-directory over a directory.
     pub fn rename(&mut self, olddirfd: Fd, old: &[u8], newdirfd: Fd, new: &[u8]) -> Result<()> {
         self.with_load(|fs| {
-            let ostart = fs.start_of(olddirfd, old)?;
-            let mut hops = 0;
-            let op = fs.walk_parent(ostart, old, &mut hops)?;
-            let nstart = fs.start_of(newdirfd, new)?;
-            let mut hops = 0;
-            let np = fs.walk_parent(nstart, new, &mut hops)?;
+            let op = fs.walk_parent_at(olddirfd, old)?;
+            let np = fs.walk_parent_at(newdirfd, new)?;
             let (Last::Name(oname), Last::Name(nname)) = (op.last, np.last) else {
                 return Err(Errno::EBUSY.into());
             };
@@ -236,9 +226,7 @@ impl Fs {
     ) -> Result<()> {
         self.with_load(|fs| {
             let oino = fs.resolve(olddirfd, old, follow)?;
-            let nstart = fs.start_of(newdirfd, new)?;
-            let mut hops = 0;
-            let np = fs.walk_parent(nstart, new, &mut hops)?;
+            let np = fs.walk_parent_at(newdirfd, new)?;
             let nname = fs.creatable_name(&np)?;
             let dir_live = fs.inodes.get(np.dir).is_some_and(|i| i.nlink > 0);
             if !dir_live {
@@ -290,9 +278,7 @@ impl Fs {
             if target.len() >= PATH_MAX {
                 return Err(Errno::ENAMETOOLONG.into());
             }
-            let start = fs.start_of(dirfd, path)?;
-            let mut hops = 0;
-            let p = fs.walk_parent(start, path, &mut hops)?;
+            let p = fs.walk_parent_at(dirfd, path)?;
             let name = fs.creatable_name(&p)?;
             fs.create_inode(p.dir, name, Kind::Symlink(target.into()), 0o777)?;
             Ok(())

@@ -260,6 +260,13 @@ impl Fs {
         self.resolve_cached(start, path, follow)
     }
 
+    /// [`Fs::walk_parent`] relative to descriptor `dirfd`, with a fresh hop count: the first
+    /// step of every call that acts on a name in a directory (mkdir, unlink, rename ...).
+    pub(crate) fn walk_parent_at<'p>(&self, dirfd: u32, path: &'p [u8]) -> WalkResult<Parent<'p>> {
+        let start = self.start_of(dirfd, path)?;
+        self.walk_parent(start, path, &mut 0)
+    }
+
     /// What resolving `path` (relative to `dirfd`) gave before — an inode or `ENOENT` — if the
     /// path cache has it. `None` sends the caller down the full walk, which also reports any
     /// other error: a hit means the same bytes passed `check_path` and were resolved from this

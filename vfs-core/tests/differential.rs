@@ -562,23 +562,17 @@ fn real_apply(op: &Op) -> String {
         Ok(match op {
             Op::Open(d, p, a) => {
                 let mut fl = [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR][a.access as usize];
-                if a.creat {
-                    fl |= libc::O_CREAT;
-                }
-                if a.excl {
-                    fl |= libc::O_EXCL;
-                }
-                if a.trunc {
-                    fl |= libc::O_TRUNC;
-                }
-                if a.directory {
-                    fl |= libc::O_DIRECTORY;
-                }
-                if a.nofollow {
-                    fl |= libc::O_NOFOLLOW;
-                }
-                if a.append {
-                    fl |= libc::O_APPEND;
+                for (on, bit) in [
+                    (a.creat, libc::O_CREAT),
+                    (a.excl, libc::O_EXCL),
+                    (a.trunc, libc::O_TRUNC),
+                    (a.directory, libc::O_DIRECTORY),
+                    (a.nofollow, libc::O_NOFOLLOW),
+                    (a.append, libc::O_APPEND),
+                ] {
+                    if on {
+                        fl |= bit;
+                    }
                 }
                 let c = cstr(p);
                 let fd = check(libc::openat(

@@ -1,5 +1,8 @@
 //! Unit tests of every public operation and its error cases, on `vfs-core` alone.
 
+mod common;
+
+use common::{create, fs_with};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use vfs_core::Errno::*;
@@ -9,31 +12,12 @@ use vfs_core::{
 };
 
 /// A filesystem with a ticking test clock (each reading is 1 ns later) and its root fd.
-fn fs_with(config: Config) -> (Fs, Fd) {
-    let mut fs = Fs::new(config);
-    let root = fs.open_root().unwrap();
-    (fs, root)
-}
-
 fn fs() -> (Fs, Fd) {
     let t = Arc::new(AtomicU64::new(1_000));
     fs_with(Config {
         clock: Box::new(move || t.fetch_add(1, Ordering::Relaxed)),
         ..Config::default()
     })
-}
-
-fn create(fs: &mut Fs, dir: Fd, p: &str) -> Fd {
-    fs.open(
-        dir,
-        p.as_bytes(),
-        true,
-        OFlags::CREAT,
-        Access::ReadWrite,
-        FdFlags::empty(),
-        0o644,
-    )
-    .unwrap()
 }
 
 fn open(fs: &mut Fs, dir: Fd, p: &str, of: OFlags, acc: Access) -> Result<Fd, Errno> {

@@ -1,6 +1,9 @@
 //! Sparse files: writes and truncates far past the end cost only the bytes stored, holes read
 //! as zeros, and the byte quota counts stored bytes (as tmpfs counts pages).
 
+mod common;
+
+use common::{create, fs_with};
 use vfs_core::Errno::*;
 use vfs_core::{Access, Config, Fd, FdFlags, Fs, OFlags, Whence};
 use vfs_image::{ImageBuilder, Meta};
@@ -8,26 +11,18 @@ use vfs_image::{ImageBuilder, Meta};
 const GIB: u64 = 1 << 30;
 const TIB: u64 = 1 << 40;
 
-fn fs_with(max_bytes: u64) -> (Fs, Fd) {
-    let mut fs = Fs::new(Config {
+/// A filesystem whose byte quota is `max_bytes`, and its root fd.
+fn fs_quota(max_bytes: u64) -> (Fs, Fd) {
+    fs_with(Config {
         max_bytes,
         ..Config::default()
-    });
-    let r = fs.open_root().unwrap();
-    (fs, r)
+    })
 }
 
-fn create(fs: &mut Fs, r: Fd, name: &[u8]) -> Fd {
-    fs.open(
-        r,
-        name,
-        true,
-        OFlags::CREAT,
-        Access::ReadWrite,
-        FdFlags::empty(),
-        0o644,
-    )
-    .unwrap()
+/// Opens the existing `name` under `r` for appending (`O_WRONLY | O_APPEND`).
+fn open_append(fs: &mut Fs, r: Fd, name: &[u8]) -> Fd {
+    let (of, acc) = (OFlags::empty(), Access::Write);
+    fs.open(r, name, true, of, acc, FdFlags::APPEND, 0).unwrap()
 }
 
 fn pread_vec(fs: &mut Fs, fd: Fd, at: u64, n: usize) -> Vec<u8> {
@@ -39,7 +34,7 @@ fn pread_vec(fs: &mut Fs, fd: Fd, at: u64, n: usize) -> Vec<u8> {
 
 #[test]
 fn write_at_2gib_and_1tib_with_small_quota() {
-    let (mut fs, r) = fs_with(1 << 20);
+    let (mut fs, r) = fs_quota(1 << 20);
     let fd = create(&mut fs, r, b"f");
     assert_eq!(fs.write(fd, b"head"), Ok(4));
     // CPython's test_large_file_ops: seek to 2 GiB and write.
@@ -70,7 +65,7 @@ fn write_at_2gib_and_1tib_with_small_quota() {
 
 #[test]
 fn truncate_grow_is_free_and_shrink_frees() {
-    let (mut fs, r) = fs_with(1 << 20);
+    let (mut fs, r) = fs_quota(1 << 20);
     let fd = create(&mut fs, r, b"f");
     fs.ftruncate(fd, TIB).unwrap();
     assert_eq!(fs.fstat(fd).unwrap().size, TIB);
@@ -114,7 +109,7 @@ fn truncate_grow_is_free_and_shrink_frees() {
 
 #[test]
 fn quota_counts_stored_bytes() {
-    let (mut fs, r) = fs_with(300_000);
+    let (mut fs, r) = fs_quota(300_000);
     let fd = create(&mut fs, r, b"f");
     let chunk = vec![7u8; 65_536];
     // Full chunks far apart: each costs its bytes, the holes nothing.
@@ -142,7 +137,7 @@ fn quota_counts_stored_bytes() {
 
 #[test]
 fn dense_files_stay_dense_and_switch_on_a_big_hole() {
-    let (mut fs, r) = fs_with(1 << 30);
+    let (mut fs, r) = fs_quota(1 << 30);
     let fd = create(&mut fs, r, b"f");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     assert_eq!(fs.write(fd, &data), Ok(data.len()));
@@ -175,7 +170,7 @@ fn dense_files_stay_dense_and_switch_on_a_big_hole() {
 
 #[test]
 fn limits_stay() {
-    let (mut fs, r) = fs_with(1 << 20);
+    let (mut fs, r) = fs_quota(1 << 20);
     let fd = create(&mut fs, r, b"f");
     let max = i64::MAX as u64;
     // Up to off_t's maximum. A range passing it is EINVAL (Linux's rw_verify_area) ...
@@ -190,17 +185,7 @@ fn limits_stay() {
     assert_eq!(fs.allocate(fd, max - 1, 2), Err(EFBIG));
     // ... while appending is cut short at off_t's maximum, and EFBIG there.
     fs.ftruncate(fd, max - 1).unwrap();
-    let fa = fs
-        .open(
-            r,
-            b"f",
-            true,
-            OFlags::empty(),
-            Access::Write,
-            FdFlags::APPEND,
-            0,
-        )
-        .unwrap();
+    let fa = open_append(&mut fs, r, b"f");
     assert_eq!(fs.write(fa, b"yz"), Ok(1));
     // The descriptor's offset is at the limit now (EINVAL); pwrite at 0 still appends.
     assert_eq!(fs.write(fa, b"z"), Err(EINVAL));
@@ -209,17 +194,7 @@ fn limits_stay() {
     fs.close(fa).unwrap();
     // Appending to a huge sparse file goes to its end.
     fs.ftruncate(fd, 3 * TIB).unwrap();
-    let fa = fs
-        .open(
-            r,
-            b"f",
-            true,
-            OFlags::empty(),
-            Access::Write,
-            FdFlags::APPEND,
-            0,
-        )
-        .unwrap();
+    let fa = open_append(&mut fs, r, b"f");
     assert_eq!(fs.write(fa, b"end"), Ok(3));
     assert_eq!(fs.fstat(fa).unwrap().size, 3 * TIB + 3);
     assert!(fs.used_bytes() < 1 << 18);

@@ -237,17 +237,16 @@ impl ImageBuilder {
         data: Vec<u8>,
         hash: Option<u128>,
     ) -> Result<&mut Self> {
+        self.add_leaf(path, meta, Body::File(data, hash))
+    }
+
+    /// Adds a new non-directory node, keeping only the permission bits of `meta.mode`.
+    fn add_leaf(&mut self, path: &[u8], meta: Meta, body: Body) -> Result<&mut Self> {
         let meta = Meta {
             mode: meta.mode & 0o7777,
             ..meta
         };
-        self.add_new(
-            path,
-            BNode {
-                body: Body::File(data, hash),
-                meta,
-            },
-        )?;
+        self.add_new(path, BNode { body, meta })?;
         Ok(self)
     }
 
@@ -260,18 +259,7 @@ impl ImageBuilder {
                 why: "symlink target must be 1 to 4095 bytes without NUL",
             });
         }
-        let meta = Meta {
-            mode: meta.mode & 0o7777,
-            ..meta
-        };
-        self.add_new(
-            path,
-            BNode {
-                body: Body::Symlink(target.to_vec()),
-                meta,
-            },
-        )?;
-        Ok(self)
+        self.add_leaf(path, meta, Body::Symlink(target.to_vec()))
     }
 
     /// Adds `path` as another name for the file or symlink at `existing` (POSIX `link`).
@@ -298,14 +286,7 @@ impl ImageBuilder {
 
     /// Adds a whiteout: in a layer stack, hides `path` in the layers below.
     pub fn add_whiteout(&mut self, path: &[u8]) -> Result<&mut Self> {
-        self.add_new(
-            path,
-            BNode {
-                body: Body::Whiteout,
-                meta: Meta::with_mode(0),
-            },
-        )?;
-        Ok(self)
+        self.add_leaf(path, Meta::with_mode(0), Body::Whiteout)
     }
 
     /// Marks the directory at `path` opaque (or not): when opaque, the layers below contribute
