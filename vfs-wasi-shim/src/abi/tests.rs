@@ -763,3 +763,54 @@ fn a_read_into_its_own_iovec_array_uses_the_iovecs_it_was_given() {
     assert_eq!(t.m.slice(IOV + 8, 8).unwrap(), &data[..8]);
     assert_eq!(t.m.slice(BUF, 4).unwrap(), b"wxyz");
 }
+
+/// The box's own read-only data (in the guest, the embedded layers; here a protected range of
+/// the `VecMemory`): every write the ABI would make there is `EFAULT` and changes nothing,
+/// while reading from there (writing it to a file) is allowed.
+#[test]
+fn writes_into_the_protected_range_are_efault_and_change_nothing() {
+    let mut t = T::new();
+    let fd = t.open("f", CREAT, RD | WR, 0).unwrap();
+    t.write(fd, b"abcdef").unwrap();
+    t.s.fd_seek(&mut t.m, fd, 0, 0, OUT).unwrap();
+    const IMG: u32 = BIG;
+    t.m.write(IMG, b"image bytes").unwrap();
+    t.m.protect(IMG, 11);
+    // Overlapping the range's start, its middle, its end.
+    for (buf, len) in [(IMG - 2, 4), (IMG + 3, 2), (IMG + 10, 8)] {
+        t.m.write_u32(IOV, buf).unwrap();
+        t.m.write_u32(IOV + 4, len).unwrap();
+        assert_eq!(t.s.fd_read(&mut t.m, fd, IOV, 1, OUT), e(wasi::ERRNO_FAULT));
+        assert_eq!(
+            t.s.fd_pread(&mut t.m, fd, IOV, 1, 0, OUT),
+            e(wasi::ERRNO_FAULT)
+        );
+        assert_eq!(t.m.slice(IMG, 11).unwrap(), b"image bytes");
+        t.s.fd_tell(&mut t.m, fd, OUT).unwrap();
+        assert_eq!(t.m.read_u32(OUT), Ok(0), "offset moved");
+    }
+    // Result slots there are refused too, and nothing else happens: no file is created.
+    assert_eq!(t.s.fd_filestat_get(&mut t.m, fd, IMG), e(wasi::ERRNO_FAULT));
+    assert_eq!(t.s.fd_tell(&mut t.m, fd, IMG + 4), e(wasi::ERRNO_FAULT));
+    let (p, l) = t.put(PATH, b"nf");
+    assert_eq!(
+        t.s.path_open(&mut t.m, t.root, 0, p, l, CREAT, RD, 0, 0, IMG + 8),
+        e(wasi::ERRNO_FAULT)
+    );
+    assert_eq!(
+        t.stat("nf", 0),
+        e(wasi::ERRNO_NOENT).map(|()| [0; FILESTAT_SIZE])
+    );
+    assert_eq!(t.m.slice(IMG, 11).unwrap(), b"image bytes");
+    // Next to the range is ordinary memory; the range itself can be read from.
+    t.m.write_u32(IOV, IMG + 11).unwrap();
+    t.m.write_u32(IOV + 4, 6).unwrap();
+    assert_eq!(t.s.fd_read(&mut t.m, fd, IOV, 1, OUT), Ok(()));
+    assert_eq!(t.m.slice(IMG + 11, 6).unwrap(), b"abcdef");
+    t.m.write_u32(IOV, IMG).unwrap();
+    t.m.write_u32(IOV + 4, 5).unwrap();
+    assert_eq!(t.s.fd_pwrite(&mut t.m, fd, IOV, 1, 0, OUT), Ok(()));
+    let mut data = [0u8; 16];
+    let got = t.s.fs_mut().pread(fd, &mut data, 0).unwrap();
+    assert_eq!(&data[..got], b"imagef");
+}
