@@ -702,6 +702,9 @@ fn every_errno_maps_to_the_wasi_errno_of_the_same_name() {
     assert_eq!(super::errno(vfs_core::Errno::ENOENT), wasi::ERRNO_NOENT);
 }
 
+/// One ABI call on descriptor `fd` of a test's shim.
+type Call = fn(&mut T, u32) -> AbiResult;
+
 /// Two iovecs, the second out of range: every buffer is checked before any byte moves, so the
 /// `EFAULT` leaves the file's offset, its contents and the first buffer as they were.
 #[test]
@@ -716,7 +719,7 @@ fn a_bad_second_iovec_is_efault_before_any_byte_moves() {
         t.m.write_u32(IOV + 8 * i as u32, b).unwrap();
         t.m.write_u32(IOV + 8 * i as u32 + 4, l).unwrap();
     }
-    let calls: [(&str, fn(&mut T, u32) -> AbiResult); 4] = [
+    let calls: [(&str, Call); 4] = [
         ("fd_read", |t, fd| t.s.fd_read(&mut t.m, fd, IOV, 2, OUT)),
         ("fd_write", |t, fd| t.s.fd_write(&mut t.m, fd, IOV, 2, OUT)),
         ("fd_pread", |t, fd| {
