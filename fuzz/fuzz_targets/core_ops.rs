@@ -10,54 +10,12 @@
 //! Run: `cargo +nightly fuzz run core_ops -- -runs=1200000` (from `fuzz/`).
 #![no_main]
 
+mod shared;
+
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use vfs_core::{Access, Config, FdFlags, FlockOp, Fs, OFlags, RangeLockKind, SetTime, Whence};
-
-#[derive(Arbitrary, Debug)]
-enum Seg {
-    A,
-    B,
-    C,
-    Dot,
-    DotDot,
-    Long,
-    Raw(Vec<u8>),
-}
-
-#[derive(Arbitrary, Debug)]
-struct P {
-    abs: bool,
-    segs: Vec<Seg>,
-    trailing: bool,
-}
-
-impl P {
-    fn bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        if self.abs {
-            v.push(b'/');
-        }
-        for (i, s) in self.segs.iter().take(8).enumerate() {
-            if i > 0 {
-                v.push(b'/');
-            }
-            match s {
-                Seg::A => v.push(b'a'),
-                Seg::B => v.push(b'b'),
-                Seg::C => v.extend_from_slice(b"cc"),
-                Seg::Dot => v.push(b'.'),
-                Seg::DotDot => v.extend_from_slice(b".."),
-                Seg::Long => v.extend(std::iter::repeat_n(b'x', 256)),
-                Seg::Raw(r) => v.extend(r.iter().take(300)),
-            }
-        }
-        if self.trailing {
-            v.push(b'/');
-        }
-        v
-    }
-}
+use shared::P;
+use vfs_core::{Access, FdFlags, FlockOp, OFlags, RangeLockKind, SetTime, Whence};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -93,30 +51,6 @@ enum Op {
     SetRights(u8, u64, u64),
 }
 
-/// A fixed two-layer image stack (built once) that inputs may mount under the tree, so the
-/// lazy loading, copy-up and hard-link paths run too.
-fn layers() -> &'static [&'static [u8]] {
-    static LAYERS: std::sync::OnceLock<Vec<&'static [u8]>> = std::sync::OnceLock::new();
-    LAYERS.get_or_init(|| {
-        use vfs_image::{ImageBuilder, Meta};
-        let m = Meta::with_mode(0o644);
-        let mut low = ImageBuilder::new();
-        low.add_file(b"a/a", m, b"lower".to_vec()).unwrap();
-        low.add_hardlink(b"b/a", b"a/a").unwrap();
-        low.add_symlink(b"cc", Meta::with_mode(0o777), b"a/a")
-            .unwrap();
-        low.add_dir(b"b/b", Meta::with_mode(0o755)).unwrap();
-        low.add_file(b"b/cc", m, vec![7; 300]).unwrap();
-        let mut up = ImageBuilder::new();
-        up.add_whiteout(b"b/cc").unwrap();
-        up.add_file(b"a/b", m, b"upper".to_vec()).unwrap();
-        up.set_opaque(b"b/b", true).unwrap();
-        let low: &'static [u8] = Box::leak(low.finish().unwrap().into_boxed_slice());
-        let up: &'static [u8] = Box::leak(up.finish().unwrap().into_boxed_slice());
-        vec![low, up]
-    })
-}
-
 #[derive(Arbitrary, Debug)]
 struct Input {
     mount_layers: bool,
@@ -137,18 +71,7 @@ fn range_kind(k: u8) -> RangeLockKind {
 }
 
 fuzz_target!(|input: Input| {
-    let config = Config {
-        max_bytes: 1 << 20,
-        max_inodes: 64,
-        max_fds: 16,
-        clock: Box::new(|| 7),
-        ..Config::default()
-    };
-    let mut fs = if input.mount_layers {
-        Fs::with_layers(config, layers()).expect("the fixed layers mount")
-    } else {
-        Fs::new(config)
-    };
+    let mut fs = shared::fs(input.mount_layers);
     let ops = &input.ops;
     let _ = fs.open_root();
     let mut buf = vec![0u8; 1 << 16];

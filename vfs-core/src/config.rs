@@ -53,8 +53,10 @@ pub struct Config {
 impl Default for Config {
     /// 1 GiB of data, a million inodes, 1024 descriptors, the system clock.
     ///
-    /// The byte limit is finite on purpose: file data is held densely in memory, so an
-    /// unlimited `ftruncate(fd, 1 << 60)` would otherwise ask the allocator for an exabyte.
+    /// The byte limit is finite on purpose: it counts the bytes actually stored (files are
+    /// sparse, so a hole, even `ftruncate(fd, 1 << 60)`, costs nothing), and without it a guest
+    /// writing in a loop would run the instance out of memory, an allocation abort, instead of
+    /// getting `ENOSPC` and going on.
     fn default() -> Self {
         Config {
             max_bytes: 1 << 30,

@@ -61,6 +61,7 @@ pub fn export_upper(fs: &mut Fs, lower: &[&[u8]]) -> Result<Vec<u8>, ExportError
         overlay: &overlay,
         out: ImageBuilder::new(),
         inodes: HashMap::new(),
+        skipped: HashMap::new(),
     };
     let root = w.fs.open_root()?;
     let r = w.dir(root, b"");
@@ -75,6 +76,12 @@ struct Walk<'f, 'o> {
     out: ImageBuilder,
     /// Regular files already exported, by inode: a second name becomes a hard link.
     inodes: HashMap<u64, Vec<u8>>,
+    /// Files with more than one name left out at a path where the lower layers already have
+    /// them as they are (untouched image inodes, or read and found equal). If another name of the same inode turns up that is not
+    /// itself skipped (a new hard link), that path is exported after all, with the new name
+    /// linked to it: the same result as when the walk meets the new name first, whatever the
+    /// order of the walk.
+    skipped: HashMap<u64, Vec<u8>>,
 }
 
 fn meta(st: &Stat) -> Meta {
@@ -155,9 +162,17 @@ impl Walk<'_, '_> {
                         continue;
                     }
                     if low.as_ref().is_some_and(|l| self.untouched(l, st.ino)) {
+                        self.skip(&st, child);
                         continue;
                     }
                     let data = self.read_file(fd, &name, st.size)?;
+                    if let Some(first) = self.skipped.remove(&st.ino) {
+                        // Same inode, so the same bytes and metadata as at `first`.
+                        self.out.add_file(&first, meta(&st), data)?;
+                        self.out.add_hardlink(&child, &first)?;
+                        self.inodes.insert(st.ino, first);
+                        continue;
+                    }
                     let unchanged = low.as_ref().is_some_and(|l| {
                         l.kind() == Kind::File
                             && same_meta(l, &st)
@@ -166,7 +181,9 @@ impl Walk<'_, '_> {
                                 .file_data(l)
                                 .is_ok_and(|d| d == data.as_slice())
                     });
-                    if !unchanged {
+                    if unchanged {
+                        self.skip(&st, child);
+                    } else {
                         self.out.add_file(&child, meta(&st), data)?;
                         if st.nlink > 1 {
                             self.inodes.insert(st.ino, child);
@@ -191,6 +208,14 @@ impl Walk<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Records a file left out because the lower layers already have it at `path`, in case a
+    /// later name of the same inode needs it exported after all (see `skipped`).
+    fn skip(&mut self, st: &Stat, path: Vec<u8>) {
+        if st.nlink > 1 {
+            self.skipped.entry(st.ino).or_insert(path);
+        }
     }
 
     /// Whether the tree's inode `ino` is still exactly `low`, the lower layers' node at its path:
@@ -391,6 +416,28 @@ mod tests {
         );
         let img = Image::open(&layer).unwrap();
         assert!(img.resolve(b"d/f").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_new_hard_link_to_an_untouched_image_file_is_a_link_whatever_the_walk_order() {
+        // Names are listed in creation order, image names first, and directories depth first:
+        // `a/n` is walked before the image's `z/f`, `z/n` after it.
+        for new in [&b"a/n"[..], b"z/n"] {
+            let (lower, mut fs, root) = mounted(&[(b"a/x", b"X"), (b"z/f", b"F")]);
+            fs.link(root, b"z/f", false, root, new).unwrap();
+            let layer = export_upper(&mut fs, &[lower]).unwrap();
+            let img = Image::open(&layer).unwrap();
+            let name = String::from_utf8_lossy(new);
+            let f = img
+                .resolve(b"z/f")
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name}: z/f not exported"));
+            let n = img.resolve(new).unwrap().expect("new name exported");
+            assert_eq!(n.kind(), Kind::File, "{name}");
+            assert_eq!(f.ino(), n.ino(), "{name} exported as a copy, not a link");
+            assert_eq!(img.file_data(&n).unwrap(), b"F");
+            assert_eq!(merged_file(lower, &layer, b"z/f"), b"F");
+        }
     }
 
     #[test]

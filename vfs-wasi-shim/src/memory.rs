@@ -5,6 +5,17 @@
 //! pointer or length becomes [`Efault`] (and then `EFAULT` for the guest), never a trap or a
 //! panic. In the guest the memory is the module's own address space ([`GuestMemory`]); in native
 //! tests (and in any future host embedding) it is a byte vector ([`VecMemory`]).
+//!
+//! **The rule for the box's own data**: the embedded image layers are read in place as shared
+//! `&'static [u8]` slices, so no call may write into them. Every [`Memory::slice_mut`] (and so
+//! every write the ABI makes on the guest's behalf) whose range overlaps the *protected range*
+//! is [`Efault`], as a write into a read-only mapping is for a kernel. In the guest the
+//! protected range is the span of the embedded layers (they sit together above the module's
+//! original initial memory, so one span covers them and the check is one comparison); a
+//! [`VecMemory`] can be given one to test the rule natively. Reading from there stays allowed
+//! (it is the image's bytes; a `write` from them aliases nothing mutable). The shim's own heap
+//! and statics are *not* protected: they are interleaved with the guest's own allocations in
+//! the same `malloc` heap, so telling them apart would mean tracking every allocation.
 
 /// A pointer/length pair fell outside linear memory: reported to the guest as `EFAULT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +67,15 @@ pub trait Memory {
     }
 }
 
+/// Checks that `[ptr, ptr + len)` does not overlap `protected` (the box's read-only data): the
+/// rule every `slice_mut` keeps. An empty range overlaps nothing.
+fn writable(protected: &core::ops::Range<u64>, r: &core::ops::Range<usize>) -> Result<(), Efault> {
+    if (r.start as u64) < protected.end && protected.start < r.end as u64 {
+        return Err(Efault);
+    }
+    Ok(())
+}
+
 /// Checks that `[ptr, ptr + len)` lies within a memory of `size` bytes and returns it as a range.
 fn range(size: u64, ptr: u32, len: u32) -> Result<core::ops::Range<usize>, Efault> {
     let end = u64::from(ptr) + u64::from(len);
@@ -68,28 +88,44 @@ fn range(size: u64, ptr: u32, len: u32) -> Result<core::ops::Range<usize>, Efaul
 
 /// A linear memory held in a `Vec<u8>`: what native tests (and host embeddings) use.
 #[derive(Debug, Clone, Default)]
-pub struct VecMemory(pub Vec<u8>);
+pub struct VecMemory {
+    /// The memory's bytes.
+    pub bytes: Vec<u8>,
+    /// Where writes are refused, as the guest refuses them over its embedded layers (empty
+    /// unless [`VecMemory::protect`] set it).
+    protected: core::ops::Range<u64>,
+}
 
 impl VecMemory {
-    /// A zeroed memory of `size` bytes.
+    /// A zeroed memory of `size` bytes, with nothing protected.
     pub fn new(size: usize) -> Self {
-        VecMemory(vec![0; size])
+        VecMemory {
+            bytes: vec![0; size],
+            protected: 0..0,
+        }
+    }
+
+    /// Refuses writes into `[start, start + len)` from now on, as the guest's memory refuses
+    /// them into its embedded layers: what lets native tests exercise that rule.
+    pub fn protect(&mut self, start: u32, len: u32) {
+        self.protected = u64::from(start)..u64::from(start) + u64::from(len);
     }
 }
 
 impl Memory for VecMemory {
     fn size(&self) -> u64 {
-        self.0.len() as u64
+        self.bytes.len() as u64
     }
 
     fn slice(&self, ptr: u32, len: u32) -> Result<&[u8], Efault> {
         let r = range(self.size(), ptr, len)?;
-        self.0.get(r).ok_or(Efault)
+        self.bytes.get(r).ok_or(Efault)
     }
 
     fn slice_mut(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], Efault> {
         let r = range(self.size(), ptr, len)?;
-        self.0.get_mut(r).ok_or(Efault)
+        writable(&self.protected, &r)?;
+        self.bytes.get_mut(r).ok_or(Efault)
     }
 }
 
@@ -97,8 +133,11 @@ impl Memory for VecMemory {
 ///
 /// A guest pointer *is* an address in our address space, so a checked pointer can be turned
 /// into a slice directly. The check is against the current `memory.size`, so nothing outside
-/// the memory can ever be touched; a pointer into the shim's own data is still inside memory and
-/// is the guest's business, exactly as with a real kernel copying into a process's buffer.
+/// the memory can ever be touched, and a write must also miss the embedded layers (the module
+/// docs give the rule): they are borrowed as shared `'static` slices for the filesystem's whole
+/// life, so a `&mut` over them would be undefined behaviour, not just a corrupted image. A
+/// pointer into the shim's own heap is still inside memory and is the guest's business, exactly
+/// as with a real kernel copying into a process's buffer.
 #[cfg(target_arch = "wasm32")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GuestMemory;
@@ -133,7 +172,9 @@ impl Memory for GuestMemory {
         if r.start == 0 {
             return Err(Efault);
         }
-        // SAFETY: as in `slice`; the guest handed this buffer to the call to be written.
+        writable(&layer_span(), &r)?;
+        // SAFETY: as in `slice`; the guest handed this buffer to the call to be written, and it
+        // overlaps no embedded layer, the only memory borrowed as shared for longer than a call.
         Ok(unsafe { core::slice::from_raw_parts_mut(r.start as *mut u8, r.len()) })
     }
 }
@@ -147,27 +188,71 @@ impl Memory for GuestMemory {
 #[used]
 static LAYERS: vfs_image::format::LayerTable = vfs_image::format::LayerTable::EMPTY;
 
-/// The image layers embedded in this module, lowest first, as slices of linear memory.
+/// The span of linear memory the embedded layers occupy, `start << 32 | last` with `last` its
+/// final byte (so a layer ending at 4 GiB fits; no layer starts at 0, so 0 means no layers), or
+/// [`SPAN_UNSET`] before the layer table was first read (a 1-byte layer in the last byte of a
+/// 4 GiB memory would look unset too and only be re-read on every write). An atomic only because a `static` must be `Sync`; a wasm32 guest without threads compiles
+/// its loads and stores to plain ones.
+#[cfg(target_arch = "wasm32")]
+static LAYER_SPAN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(SPAN_UNSET);
+
+#[cfg(target_arch = "wasm32")]
+const SPAN_UNSET: u64 = u64::MAX;
+
+/// The protected range of [`GuestMemory`]: from the lowest embedded layer's start to the highest
+/// one's end, read from the table once. Fixed at the first read, like the layers the filesystem
+/// is mounted over (layers embedded after a snapshot are not mounted, see `resume`).
+#[cfg(target_arch = "wasm32")]
+fn layer_span() -> core::ops::Range<u64> {
+    use core::sync::atomic::Ordering::Relaxed;
+    let mut span = LAYER_SPAN.load(Relaxed);
+    if span == SPAN_UNSET {
+        drop(embedded_layers());
+        span = LAYER_SPAN.load(Relaxed);
+    }
+    if span == 0 {
+        return 0..0;
+    }
+    (span >> 32)..(span & 0xffff_ffff) + 1
+}
+
+/// The image layers embedded in this module, lowest first, as slices of linear memory; the
+/// first call also fixes the span writes may not touch ([`GuestMemory::slice_mut`]).
 ///
 /// Entries that do not lie inside memory are skipped rather than trusted: a damaged table
 /// costs a layer, never a fault.
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 pub fn embedded_layers() -> Vec<&'static [u8]> {
+    use core::sync::atomic::Ordering::Relaxed;
     // SAFETY: `LAYERS` is a valid static; the volatile read stops the compiler from folding
     // the all-zero initial value into the code, since `embed` changes it after compilation.
     let table: vfs_image::format::LayerTable = unsafe { core::ptr::read_volatile(&LAYERS) };
     let size = GuestMemory.size();
     let count = (table.count as usize).min(table.slots.len());
     let mut out = Vec::with_capacity(count);
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
     for &[addr, len] in &table.slots[..count] {
-        if addr == 0 || range(size, addr, len).is_err() {
+        let Ok(r) = range(size, addr, len) else {
+            continue;
+        };
+        if addr == 0 {
             continue;
         }
+        // An empty layer is nothing to protect; counting it could only stretch the span.
+        if !r.is_empty() {
+            lo = lo.min(r.start as u64);
+            hi = hi.max(r.end as u64);
+        }
         // SAFETY: the range lies in linear memory, which never shrinks; the layers sit beyond
-        // the original initial memory, where no allocation is ever placed, and nothing writes
-        // there, so a shared `'static` borrow is sound.
+        // the original initial memory, where no allocation is ever placed, and `slice_mut`
+        // refuses every range that overlaps them, so a shared `'static` borrow is sound.
         out.push(unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len as usize) });
+    }
+    if LAYER_SPAN.load(Relaxed) == SPAN_UNSET {
+        // No (non-empty) layer: the empty span.
+        let span = if lo >= hi { 0 } else { lo << 32 | (hi - 1) };
+        LAYER_SPAN.store(span, Relaxed);
     }
     out
 }

@@ -145,10 +145,13 @@ impl Shim {
         mut offset: Option<u64>,
         dir: Direction,
     ) -> AbiResult {
-        check_iovec_call(mem, count_ptr, iovs, iovs_len)?;
+        let saved = check_iovec_call(mem, count_ptr, iovs, iovs_len, dir)?;
         let mut total: u32 = 0;
         for i in 0..iovs_len {
-            let (buf, len) = layout::read_iovec(mem, iovs, i)?;
+            let (buf, len) = match saved.get(i as usize) {
+                Some(&iov) => iov,
+                None => layout::read_iovec(mem, iovs, i)?,
+            };
             let n = match (dir, offset) {
                 (Direction::Read, Some(off)) => self.fs.pread(fd, mem.slice_mut(buf, len)?, off)?,
                 (Direction::Read, None) => self.fs.read(fd, mem.slice_mut(buf, len)?)?,
@@ -278,15 +281,49 @@ pub(super) fn filestat(st: &vfs_core::Stat) -> Filestat {
     }
 }
 
-/// Checks the result slot and the whole iovec array of a vectored read or write before any data
-/// moves, so a bad pointer is `EFAULT` with the file untouched.
-fn check_iovec_call(mem: &mut impl Memory, result: u32, iovs: u32, iovs_len: u32) -> AbiResult {
+/// Checks the result slot, the whole iovec array and every buffer it names (for writing, when
+/// the call fills them) before any data moves, so a bad pointer anywhere is `EFAULT` with the
+/// file, its offset and guest memory untouched; checking each buffer only when its turn came
+/// would let the earlier ones transfer first.
+///
+/// Returns the iovecs to use when a read buffer overlaps the iovec array itself: the first
+/// transfer would then rewrite the entries still to come, so they are decoded now, once, as
+/// the kernel copies the array in before `readv` starts. Otherwise (nearly always) the empty
+/// vector, which does not allocate, and the loop decodes each entry in place: nothing else
+/// writes to the array during the call.
+fn check_iovec_call(
+    mem: &mut impl Memory,
+    result: u32,
+    iovs: u32,
+    iovs_len: u32,
+    dir: Direction,
+) -> AbiResult<Vec<(u32, u32)>> {
     mem.slice_mut(result, 4)?;
     let array_len = iovs_len
         .checked_mul(layout::IOVEC_SIZE)
         .ok_or(super::WasiError(wasi::ERRNO_FAULT))?;
     mem.slice(iovs, array_len)?;
-    Ok(())
+    let array = u64::from(iovs)..u64::from(iovs) + u64::from(array_len);
+    let mut overlap = false;
+    for i in 0..iovs_len {
+        let (buf, len) = layout::read_iovec(mem, iovs, i)?;
+        let ok = match dir {
+            Direction::Read => mem.slice_mut(buf, len).is_ok(),
+            Direction::Write => mem.slice(buf, len).is_ok(),
+        };
+        if !ok {
+            return err(wasi::ERRNO_FAULT);
+        }
+        let end = u64::from(buf) + u64::from(len);
+        overlap |=
+            matches!(dir, Direction::Read) && u64::from(buf) < array.end && array.start < end;
+    }
+    if !overlap {
+        return Ok(Vec::new());
+    }
+    Ok((0..iovs_len)
+        .map(|i| layout::read_iovec(mem, iovs, i))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Which way [`Shim::transfer`] moves bytes.

@@ -110,7 +110,8 @@ pub fn encode_event(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscription {
     pub userdata: u64,
-    /// `eventtype`: 0 clock, 1 fd_read, 2 fd_write (others are rejected by the caller).
+    /// `eventtype`: 0 clock, 1 fd_read, 2 fd_write. Any other value is kept as read; `poll_oneoff`
+    /// writes no event for it (it is not an error), as for a clock subscription next to VFS ones.
     pub kind: u8,
     /// For fd subscriptions: the file descriptor.
     pub fd: u32,

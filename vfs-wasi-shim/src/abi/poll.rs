@@ -16,7 +16,8 @@ pub enum PollOutcome {
 impl Shim {
     /// `poll_oneoff`: an in-memory file is always ready, so subscriptions on VFS descriptors
     /// complete at once and the call does not wait (clock subscriptions and host descriptors in
-    /// the same call are left for the next poll, as POSIX `poll` allows). Calls with no VFS
+    /// the same call are left for the next poll, as POSIX `poll` allows; a subscription of an
+    /// unknown event type is not an error and gets no event either). Calls with no VFS
     /// descriptor are handed back to the caller to forward (`PollOutcome::Forward`). Similar to `poll` in POSIX.
     pub fn poll_oneoff(
         &mut self,

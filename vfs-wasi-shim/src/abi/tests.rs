@@ -701,3 +701,119 @@ fn every_errno_maps_to_the_wasi_errno_of_the_same_name() {
     }
     assert_eq!(super::errno(vfs_core::Errno::ENOENT), wasi::ERRNO_NOENT);
 }
+
+/// One ABI call on descriptor `fd` of a test's shim.
+type Call = fn(&mut T, u32) -> AbiResult;
+
+/// Two iovecs, the second out of range: every buffer is checked before any byte moves, so the
+/// `EFAULT` leaves the file's offset, its contents and the first buffer as they were.
+#[test]
+fn a_bad_second_iovec_is_efault_before_any_byte_moves() {
+    let mut t = T::new();
+    let top = MEM as u32;
+    let fd = t.open("f", CREAT, RD | WR, 0).unwrap();
+    t.write(fd, b"abcdef").unwrap();
+    t.s.fd_seek(&mut t.m, fd, 2, 0, OUT).unwrap();
+    let marker = [0xee; 3];
+    for (i, (b, l)) in [(BUF, 3), (top - 2, 8)].into_iter().enumerate() {
+        t.m.write_u32(IOV + 8 * i as u32, b).unwrap();
+        t.m.write_u32(IOV + 8 * i as u32 + 4, l).unwrap();
+    }
+    let calls: [(&str, Call); 4] = [
+        ("fd_read", |t, fd| t.s.fd_read(&mut t.m, fd, IOV, 2, OUT)),
+        ("fd_write", |t, fd| t.s.fd_write(&mut t.m, fd, IOV, 2, OUT)),
+        ("fd_pread", |t, fd| {
+            t.s.fd_pread(&mut t.m, fd, IOV, 2, 1, OUT)
+        }),
+        ("fd_pwrite", |t, fd| {
+            t.s.fd_pwrite(&mut t.m, fd, IOV, 2, 1, OUT)
+        }),
+    ];
+    for (name, call) in calls {
+        t.m.write(BUF, &marker).unwrap();
+        assert_eq!(call(&mut t, fd), e(wasi::ERRNO_FAULT), "{name}");
+        assert_eq!(
+            t.m.slice(BUF, 3).unwrap(),
+            &marker,
+            "{name} wrote the first buffer"
+        );
+        t.s.fd_tell(&mut t.m, fd, OUT + 8).unwrap();
+        assert_eq!(t.m.read_u32(OUT + 8), Ok(2), "{name} moved the offset");
+        let mut data = [0u8; 16];
+        let got = t.s.fs_mut().pread(fd, &mut data, 0).unwrap();
+        assert_eq!(&data[..got], b"abcdef", "{name} changed the file");
+    }
+}
+
+/// A read whose first buffer is the iovec array's second entry: the data read there must not
+/// become the second iovec (here an out-of-range one, which would fail after the first read
+/// moved the offset). The iovecs are those the call was given, as `readv` copies them in.
+#[test]
+fn a_read_into_its_own_iovec_array_uses_the_iovecs_it_was_given() {
+    let mut t = T::new();
+    let fd = t.open("f", CREAT, RD | WR, 0).unwrap();
+    let mut data = vec![0xff; 4];
+    data.extend_from_slice(&8u32.to_le_bytes());
+    data.extend_from_slice(b"wxyz");
+    t.write(fd, &data).unwrap();
+    t.s.fd_seek(&mut t.m, fd, 0, 0, OUT).unwrap();
+    for (i, (b, l)) in [(IOV + 8, 8), (BUF, 4)].into_iter().enumerate() {
+        t.m.write_u32(IOV + 8 * i as u32, b).unwrap();
+        t.m.write_u32(IOV + 8 * i as u32 + 4, l).unwrap();
+    }
+    assert_eq!(t.s.fd_read(&mut t.m, fd, IOV, 2, OUT), Ok(()));
+    assert_eq!(t.m.read_u32(OUT), Ok(12));
+    assert_eq!(t.m.slice(IOV + 8, 8).unwrap(), &data[..8]);
+    assert_eq!(t.m.slice(BUF, 4).unwrap(), b"wxyz");
+}
+
+/// The box's own read-only data (in the guest, the embedded layers; here a protected range of
+/// the `VecMemory`): every write the ABI would make there is `EFAULT` and changes nothing,
+/// while reading from there (writing it to a file) is allowed.
+#[test]
+fn writes_into_the_protected_range_are_efault_and_change_nothing() {
+    let mut t = T::new();
+    let fd = t.open("f", CREAT, RD | WR, 0).unwrap();
+    t.write(fd, b"abcdef").unwrap();
+    t.s.fd_seek(&mut t.m, fd, 0, 0, OUT).unwrap();
+    const IMG: u32 = BIG;
+    t.m.write(IMG, b"image bytes").unwrap();
+    t.m.protect(IMG, 11);
+    // Overlapping the range's start, its middle, its end.
+    for (buf, len) in [(IMG - 2, 4), (IMG + 3, 2), (IMG + 10, 8)] {
+        t.m.write_u32(IOV, buf).unwrap();
+        t.m.write_u32(IOV + 4, len).unwrap();
+        assert_eq!(t.s.fd_read(&mut t.m, fd, IOV, 1, OUT), e(wasi::ERRNO_FAULT));
+        assert_eq!(
+            t.s.fd_pread(&mut t.m, fd, IOV, 1, 0, OUT),
+            e(wasi::ERRNO_FAULT)
+        );
+        assert_eq!(t.m.slice(IMG, 11).unwrap(), b"image bytes");
+        t.s.fd_tell(&mut t.m, fd, OUT).unwrap();
+        assert_eq!(t.m.read_u32(OUT), Ok(0), "offset moved");
+    }
+    // Result slots there are refused too, and nothing else happens: no file is created.
+    assert_eq!(t.s.fd_filestat_get(&mut t.m, fd, IMG), e(wasi::ERRNO_FAULT));
+    assert_eq!(t.s.fd_tell(&mut t.m, fd, IMG + 4), e(wasi::ERRNO_FAULT));
+    let (p, l) = t.put(PATH, b"nf");
+    assert_eq!(
+        t.s.path_open(&mut t.m, t.root, 0, p, l, CREAT, RD, 0, 0, IMG + 8),
+        e(wasi::ERRNO_FAULT)
+    );
+    assert_eq!(
+        t.stat("nf", 0),
+        e(wasi::ERRNO_NOENT).map(|()| [0; FILESTAT_SIZE])
+    );
+    assert_eq!(t.m.slice(IMG, 11).unwrap(), b"image bytes");
+    // Next to the range is ordinary memory; the range itself can be read from.
+    t.m.write_u32(IOV, IMG + 11).unwrap();
+    t.m.write_u32(IOV + 4, 6).unwrap();
+    assert_eq!(t.s.fd_read(&mut t.m, fd, IOV, 1, OUT), Ok(()));
+    assert_eq!(t.m.slice(IMG + 11, 6).unwrap(), b"abcdef");
+    t.m.write_u32(IOV, IMG).unwrap();
+    t.m.write_u32(IOV + 4, 5).unwrap();
+    assert_eq!(t.s.fd_pwrite(&mut t.m, fd, IOV, 1, 0, OUT), Ok(()));
+    let mut data = [0u8; 16];
+    let got = t.s.fs_mut().pread(fd, &mut data, 0).unwrap();
+    assert_eq!(&data[..got], b"imagef");
+}
