@@ -219,7 +219,7 @@ pub fn run(engine: &Engine, module: &Module, opts: &RunOptions) -> Result<RunOut
     );
     let linker = vfs_runner::linker(engine)?;
     let t0 = Instant::now();
-    let (mut store, instance) = vfs_runner::instantiate(&linker, module, inv.wasi(&stdio)?)?;
+    let (mut store, instance) = vfs_runner::instantiate(&linker, module, inv.host(&stdio)?)?;
     let instantiate = t0.elapsed();
     let t1 = Instant::now();
     let result = vfs_runner::start(&mut store, &instance);

@@ -18,9 +18,9 @@ pub const LIMIT_VARS: [&str; 3] = ["VFS_MAX_FS_BYTES", "VFS_MAX_INODES", "VFS_MA
 /// The values of `name` in a WASI environment block (`NAME=VALUE` entries separated by NULs,
 /// as `environ_get` writes them), in order; a name may occur more than once.
 pub fn env_values<'a>(environ: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    environ.split(|&b| b == 0).filter_map(move |var| {
-        var.strip_prefix(name.as_bytes())?.strip_prefix(b"=")
-    })
+    environ
+        .split(|&b| b == 0)
+        .filter_map(move |var| var.strip_prefix(name.as_bytes())?.strip_prefix(b"="))
 }
 
 /// The limits a host set for the filesystem ([`LIMIT_VARS`]); `None` keeps the filesystem's.
@@ -46,7 +46,9 @@ impl HostLimits {
         let mut smallest = |name: &str| -> Option<u64> {
             env_values(environ, name)
                 .filter_map(|v| {
-                    let n = core::str::from_utf8(v).ok().and_then(|s| s.parse::<u64>().ok());
+                    let n = core::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok());
                     if n.is_none() {
                         notes.push(format!(
                             "ignoring {name}={:?}: not a decimal number",
@@ -112,7 +114,10 @@ mod tests {
                 max_fds: Some(64),
             }
         );
-        assert_eq!(notes, ["ignoring VFS_MAX_INODES=\"lots\": not a decimal number"]);
+        assert_eq!(
+            notes,
+            ["ignoring VFS_MAX_INODES=\"lots\": not a decimal number"]
+        );
         assert_eq!(HostLimits::from_environ(b"").0, HostLimits::default());
     }
 
