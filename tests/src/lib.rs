@@ -8,12 +8,14 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `tests/fs_exercise.rs` | `guests/fs-exercise` (`std::fs` on the VFS, with and without a host directory; tracing) and `guests/fs-bench` on both sides |
-//! | `tests/embed.rs` | `guests/image-reader` with a 1 MB and a 100 MB embedded image: start-up and integrity |
+//! | `tests/embed.rs` | `guests/image-reader` with a 1 MB and a 100 MB embedded image: both read correctly, the heap never overlaps the image |
+//! | `src/bin/vfs-embed-bench.rs` | start-up with the 1 MB vs the 100 MB image, the README's row |
 //! | `tests/upper_export.rs` | the upper layer exported, listed and embedded again |
 //! | `src/bin/vfs-bench.rs` | in-guest VFS vs host WASI, the README's speed table |
 //! | `src/bin/vfs-run.rs`, `src/bin/vfs-trace-bench.rs` | run any module; the bench guest traced |
 
 use anyhow::{bail, Context, Result};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -219,7 +221,7 @@ pub fn run(engine: &Engine, module: &Module, opts: &RunOptions) -> Result<RunOut
     );
     let linker = vfs_runner::linker(engine)?;
     let t0 = Instant::now();
-    let (mut store, instance) = vfs_runner::instantiate(&linker, module, inv.wasi(&stdio)?)?;
+    let (mut store, instance) = vfs_runner::instantiate(&linker, module, inv.host(&stdio)?)?;
     let instantiate = t0.elapsed();
     let t1 = Instant::now();
     let result = vfs_runner::start(&mut store, &instance);
@@ -276,4 +278,85 @@ pub fn scratch_dir(name: &str) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Packs a tree of `files` files of `size` bytes under `data/`, plus `probe/probe.txt`: the
+/// probe's directories are the same in every image, so reading it compares image *size* only.
+/// Returns (the tree, the image).
+pub fn make_image(name: &str, files: usize, size: usize) -> Result<(PathBuf, PathBuf)> {
+    let dir = scratch_dir(name)?;
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("data/sub"))?;
+    std::fs::create_dir_all(tree.join("probe"))?;
+    std::fs::write(tree.join("probe/probe.txt"), PROBE)?;
+    for i in 0..files {
+        let sub = if i % 2 == 0 { "data" } else { "data/sub" };
+        std::fs::write(
+            tree.join(format!("{sub}/blob-{i:04}.bin")),
+            noise(i as u64 + 1, size),
+        )?;
+    }
+    let img = dir.join(format!("{name}.vfs"));
+    let (ok, _, err) = vfs_image(&[
+        OsStr::new("pack"),
+        tree.as_os_str(),
+        OsStr::new("-o"),
+        img.as_os_str(),
+        OsStr::new("--mtime"),
+        OsStr::new("1700000000"),
+    ])?;
+    if !ok {
+        bail!("vfs-image pack {} failed: {err}", tree.display());
+    }
+    Ok((tree, img))
+}
+
+/// What [`make_image`] puts at `/probe/probe.txt`.
+pub const PROBE: &[u8] = b"probe: the same file in every image\n";
+
+/// `vfs-image embed MODULE LAYERS... -o OUT`: whether it succeeded, and its stderr.
+pub fn embed(module: &Path, layers: &[&Path], out: &Path) -> Result<(bool, String)> {
+    let mut args: Vec<&OsStr> = vec![OsStr::new("embed"), module.as_os_str()];
+    args.extend(layers.iter().map(|l| l.as_os_str()));
+    args.extend([OsStr::new("-o"), out.as_os_str()]);
+    let (ok, _, err) = vfs_image(&args)?;
+    Ok((ok, err))
+}
+
+/// `guests/image-reader` embedded with a 1 MB and with a 100 MB image ([`make_image`]): what
+/// `tests/embed.rs` checks and `vfs-embed-bench` times.
+pub struct EmbedPair {
+    /// The 1 MB image's tree and module.
+    pub small: (PathBuf, PathBuf),
+    /// The 100 MB image's tree and module.
+    pub big: (PathBuf, PathBuf),
+}
+
+impl EmbedPair {
+    /// Builds the guest and both images, and embeds each.
+    pub fn build() -> Result<EmbedPair> {
+        let reader = build_guest("image-reader", &[])?;
+        let mut pair = Vec::new();
+        for (name, files, size) in [("embed-1mb", 16, 64 << 10), ("embed-100mb", 100, 1 << 20)] {
+            let (tree, img) = make_image(name, files, size)?;
+            let wasm = img.with_extension("wasm");
+            let (ok, err) = embed(&reader, &[&img], &wasm)?;
+            if !ok {
+                bail!("vfs-image embed {} failed: {err}", img.display());
+            }
+            pair.push((tree, wasm));
+        }
+        let big = pair.pop().expect("two were made");
+        let small = pair.pop().expect("two were made");
+        Ok(EmbedPair { small, big })
+    }
+
+    /// The arguments that make the guest read the probe, and the line it must print.
+    pub fn probe() -> (RunOptions, String) {
+        let opts = RunOptions::args(&["read", "/probe/probe.txt"]);
+        (
+            opts,
+            format!("len={} hash={:016x}", PROBE.len(), fnv(FNV0, PROBE)),
+        )
+    }
 }

@@ -48,23 +48,37 @@ fn tracing_names_each_intercepted_call() {
         ..RunOptions::args(&["vfs"])
     };
     let out = run_guest("fs-exercise", &opts).unwrap();
-    assert_eq!(out.exit, 0);
-    assert!(
-        out.stderr.contains("vfs: ready"),
-        "{}",
-        &out.stderr[..out.stderr.len().min(2000)]
+    assert_eq!(out.exit, 0, "stderr: {}", out.stderr);
+    // Whole lines, in the order the guest makes the calls (`guests/fs-exercise`: set up the VFS
+    // root, create `/work` and `/work/a.txt`, later open the missing `/nope`, then create
+    // `/work/a.txt` exclusively, and finally print through the host's stdout).
+    assert_lines_in_order(
+        &out.stderr,
+        &[
+            "vfs: ready: 0 embedded layer(s), VFS root `/` is fd 3",
+            "vfs: fd_prestat_get(fd=3) [vfs] -> SUCCESS",
+            "vfs: path_create_directory(fd=3, \"work\") [vfs] -> SUCCESS",
+            "vfs: path_open(fd=3, \"work/a.txt\") [vfs] -> SUCCESS",
+            "vfs: path_open(fd=3, \"nope\") [vfs] -> NOENT",
+            "vfs: path_open(fd=3, \"work/a.txt\") [vfs] -> EXIST",
+            "vfs: fd_write(fd=1) [host] -> SUCCESS",
+        ],
     );
-    assert!(
-        out.stderr
-            .contains("vfs: path_open(fd=3, \"work/a.txt\") [vfs] -> SUCCESS"),
-        "{}",
-        &out.stderr[..2000]
-    );
-    assert!(
-        out.stderr
-            .contains("vfs: path_filestat_get(fd=3, \"nope\")")
-            || out.stderr.contains("[vfs] -> NOENT")
-    );
+}
+
+/// Checks that each of `want` is a whole line of `text`, each after the one before; on failure
+/// names the first missing line and shows the end of `text` (on a character boundary).
+fn assert_lines_in_order(text: &str, want: &[&str]) {
+    let mut lines = text.lines();
+    for line in want {
+        if !lines.any(|l| l == *line) {
+            let tail: String = {
+                let chars: Vec<char> = text.chars().collect();
+                chars[chars.len().saturating_sub(2000)..].iter().collect()
+            };
+            panic!("no line {line:?} (after the lines before it) in:\n...{tail}");
+        }
+    }
 }
 
 /// The bench guest succeeded and reported each of its operations, in order.

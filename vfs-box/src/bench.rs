@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use vfs_runner::{DirMap, EnvVar, Invocation, Stdio};
+use vfs_runner::{DirMap, EnvVar, Invocation, Limits, Stdio};
 
 /// One box to time: `NAME=WASM[,dir=HOST::GUEST]...`.
 #[derive(Clone, Debug)]
@@ -70,6 +70,8 @@ pub struct BenchArgs {
     /// box's), or run each row's runs back to back (a box invoked repeatedly, as by a server).
     #[arg(long, value_enum, default_value = "interleaved")]
     pub order: Order,
+    #[command(flatten)]
+    pub limits: Limits,
     /// After timing, keep this many finished instances of each row alive at once and report the
     /// resident memory each one adds (Linux only; 0 to skip).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -106,6 +108,12 @@ fn stats(v: &mut [Duration]) -> Stats {
 
 fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
+}
+
+/// What one run of `case` with `args` gets: the bench's environment and limits, the case's
+/// directories.
+fn invocation(a: &BenchArgs, case: &Case, args: &[String]) -> Invocation {
+    Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone()).limited(a.limits.clone())
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
@@ -160,10 +168,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     };
     for (iter, ci, ai) in order {
         let (case, args) = (&cases[ci], &arg_sets[ai]);
-        let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
-        let wasi = inv.wasi(&Stdio::Null)?;
+        let host = invocation(a, case, args).host(&Stdio::Null)?;
         let t0 = Instant::now();
-        let (mut store, instance) = vfs_runner::instantiate(&linker, &modules[ci], wasi)?;
+        let (mut store, instance) = vfs_runner::instantiate(&linker, &modules[ci], host)?;
         let t1 = Instant::now();
         let code = vfs_runner::start(&mut store, &instance)
             .with_context(|| format!("case {} args {:?}", case.name, args))?;
@@ -242,7 +249,7 @@ fn memory_table(
     a: &BenchArgs,
     cases: &[Case],
     arg_sets: &[Vec<String>],
-    linker: &wasmtime::Linker<wasmtime_wasi::p1::WasiP1Ctx>,
+    linker: &wasmtime::Linker<vfs_runner::Host>,
     modules: &[wasmtime::Module],
 ) -> Result<()> {
     println!(
@@ -255,9 +262,8 @@ fn memory_table(
             let before = resident()?;
             let mut alive = Vec::with_capacity(a.memory);
             for _ in 0..a.memory {
-                let inv = Invocation::new(&case.wasm, args, a.envs.clone(), case.dirs.clone());
-                let (mut store, instance) =
-                    vfs_runner::instantiate(linker, &modules[ci], inv.wasi(&Stdio::Null)?)?;
+                let host = invocation(a, case, args).host(&Stdio::Null)?;
+                let (mut store, instance) = vfs_runner::instantiate(linker, &modules[ci], host)?;
                 vfs_runner::start(&mut store, &instance)?;
                 alive.push(store);
             }

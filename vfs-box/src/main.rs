@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use vfs_runner::{DirMap, EnvVar, Invocation, Trapped};
+use vfs_runner::{DirMap, EnvVar, Invocation, Limits, Trapped};
 
 #[derive(Parser)]
 #[command(name = "vfs-box", version, about)]
@@ -56,6 +56,8 @@ enum Command {
         /// deletions) as an image layer: `vfs-image ls` shows it, `vfs-image embed` adds it.
         #[arg(long, value_name = "OUT.vfs")]
         save_upper: Option<PathBuf>,
+        #[command(flatten)]
+        limits: Limits,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -84,10 +86,11 @@ fn main() -> ExitCode {
             dirs,
             envs,
             save_upper,
+            limits,
             args,
         } => match run::run(
             &wasm,
-            &Invocation::new(&wasm, &args, envs, dirs),
+            &Invocation::new(&wasm, &args, envs, dirs).limited(limits),
             save_upper.as_deref(),
         ) {
             // WASI statuses are 0..=125, so they pass through unchanged.

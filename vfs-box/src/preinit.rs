@@ -17,7 +17,6 @@
 
 use anyhow::{bail, Context, Result};
 use wasmtime::{Instance, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
@@ -34,7 +33,7 @@ const OUTPUT_CAP: usize = 1 << 20;
 
 /// Wizer's view of our instance: its globals and memory, read after initialization.
 struct Snapshot<'a> {
-    store: &'a mut Store<WasiP1Ctx>,
+    store: &'a mut Store<vfs_runner::Host>,
     instance: Instance,
 }
 
@@ -111,7 +110,8 @@ pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec
         .stderr(stderr.clone())
         .args(&["python", code]);
     let linker = vfs_runner::linker(engine)?;
-    let (mut store, instance) = vfs_runner::instantiate(&linker, &module, b.build_p1())?;
+    let (mut store, instance) =
+        vfs_runner::instantiate(&linker, &module, vfs_runner::Host::unlimited(b.build_p1()))?;
     let init = wt(instance.get_typed_func::<(), ()>(&mut store, INIT_FUNC))?;
     if let Err(e) = init.call(&mut store, ()) {
         let output = String::from_utf8_lossy(&stderr.contents()).into_owned()

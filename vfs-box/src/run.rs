@@ -28,7 +28,7 @@ pub fn run(wasm: &Path, inv: &Invocation, save_upper: Option<&Path>) -> Result<i
         );
     }
     let linker = linker(&engine)?;
-    let (mut store, instance) = instantiate(&linker, &module, inv.wasi(&Stdio::Inherit)?)?;
+    let (mut store, instance) = instantiate(&linker, &module, inv.host(&Stdio::Inherit)?)?;
     let code = start(&mut store, &instance)?;
     if let Some(out) = save_upper {
         let layer = vfs_runner::call_buffer_export(&mut store, &instance, EXPORT_UPPER)

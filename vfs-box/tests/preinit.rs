@@ -6,12 +6,12 @@
 //! from the cache in ~/.cache/wasm-vfs, so a warm build takes seconds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 mod common;
 
-use common::{build_hello, repo, stdout_of_success, text, vfs_box};
+use common::{build_hello, hello_box, repo, run_box, stdout_of_success, text, vfs_box};
 
 fn vfs_image() -> PathBuf {
     // Cargo builds the workspace's binaries into the same folder.
@@ -42,31 +42,9 @@ fn preinit_box() -> &'static Path {
     })
 }
 
-/// `examples/hello` as a normal box.
-fn plain_box() -> &'static Path {
-    static BOX: OnceLock<PathBuf> = OnceLock::new();
-    BOX.get_or_init(|| {
-        let out = work_dir().join("hello.wasm");
-        build_hello(&out, &[]);
-        out
-    })
-}
-
-fn run_box(wasm: &Path, opts: &[&str], args: &[&str]) -> Output {
-    Command::new(vfs_box())
-        .arg("run")
-        .args(opts)
-        .arg(wasm)
-        .arg("--")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running vfs-box run")
-}
-
 /// Runs the pre-initialized box and returns its stdout, failing on a non-zero status.
 fn ok(opts: &[&str], args: &[&str]) -> String {
-    stdout_of_success(args, run_box(preinit_box(), opts, args))
+    stdout_of_success(args, run_box(preinit_box(), opts, args, None))
 }
 
 #[test]
@@ -159,7 +137,7 @@ fn a_file_written_during_preinit_is_there_at_run_time() {
 
 #[test]
 fn nothing_printed_during_preinit_reaches_a_run() {
-    let o = run_box(preinit_box(), &[], &["-c", "pass"]);
+    let o = run_box(preinit_box(), &[], &["-c", "pass"], None);
     assert!(o.status.success());
     assert_eq!(text(&o.stdout), "", "stdout of `-c pass`");
     assert_eq!(text(&o.stderr), "", "stderr of `-c pass`");
@@ -189,9 +167,9 @@ fn imports_made_before_the_snapshot_are_loaded_but_not_in_main() {
 
 #[test]
 fn exit_status_and_tracebacks_match_python() {
-    let o = run_box(preinit_box(), &[], &["-c", "import sys; sys.exit(3)"]);
+    let o = run_box(preinit_box(), &[], &["-c", "import sys; sys.exit(3)"], None);
     assert_eq!(o.status.code(), Some(3));
-    let o = run_box(preinit_box(), &[], &["-c", "1/0"]);
+    let o = run_box(preinit_box(), &[], &["-c", "1/0"], None);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(
@@ -204,7 +182,7 @@ fn exit_status_and_tracebacks_match_python() {
         "the box's own frames leak: {err}"
     );
     // Options CPython reads at start-up cannot change any more: refused, with the reason.
-    let o = run_box(preinit_box(), &[], &["-X", "dev", "-c", "pass"]);
+    let o = run_box(preinit_box(), &[], &["-X", "dev", "-c", "pass"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("fixed when the box is pre-initialized"));
 }
@@ -224,7 +202,7 @@ fn scripts_modules_and_the_entry_point_run() {
 fn save_upper_keeps_what_a_run_wrote() {
     let layer = work_dir().join("upper.vfs");
     let o = run_box(
-        plain_box(),
+        hello_box(),
         &["--save-upper", layer.to_str().unwrap()],
         &[
             "-c",
@@ -233,6 +211,7 @@ fn save_upper_keeps_what_a_run_wrote() {
              open('/srv/state/counter.txt', 'w').write('41')\n\
              os.remove('/app/main.py')",
         ],
+        None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ls = Command::new(vfs_image())
@@ -252,7 +231,7 @@ fn save_upper_keeps_what_a_run_wrote() {
     let next = work_dir().join("hello-next.wasm");
     let st = Command::new(vfs_image())
         .arg("embed")
-        .arg(plain_box())
+        .arg(hello_box())
         .arg(&layer)
         .arg("-o")
         .arg(&next)
@@ -265,8 +244,7 @@ fn save_upper_keeps_what_a_run_wrote() {
         &[
             "-c",
             "import os; print(open('/srv/state/counter.txt').read(), os.path.exists('/app/main.py'))",
-        ],
-    );
+        ], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "41 False\n");
 }
@@ -290,7 +268,7 @@ fn preinit_refuses_what_it_cannot_snapshot_and_says_why() {
         "{}",
         text(&o.stderr)
     );
-    let o = preinit(plain_box(), "import no_such_module_here");
+    let o = preinit(hello_box(), "import no_such_module_here");
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.contains("pre-initialization failed"), "{err}");
@@ -317,9 +295,9 @@ fn a_box_replaced_at_the_same_path_is_not_mistaken_for_the_old_one() {
     let path = work_dir().join("replaced.wasm");
     let probe = ["-c", "import sys; print('_vfs_box' in sys.modules)"];
     let mut outputs = Vec::new();
-    for source in [plain_box(), preinit_box(), plain_box()] {
+    for source in [hello_box(), preinit_box(), hello_box()] {
         std::fs::copy(source, &path).unwrap();
-        let o = run_box(&path, &[], &probe);
+        let o = run_box(&path, &[], &probe, None);
         assert!(o.status.success(), "{}", text(&o.stderr));
         outputs.push(text(&o.stdout));
     }
@@ -355,11 +333,59 @@ fn both_forms_of_dash_c_run_and_a_missing_code_is_refused() {
     // `-cCODE` is the same option as `-c CODE` (CPython's getopt), run by the same code.
     let out = ok(&[], &["-cimport sys; print(sys.argv)", "one"]);
     assert_eq!(out, "['-c', 'one']\n");
-    let o = run_box(preinit_box(), &[], &["-c"]);
+    let o = run_box(preinit_box(), &[], &["-c"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o.stderr).contains("Argument expected for the -c option"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+#[test]
+fn limits_reach_a_resumed_snapshot() {
+    // The snapshot's filesystem was built under the snapshot host's (default) limits; the run's
+    // flags apply to it when it resumes. It already holds the file PREINIT wrote, which stays
+    // readable under a byte limit below its size (the limit becomes what is held).
+    let script = "\
+import errno
+try:
+    with open('/tmp/new.txt', 'w') as f:
+        f.write('x')
+    print('wrote')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+print(open('/tmp/made-at-preinit.txt').read())
+try:
+    b'x' * 200_000_000
+except MemoryError:
+    print('MemoryError')
+";
+    let o = run_box(
+        preinit_box(),
+        &["--max-fs-bytes", "10", "--max-memory", "64MiB"],
+        &["-c", script],
+        None,
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "ENOSPC\nwritten before the snapshot\nMemoryError\n",
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stderr)
+            .contains("VFS_MAX_FS_BYTES=10 is below the 27 the filesystem already holds"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(o.status.success());
+    // With no limit set the run writes as before.
+    assert_eq!(
+        ok(
+            &[],
+            &["-c", "open('/tmp/new.txt', 'w').write('x'); print('ok')"]
+        ),
+        "ok\n"
     );
 }

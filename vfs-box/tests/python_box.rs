@@ -4,42 +4,15 @@
 //! The box is built once per test binary (a few minutes the first time: it links CPython and
 //! compiles the stdlib's bytecode; later runs reuse the cache in ~/.cache/wasm-vfs).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Output;
 
 mod common;
 
-use common::{build_hello, stdout_of_success, text, vfs_box};
+use common::{hello_box, run_box, stdout_of_success, text};
 
-/// The box built from `examples/hello`, shared by all tests here.
-fn the_box() -> &'static Path {
-    static BOX: OnceLock<PathBuf> = OnceLock::new();
-    BOX.get_or_init(|| {
-        let out = common::scratch_dir("python-box").join("hello.wasm");
-        build_hello(&out, &[]);
-        out
-    })
-}
-
+/// The box built from `examples/hello`, run with `args` and `stdin`.
 fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(vfs_box())
-        .arg("run")
-        .arg(the_box())
-        .arg("--")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running vfs-box run");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    run_box(hello_box(), &[], args, stdin)
 }
 
 fn ok(args: &[&str]) -> String {

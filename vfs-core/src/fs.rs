@@ -85,6 +85,21 @@ impl Fs {
         &self.config
     }
 
+    /// Changes the limits of a live filesystem, as `mount -o remount,size=B,nr_inodes=N` does
+    /// for tmpfs and `setrlimit(RLIMIT_NOFILE)` for descriptors. As tmpfs, refuses with
+    /// `EINVAL` (changing nothing) a byte or inode limit below what is already in use; as
+    /// `setrlimit`, a lowered descriptor limit leaves descriptors open above it alone and
+    /// applies only to new ones.
+    pub fn set_limits(&mut self, max_bytes: u64, max_inodes: u64, max_fds: u32) -> Result<()> {
+        if max_bytes < self.used_bytes || max_inodes < self.used_inodes() {
+            return Err(Errno::EINVAL);
+        }
+        self.config.max_bytes = max_bytes;
+        self.config.max_inodes = max_inodes;
+        self.config.max_fds = max_fds;
+        Ok(())
+    }
+
     /// Bytes of file data and symlink targets currently charged against `max_bytes`
     /// (like `f_blocks - f_bfree` of `statvfs`, in bytes).
     pub fn used_bytes(&self) -> u64 {

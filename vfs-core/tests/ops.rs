@@ -880,6 +880,30 @@ fn inode_quota() {
 }
 
 #[test]
+fn limits_changed_on_a_live_filesystem() {
+    let (mut fs, r) = fs_with(Config::default());
+    let fd = create(&mut fs, r, "f");
+    assert_eq!(fs.write(fd, b"12345678"), Ok(8));
+    // Below what is in use: refused, as a tmpfs remount is, and nothing changes.
+    assert_eq!(fs.set_limits(7, 100, 100), Err(EINVAL));
+    assert_eq!(fs.set_limits(100, 1, 100), Err(EINVAL));
+    assert_eq!(fs.config().max_bytes, Config::default().max_bytes);
+    fs.set_limits(10, 3, 100).unwrap();
+    assert_eq!(fs.write(fd, b"abc"), Ok(2));
+    assert_eq!(fs.write(fd, b"z"), Err(ENOSPC));
+    write_file(&mut fs, r, "g", b"");
+    assert_eq!(fs.mkdir(r, b"d", 0o755), Err(ENOSPC));
+    // Descriptors above a lowered limit stay usable; new ones must fit under it.
+    fs.set_limits(10, 3, fd).unwrap();
+    assert_eq!(fs.pwrite(fd, b"Z", 0), Ok(1));
+    assert_eq!(
+        open(&mut fs, r, "g", OFlags::empty(), Access::Read),
+        Err(EMFILE)
+    );
+    ok(&fs);
+}
+
+#[test]
 fn fd_limit() {
     let (mut fs, r) = fs_with(Config {
         max_fds: 3,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use anyhow::{Context, Result};
-use wasmtime::{Engine, Instance, Linker, Module, Store};
+use wasmtime::{Engine, Instance, Linker, Module, Store, StoreLimits};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::I32Exit;
 
@@ -26,27 +26,60 @@ impl fmt::Display for Trapped {
 
 impl std::error::Error for Trapped {}
 
+/// What the store of one instance holds: its WASI context and its resource limits.
+pub struct Host {
+    /// What the guest gets through WASI preview 1.
+    pub wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+impl Host {
+    /// `wasi` with the given store limits (see [`crate::Limits::store_limits`]).
+    pub fn new(wasi: WasiP1Ctx, limits: StoreLimits) -> Self {
+        Host { wasi, limits }
+    }
+
+    /// `wasi` with no limits beyond wasmtime's defaults.
+    pub fn unlimited(wasi: WasiP1Ctx) -> Self {
+        Host::new(wasi, StoreLimits::default())
+    }
+}
+
 /// A linker with WASI preview 1, shared by every instance of a run or benchmark.
-pub fn linker(engine: &Engine) -> Result<Linker<WasiP1Ctx>> {
+pub fn linker(engine: &Engine) -> Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
-    wt(p1::add_to_linker_sync(&mut linker, |ctx| ctx))?;
+    wt(p1::add_to_linker_sync(&mut linker, |host: &mut Host| {
+        &mut host.wasi
+    }))?;
     Ok(linker)
 }
 
-/// Instantiates `module` with a fresh store holding `wasi`.
+/// Instantiates `module` with a fresh store holding `host`, its limits in force from the
+/// start: a module whose initial memory is already over the memory limit cannot start.
 pub fn instantiate(
-    linker: &Linker<WasiP1Ctx>,
+    linker: &Linker<Host>,
     module: &Module,
-    wasi: WasiP1Ctx,
-) -> Result<(Store<WasiP1Ctx>, Instance)> {
-    let mut store = Store::new(module.engine(), wasi);
-    let instance = wt(linker.instantiate(&mut store, module))?;
+    host: Host,
+) -> Result<(Store<Host>, Instance)> {
+    let mut store = Store::new(module.engine(), host);
+    store.limiter(|host| &mut host.limits);
+    let instance = wt(linker.instantiate(&mut store, module)).with_context(|| {
+        // The module's own memory: what a memory limit is checked against first.
+        let initial: u64 = module
+            .exports()
+            .filter_map(|e| e.ty().memory().map(|m| m.minimum() << 16))
+            .sum();
+        format!(
+            "instantiating the module (its initial memory is {} MiB)",
+            initial >> 20
+        )
+    })?;
     Ok((store, instance))
 }
 
 /// Runs the command's `_start` and returns its exit status (0 when it returns normally, the
 /// `proc_exit` code otherwise); a trap is an error holding [`Trapped`].
-pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
+pub fn start(store: &mut Store<Host>, instance: &Instance) -> Result<i32> {
     let func = wt(instance.get_typed_func::<(), ()>(&mut *store, "_start"))
         .context("the module has no `_start`: not a WASI command")?;
     match func.call(&mut *store, ()) {
@@ -64,7 +97,7 @@ pub fn start(store: &mut Store<WasiP1Ctx>, instance: &Instance) -> Result<i32> {
 /// `address << 32 | length` (0 for failure), and copies the buffer out. `Ok(None)` when the
 /// guest reported failure.
 pub fn call_buffer_export(
-    store: &mut Store<WasiP1Ctx>,
+    store: &mut Store<Host>,
     instance: &Instance,
     name: &str,
 ) -> Result<Option<Vec<u8>>> {

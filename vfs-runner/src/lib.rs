@@ -10,6 +10,7 @@
 //! | [`guest_build`] | a nested `cargo build --target wasm32-wasip1` with the host build's flags removed |
 //! | [`engine`] | the wasmtime engine configuration (copy-on-write images; on-demand or pooled memory) |
 //! | [`wasi`] | what one instance gets from the host: `argv`, environment, `--dir` maps, stdio |
+//! | [`limits`] | `--max-fs-bytes`, `--max-inodes`, `--max-fds`, `--max-memory`: store limits and the environment that carries the filesystem's to the guest |
 //! | [`instance`] | linker, instantiation, `_start` with the exit status or a typed [`Trapped`] error, calling an export that returns a buffer |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,9 +18,11 @@
 pub mod engine;
 pub mod guest_build;
 pub mod instance;
+pub mod limits;
 pub mod wasi;
 
 pub use engine::{engine, engine_with, wt, Allocation};
 pub use guest_build::GuestBuild;
-pub use instance::{call_buffer_export, instantiate, linker, start, Trapped};
+pub use instance::{call_buffer_export, instantiate, linker, start, Host, Trapped};
+pub use limits::{parse_size, Limits};
 pub use wasi::{DirMap, EnvVar, Invocation, Stdio};

@@ -7,7 +7,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::wt;
+use crate::{wt, Host, Limits};
 
 /// A host directory made visible to the guest at `guest` (`--dir HOST::GUEST`, as the
 /// `wasmtime` CLI spells it).
@@ -91,6 +91,8 @@ pub struct Invocation {
     pub env: Vec<EnvVar>,
     /// Host directories to preopen.
     pub dirs: Vec<DirMap>,
+    /// Limits on the run (the filesystem's reach the guest in its environment).
+    pub limits: Limits,
 }
 
 impl Invocation {
@@ -102,10 +104,26 @@ impl Invocation {
             .unwrap_or_else(|| "box.wasm".to_owned());
         let mut args = vec![argv0];
         args.extend(rest.iter().cloned());
-        Invocation { args, env, dirs }
+        Invocation {
+            args,
+            env,
+            dirs,
+            limits: Limits::default(),
+        }
     }
 
-    /// The WASI context for one instance.
+    /// The same invocation with `limits`.
+    pub fn limited(self, limits: Limits) -> Self {
+        Invocation { limits, ..self }
+    }
+
+    /// What the store of one instance holds: [`Self::wasi`] and the store limits.
+    pub fn host(&self, stdio: &Stdio) -> Result<Host> {
+        Ok(Host::new(self.wasi(stdio)?, self.limits.store_limits()))
+    }
+
+    /// The WASI context for one instance: the environment is [`Self::env`] followed by the
+    /// entries that carry [`Self::limits`] (see [`Limits::env`]).
     pub fn wasi(&self, stdio: &Stdio) -> Result<WasiP1Ctx> {
         let mut b = WasiCtxBuilder::new();
         // Host file calls run on this thread rather than a thread pool, as the `wasmtime` CLI
@@ -126,6 +144,9 @@ impl Invocation {
         b.args(&self.args);
         for e in &self.env {
             b.env(&e.key, &e.value);
+        }
+        for (key, value) in self.limits.env() {
+            b.env(key, value);
         }
         for d in &self.dirs {
             wt(b.preopened_dir(&d.host, &d.guest, FsPerms::ReadWrite)

@@ -52,7 +52,7 @@ pub(super) fn compile(
     let module = crate::cache::load(engine, host_python)?;
     let linker = vfs_runner::linker(engine)?;
     let (mut store, instance) =
-        vfs_runner::instantiate(&linker, &module, inv.wasi(&Stdio::Inherit)?)?;
+        vfs_runner::instantiate(&linker, &module, inv.host(&Stdio::Inherit)?)?;
     let code = vfs_runner::start(&mut store, &instance)?;
     if code != 0 {
         bail!("compiling the stdlib in the guest failed (exit {code})");

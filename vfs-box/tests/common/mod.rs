@@ -1,6 +1,9 @@
 //! What the end-to-end test files share.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 /// A scratch folder for one test binary's boxes (tens of MB each): under cargo's per-target
 /// temporary folder, one subfolder per process. Folders left by processes that are gone are
@@ -66,4 +69,38 @@ pub fn stdout_of_success(args: &[&str], o: std::process::Output) -> String {
         text(&o.stderr)
     );
     text(&o.stdout)
+}
+
+/// `examples/hello` as a box, built once per test binary.
+#[allow(dead_code)] // not every test binary runs the plain box
+pub fn hello_box() -> &'static Path {
+    static BOX: OnceLock<PathBuf> = OnceLock::new();
+    BOX.get_or_init(|| {
+        let out = scratch_dir("hello-box").join("hello.wasm");
+        build_hello(&out, &[]);
+        out
+    })
+}
+
+/// `vfs-box run OPTS WASM -- ARGS` with `stdin` as its input (none if `None`).
+pub fn run_box(wasm: &Path, opts: &[&str], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(vfs_box())
+        .arg("run")
+        .args(opts)
+        .arg(wasm)
+        .arg("--")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running vfs-box run");
+    let mut input = child.stdin.take().expect("stdin was piped");
+    if let Some(s) = stdin {
+        input
+            .write_all(s.as_bytes())
+            .expect("writing the guest's stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("waiting for vfs-box run")
 }

@@ -25,24 +25,26 @@ pub fn stderr(msg: &str) {
     }
 }
 
-/// Whether the host environment sets `name` to something other than empty or `0`.
-pub fn env_flag(name: &[u8]) -> bool {
+/// The host's environment as `environ_get` writes it: `NAME=VALUE` entries, each ended by a
+/// NUL (empty if the host refuses to tell). Read from the host, never from wasi-libc's copy, so
+/// nothing the guest does to its own environment (`setenv`, `os.environ`) is seen here.
+pub fn environ() -> Vec<u8> {
     // SAFETY: `environ_sizes_get` writes two sizes into locals the wasi crate owns.
     let Ok((count, size)) = (unsafe { wasi::environ_sizes_get() }) else {
-        return false;
+        return Vec::new();
     };
     let mut ptrs: Vec<*mut u8> = vec![core::ptr::null_mut(); count];
     let mut buf: Vec<u8> = vec![0; size];
     // SAFETY: both buffers have exactly the sizes the host just reported.
     if unsafe { wasi::environ_get(ptrs.as_mut_ptr(), buf.as_mut_ptr()) }.is_err() {
-        return false;
+        return Vec::new();
     }
-    buf.split(|&b| b == 0).any(|var| {
-        var.len() > name.len()
-            && var.starts_with(name)
-            && var[name.len()] == b'='
-            && !matches!(&var[name.len() + 1..], b"" | b"0")
-    })
+    buf
+}
+
+/// Whether `environ` (from [`environ`]) sets `name` to something other than empty or `0`.
+pub fn env_flag(environ: &[u8], name: &str) -> bool {
+    crate::layers::env_values(environ, name).any(|v| !matches!(v, b"" | b"0"))
 }
 
 /// Calls `each(fd, prestat)` for the host's preopened descriptors, probed from 3 upwards until

@@ -26,8 +26,10 @@ extern "C" {
 /// preopens; normal instances never need it (the shim adopts the host's preopens when it starts).
 pub fn resume() -> usize {
     let (adopted, trace) = state::with(|st| {
-        // Tracing is asked for by the run's environment, not the snapshot's.
-        st.trace = host::env_flag(b"VFS_TRACE");
+        // Tracing and limits are asked for by the run's environment, not the snapshot's.
+        let environ = host::environ();
+        st.trace = host::env_flag(&environ, "VFS_TRACE");
+        state::apply_host_limits(st.shim.fs_mut(), &environ);
         // Layers embedded after the snapshot are not part of the filesystem it saved: say so
         // rather than let files be silently missing.
         let embedded = crate::memory::embedded_layers().len();

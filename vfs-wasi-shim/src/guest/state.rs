@@ -8,6 +8,7 @@
 
 use super::host;
 use crate::abi::Shim;
+use crate::layers::HostLimits;
 use crate::memory;
 use core::cell::RefCell;
 use vfs_core::Config;
@@ -54,11 +55,23 @@ fn init_cold() -> Option<State> {
     init()
 }
 
+/// Sets the limits the host's environment asks for ([`HostLimits`]) on `fs`, saying on stderr
+/// what was ignored or raised. Called when the filesystem is built and, in a pre-initialized
+/// box, when a run resumes the snapshot's filesystem (whose limits were the snapshot host's).
+pub(super) fn apply_host_limits(fs: &mut vfs_core::Fs, environ: &[u8]) {
+    let (limits, mut notes) = HostLimits::from_environ(environ);
+    notes.extend(limits.apply(fs));
+    for note in notes {
+        host::stderr(&format!("vfs: {note}\n"));
+    }
+}
+
 /// Builds the filesystem over the embedded layers and lays out the descriptor table: stdio and
 /// the host's preopens keep their numbers (so wasi-libc finds them where the host put them), and
 /// the VFS root `/` becomes the next preopen.
 fn init() -> Option<State> {
-    let trace = host::env_flag(b"VFS_TRACE");
+    let environ = host::environ();
+    let trace = host::env_flag(&environ, "VFS_TRACE");
     let layers = memory::embedded_layers();
     let mut fs = match crate::layers::build_fs(Config::default(), &layers) {
         Ok(fs) => fs,
@@ -67,13 +80,26 @@ fn init() -> Option<State> {
             return None;
         }
     };
-    for fd in 0..3 {
-        fs.adopt_host_fd(Some(fd), fd).ok()?;
+    apply_host_limits(&mut fs, &environ);
+    // Stdio and the host's preopens keep their numbers; a descriptor limit too small for them
+    // and the root leaves the VFS unmounted, said once rather than failing every call.
+    let max_fds = fs.config().max_fds;
+    let no_room = |what: String| {
+        host::stderr(&format!(
+            "vfs: the descriptor limit ({max_fds}) leaves no room for {what}: the VFS is not \
+             mounted\n"
+        ));
+    };
+    for fd in (0..3).chain(host::preopens()) {
+        if fs.adopt_host_fd(Some(fd), fd).is_err() {
+            no_room(format!("the host's descriptor {fd}"));
+            return None;
+        }
     }
-    for fd in host::preopens() {
-        fs.adopt_host_fd(Some(fd), fd).ok()?;
-    }
-    let shim = Shim::new(fs).ok()?;
+    let Ok(shim) = Shim::new(fs) else {
+        no_room("the VFS root".to_owned());
+        return None;
+    };
     if trace {
         host::stderr(&format!(
             "vfs: ready: {} embedded layer(s), VFS root `/` is fd {}\n",
