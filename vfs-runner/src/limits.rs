@@ -36,9 +36,11 @@ pub struct Limits {
 
 /// The environment variables that carry the filesystem limits to the shim; they must match
 /// `vfs_wasi_shim::layers::LIMIT_VARS` (the Python box tests check the two ends meet).
-const FS_BYTES: &str = "VFS_MAX_FS_BYTES";
-const INODES: &str = "VFS_MAX_INODES";
-const FDS: &str = "VFS_MAX_FDS";
+/// The variable names are the shim's own (`vfs_wasi_shim::layers::LIMIT_VARS`), so the two
+/// sides cannot disagree on them.
+const FS_BYTES: &str = vfs_wasi_shim::layers::LIMIT_VARS[0];
+const INODES: &str = vfs_wasi_shim::layers::LIMIT_VARS[1];
+const FDS: &str = vfs_wasi_shim::layers::LIMIT_VARS[2];
 
 impl Limits {
     /// The environment entries that give the filesystem limits to the shim in the guest.
