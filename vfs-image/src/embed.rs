@@ -120,53 +120,9 @@ pub fn embed(module: &[u8], layers: &[&[u8]]) -> Result<Vec<u8>, EmbedError> {
         "custom page sizes are not supported"
     );
 
-    // The data segments, and the one that holds the layer table.
-    let reader = DataSectionReader::new(BinaryReader::new(
-        &module[data_sec.body.clone()],
-        data_sec.body.start,
-    ))?;
-    let mut segments = Vec::new();
-    let mut table: Option<(usize, u64)> = None; // (file offset of the table, its address)
-    for seg in reader.into_iter_with_offsets() {
-        let (_, seg) = seg?;
-        let data_at = seg.data.as_ptr() as usize - module.as_ptr() as usize;
-        if let DataKind::Active {
-            memory_index: 0,
-            offset_expr,
-        } = &seg.kind
-        {
-            let mut ops = offset_expr.get_operators_reader();
-            if let (Ok(Operator::I32Const { value }), Ok(Operator::End)) = (ops.read(), ops.read())
-            {
-                for pos in find_all(seg.data, &LAYER_MAGIC) {
-                    ensure!(
-                        table.is_none(),
-                        "the module holds more than one wasm-vfs layer table"
-                    );
-                    ensure!(
-                        seg.data.len() - pos >= LT_SLOTS,
-                        "the wasm-vfs layer table is cut off at the end of its data segment"
-                    );
-                    table = Some((data_at + pos, u64::from(value as u32) + pos as u64));
-                }
-            }
-        }
-        segments.push(seg.range.clone());
-    }
-    let (table_at, _table_addr) = table.ok_or(EmbedError::NoShim)?;
-    let read_u32 =
-        |at: usize| u32::from_le_bytes(module[at..at + 4].try_into().unwrap_or_default());
-    let capacity = read_u32(table_at + LT_CAPACITY) as usize;
-    let count = read_u32(table_at + LT_COUNT) as usize;
-    ensure!(
-        (1..=1024).contains(&capacity) && count <= capacity,
-        "the wasm-vfs layer table is damaged (capacity {capacity}, count {count})"
-    );
-    let table_len = LT_SLOTS + LT_SLOT_SIZE * capacity;
-    ensure!(
-        table_at + table_len <= data_sec.body.end,
-        "the wasm-vfs layer table is cut off"
-    );
+    let data = scan_data(module, data_sec)?;
+    let segments: Vec<_> = data.segments.iter().map(|s| s.range.clone()).collect();
+    let (table_at, capacity, count) = table(module, &data, data_sec)?;
     ensure!(
         count + layers.len() <= capacity,
         "the module already holds {count} layer(s); at most {capacity} fit"
@@ -251,6 +207,130 @@ pub fn embed(module: &[u8], layers: &[&[u8]]) -> Result<Vec<u8>, EmbedError> {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(&out)
         .map_err(|e| EmbedError::Invalid(format!("the rewritten module does not validate: {e}")))?;
+    Ok(out)
+}
+
+/// One active data segment of memory 0 with a constant address.
+struct Segment {
+    /// The segment's whole encoding in the module (kept as it is when rewriting).
+    range: core::ops::Range<usize>,
+    /// Where its bytes are in the module, and where they go in memory (`None` for segments
+    /// that are passive, of another memory, or at a computed address).
+    data: core::ops::Range<usize>,
+    addr: Option<u64>,
+}
+
+/// The data section read: every segment, and where the layer table is (file offset).
+struct DataScan {
+    segments: Vec<Segment>,
+    table: Option<usize>,
+}
+
+fn scan_data(module: &[u8], data_sec: &Section) -> Result<DataScan, EmbedError> {
+    let reader = DataSectionReader::new(BinaryReader::new(
+        &module[data_sec.body.clone()],
+        data_sec.body.start,
+    ))?;
+    let mut segments = Vec::new();
+    let mut table = None;
+    for seg in reader.into_iter_with_offsets() {
+        let (_, seg) = seg?;
+        let data_at = seg.data.as_ptr() as usize - module.as_ptr() as usize;
+        let mut addr = None;
+        if let DataKind::Active {
+            memory_index: 0,
+            offset_expr,
+        } = &seg.kind
+        {
+            let mut ops = offset_expr.get_operators_reader();
+            if let (Ok(Operator::I32Const { value }), Ok(Operator::End)) = (ops.read(), ops.read())
+            {
+                addr = Some(u64::from(value as u32));
+                for pos in find_all(seg.data, &LAYER_MAGIC) {
+                    ensure!(
+                        table.is_none(),
+                        "the module holds more than one wasm-vfs layer table"
+                    );
+                    ensure!(
+                        seg.data.len() - pos >= LT_SLOTS,
+                        "the wasm-vfs layer table is cut off at the end of its data segment"
+                    );
+                    table = Some(data_at + pos);
+                }
+            }
+        }
+        segments.push(Segment {
+            range: seg.range.clone(),
+            data: data_at..data_at + seg.data.len(),
+            addr,
+        });
+    }
+    Ok(DataScan { segments, table })
+}
+
+/// The layer table's file offset, capacity and count, checked.
+fn table(
+    module: &[u8],
+    data: &DataScan,
+    data_sec: &Section,
+) -> Result<(usize, usize, usize), EmbedError> {
+    let table_at = data.table.ok_or(EmbedError::NoShim)?;
+    let capacity = read_u32_at(module, table_at + LT_CAPACITY) as usize;
+    let count = read_u32_at(module, table_at + LT_COUNT) as usize;
+    ensure!(
+        (1..=1024).contains(&capacity) && count <= capacity,
+        "the wasm-vfs layer table is damaged (capacity {capacity}, count {count})"
+    );
+    let table_len = LT_SLOTS + LT_SLOT_SIZE * capacity;
+    ensure!(
+        table_at + table_len <= data_sec.body.end,
+        "the wasm-vfs layer table is cut off"
+    );
+    Ok((table_at, capacity, count))
+}
+
+fn read_u32_at(module: &[u8], at: usize) -> u32 {
+    module
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// The layers embedded in `module`, bottom first: what [`embed`] put there, read back from the
+/// data segments by the addresses in the layer table (so also from a pre-initialized box, whose
+/// segments are the snapshot's memory; bytes no segment covers are zero, as in memory).
+pub fn layers(module: &[u8]) -> Result<Vec<Vec<u8>>, EmbedError> {
+    ensure!(
+        module.len() >= 8 && &module[..4] == b"\0asm",
+        "not a WebAssembly module"
+    );
+    let sections = split_sections(module)?;
+    let data_sec = sections
+        .iter()
+        .find(|s| s.id == SECTION_DATA)
+        .ok_or(EmbedError::NoShim)?;
+    let data = scan_data(module, data_sec)?;
+    let (table_at, _, count) = table(module, &data, data_sec)?;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let slot = table_at + LT_SLOTS + LT_SLOT_SIZE * i;
+        let addr = u64::from(read_u32_at(module, slot));
+        let len = read_u32_at(module, slot + 4) as usize;
+        let mut layer = alloc::vec![0u8; len];
+        let end = addr + len as u64;
+        for seg in &data.segments {
+            let Some(start) = seg.addr else { continue };
+            let seg_end = start + seg.data.len() as u64;
+            let (lo, hi) = (start.max(addr), seg_end.min(end));
+            if lo < hi {
+                let from = seg.data.start + (lo - start) as usize;
+                let to = (lo - addr) as usize;
+                let n = (hi - lo) as usize;
+                layer[to..to + n].copy_from_slice(&module[from..from + n]);
+            }
+        }
+        out.push(layer);
+    }
     Ok(out)
 }
 
@@ -387,5 +467,12 @@ mod tests {
             "second layer after the grown memory"
         );
         assert!(embed(&twice, &[b"no room"]).is_err(), "the table is full");
+        assert_eq!(
+            layers(&twice).unwrap(),
+            vec![vec![7u8; 100_000], vec![9u8; 10]],
+            "the layers read back, bottom first"
+        );
+        assert_eq!(layers(&m).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(layers(b"\0asm\x01\0\0\0"), Err(EmbedError::NoShim));
     }
 }

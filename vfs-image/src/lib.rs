@@ -23,6 +23,7 @@
 //!
 //! | file | what it holds |
 //! |---|---|
+//! | [`boxconfig`] | a box's run configuration (`ENTRYPOINT`, `CMD`, `ENV`, `WORKDIR`, `LABEL`) at `/.vfs-box/config` |
 //! | [`format`] | the byte layout: header, inode and dirent fields, and the layer table of a module built with the shim |
 //! | `reader.rs` | [`Image`]: open (O(1)), lookup, read in place |
 //! | `node.rs` | decoded kinds, inodes, directory entries |
@@ -39,6 +40,7 @@
 
 extern crate alloc;
 
+pub mod boxconfig;
 mod error;
 pub mod format;
 mod node;

@@ -15,6 +15,7 @@
 //! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
 mod emulation;
+mod launch;
 mod preinit;
 
 // Linking the shim is all it takes: it defines wasi-libc's `__imported_wasi_snapshot_preview1_*`
@@ -23,10 +24,6 @@ mod preinit;
 use vfs_wasi_shim as _;
 
 use std::ffi::{c_char, c_int, CString};
-use std::os::wasi::ffi::OsStrExt;
-
-/// Where `vfs-box python --app` records the script to run when the box gets no arguments.
-const ENTRY_FILE: &str = "/.vfs-box/entry";
 
 extern "C" {
     /// CPython's `main` for byte-string arguments (what `python3` itself calls).
@@ -55,16 +52,13 @@ fn set_home() {
 fn main() {
     emulation::clock::start();
     set_home();
-    let mut args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
-    if args.is_empty() {
-        args.push(b"python".to_vec());
-    }
-    // A box built with an app runs its entry script when started bare, like `python3 main.py`.
-    if args.len() == 1 {
-        if let Some(entry) = read_entry() {
-            args.push(entry);
+    let args = match launch::prepare().and_then(|config| launch::command_line(&config)) {
+        Ok(args) => args,
+        Err(launch::Refused(message, status)) => {
+            eprintln!("vfs-box: {message}");
+            std::process::exit(status);
         }
-    }
+    };
     // Arguments from WASI cannot contain NUL (they arrive NUL-terminated), so `CString::new` only
     // fails on an impossible input; drop the argument rather than panic.
     let owned: Vec<CString> = args
@@ -79,15 +73,4 @@ fn main() {
     let code = unsafe { Py_BytesMain(argc, argv.as_mut_ptr()) };
     drop(owned);
     std::process::exit(code);
-}
-
-/// The entry script recorded in the image, if any (`None` for a box built without `--app`).
-fn read_entry() -> Option<Vec<u8>> {
-    let text = std::fs::read(ENTRY_FILE).ok()?;
-    let trimmed: Vec<u8> = text
-        .split(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default()
-        .to_vec();
-    (!trimmed.is_empty()).then_some(trimmed)
 }

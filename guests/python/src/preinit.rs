@@ -297,8 +297,15 @@ pub extern "C" fn vfs_box_preinit() {
     }
     emulation::clock::start();
     crate::set_home();
+    // The box's environment defaults and working directory, as every run will have them, so a
+    // run whose host environment is the snapshot's has nothing to rewrite.
+    if let Err(crate::launch::Refused(message, _)) = crate::launch::prepare() {
+        eprintln!("vfs-box: {message}");
+        std::process::exit(1);
+    }
     let mut config = ConfigStorage([0; 4096]);
-    let argv0 = CString::new("python").expect("no NUL");
+    // `sys.executable` is computed from it at initialization.
+    let argv0 = CString::new(crate::launch::PYTHON).expect("no NUL");
     let argv = [argv0.as_ptr() as *mut c_char, std::ptr::null_mut()];
     // SAFETY: `config` is large enough and aligned for PyConfig; argv holds one valid string.
     unsafe {
@@ -545,8 +552,15 @@ pub extern "C" fn vfs_box_resume() {
     }
     #[cfg(feature = "vfs")]
     vfs_wasi_shim::resume();
-    // Rust's `args_os` asks the host each time, so these are the run's.
-    let argv: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    // The box's configuration applied to this run's arguments (Rust's `args_os` asks the host
+    // each time, so they are the run's).
+    let argv = match crate::launch::prepare().and_then(|c| crate::launch::command_line(&c)) {
+        Ok(argv) => argv,
+        Err(crate::launch::Refused(message, status)) => {
+            eprintln!("vfs-box: {message}");
+            std::process::exit(status);
+        }
+    };
     let status = match Command::parse(&argv) {
         Command::Code(code, args) => {
             // The common case, done in C: see `run_command`.

@@ -99,15 +99,9 @@ def _dispatch(args, main):
         sys.path.insert(0, os.getcwd())
         runpy._run_module_as_main(module, alter_argv=True)
     elif opt is None or opt == "-":
-        entry = _entry()
-        if opt is None and entry is not None:
-            sys.argv = [entry]
-            sys.path.insert(0, os.path.dirname(entry))
-            _run_script(entry, main)
-        else:
-            sys.argv = ["-", *args[1:]] if args else [""]
-            sys.path.insert(0, "")
-            _run_source(sys.stdin.read(), "<stdin>", main)
+        sys.argv = ["-", *args[1:]] if args else [""]
+        sys.path.insert(0, "")
+        _run_source(sys.stdin.read(), "<stdin>", main)
     elif opt.startswith("-"):
         print(
             f"vfs-box: option {opt} is fixed when the box is pre-initialized; {USAGE}",
@@ -119,16 +113,6 @@ def _dispatch(args, main):
         sys.path.insert(0, os.path.dirname(os.path.realpath(opt)))
         _run_script(opt, main)
     return 0
-
-
-def _entry():
-    """The app's entry script recorded by `vfs-box python --app`, if any."""
-    try:
-        with open("/.vfs-box/entry", "rb") as f:
-            line = f.readline().strip()
-    except OSError:
-        return None
-    return os.fsdecode(line) if line else None
 
 
 def resume(argv, env):

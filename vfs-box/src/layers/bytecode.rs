@@ -17,7 +17,7 @@ const COMPILE_PY: &str = include_str!("compile_stdlib.py");
 
 /// Compiles every `.py` under `guest_root` (mapped from the host by `maps`) to bytecode for
 /// `mode`; in `Pyc` mode the sources that compiled are then removed.
-pub(super) fn compile(
+pub fn compile(
     engine: &wasmtime::Engine,
     host_python: &Path,
     maps: &[(&Path, &str)],
@@ -55,7 +55,7 @@ pub(super) fn compile(
         vfs_runner::instantiate(&linker, &module, inv.host(&Stdio::Inherit)?)?;
     let code = vfs_runner::start(&mut store, &instance)?;
     if code != 0 {
-        bail!("compiling the stdlib in the guest failed (exit {code})");
+        bail!("compiling the bytecode under {guest_root} in the guest failed (exit {code})");
     }
     if mode == Bytecode::Pyc {
         remove_compiled_sources(&host_root)?;

@@ -25,8 +25,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use vfs_image::host::{pack_dir, Overrides, PackOptions};
 
+pub use bytecode::compile as compile_tree;
 pub use policy::{Bytecode, StdlibSpec, STDLIB_IN_GUEST};
-pub use stage::{stage_app, stage_stdlib};
+pub use stage::{stage_app, stage_stdlib, write_config};
 
 /// Packs the staged tree at `root` into an image layer with `vfs_image`'s own packer, keeping
 /// mode and nanosecond mtimes; every node is owned by root (the stage belongs to whoever ran

@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 pub const STDLIB_IN_GUEST: &str = "/usr/local/lib/python3.11";
 
 /// Bump when the staging rules change, so old stages are not reused.
-pub(super) const STAGE_VERSION: u32 = 2;
+pub(super) const STAGE_VERSION: u32 = 3;
 
 /// Which form of each module the stdlib layer carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]

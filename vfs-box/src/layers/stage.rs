@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH};
 
 use super::bytecode::compile;
 use super::policy::{
@@ -66,6 +67,33 @@ fn copy_tree(
     Ok(n)
 }
 
+/// What the `python` images have around the stdlib that programs look for: a world-writable,
+/// sticky `/tmp` (FHS; `tempfile` tries it first), root's home `/root` (the default `HOME`), and
+/// the interpreter's names in `/usr/local/bin` (`sys.executable`, `shutil.which("python3")`).
+/// The interpreter file is a placeholder: the box's program *is* CPython, and the guest
+/// recognizes these names before it would read any file.
+fn stage_base_files(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (dir, mode) in [("tmp", 0o1777), ("root", 0o700), ("usr/local/bin", 0o755)] {
+        let path = root.join(dir);
+        std::fs::create_dir_all(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    let bin = root.join("usr/local/bin");
+    let exe = bin.join("python3.11");
+    std::fs::write(
+        &exe,
+        "# CPython 3.11: in a box this name is the module's own interpreter, not this file.\n",
+    )?;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
+    for (link, target) in [("python3", "python3.11"), ("python", "python3")] {
+        std::os::unix::fs::symlink(target, bin.join(link))
+            .with_context(|| format!("linking {}", bin.join(link).display()))?;
+    }
+    Ok(())
+}
+
 /// Stages (or reuses) the stdlib layer and, with `with_tests`, the tests layer.
 pub fn stage_stdlib(
     engine: &wasmtime::Engine,
@@ -112,11 +140,7 @@ pub fn stage_stdlib(
     let n = copy_tree(stdlib, &lib_dst, Path::new(""), &keep, &keep)?;
     // getpath's landmark for the exec prefix: the folder must exist even though it is empty.
     std::fs::create_dir_all(lib_dst.join("lib-dynload"))?;
-    // Programs expect a world-writable, sticky /tmp (FHS; `tempfile` tries it first).
-    let tmp = lib_stage.root.join("tmp");
-    std::fs::create_dir_all(&tmp)?;
-    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777))
-        .with_context(|| format!("setting the mode of {}", tmp.display()))?;
+    stage_base_files(&lib_stage.root)?;
     compile(
         engine,
         host_python,
@@ -150,8 +174,15 @@ pub fn stage_stdlib(
     Ok((lib_stage, spec.with_tests.then_some(test_stage)))
 }
 
+/// Writes `config` where the guest reads it ([`CONFIG_PATH`]) under the staged `root`.
+pub fn write_config(root: &Path, config: &BoxConfig) -> Result<()> {
+    let file = root.join(CONFIG_PATH.trim_start_matches('/'));
+    std::fs::create_dir_all(file.parent().context("the config path has a folder")?)?;
+    std::fs::write(&file, config.to_text()).with_context(|| format!("writing {}", file.display()))
+}
+
 /// Stages the app: `DIR` at `/app` (sources plus timestamp-checked bytecode, compiled like the
-/// stdlib) and, when there is an entry script, `/.vfs-box/entry` naming it.
+/// stdlib) and, when there is an entry script, the box configuration that runs it.
 pub fn stage_app(
     engine: &wasmtime::Engine,
     host_python: &Path,
@@ -174,11 +205,13 @@ pub fn stage_app(
         if !dst.join(entry).is_file() {
             bail!("--entry {entry}: no such file in {}", app.display());
         }
-        std::fs::create_dir_all(root.join(".vfs-box"))?;
-        std::fs::write(
-            root.join(".vfs-box").join("entry"),
-            format!("/app/{entry}\n"),
-        )?;
+        // Run bare, the box runs the script; run with arguments, they go to Python.
+        let config = BoxConfig {
+            entrypoint: Some(vec!["python3".into()]),
+            cmd: Some(vec![format!("/app/{entry}")]),
+            ..BoxConfig::default()
+        };
+        write_config(&root, &config)?;
     }
     let lib = stdlib_stage
         .root

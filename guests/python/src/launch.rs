@@ -1,0 +1,160 @@
+//! What a run executes: the box's configuration ([`vfs_image::boxconfig`], written by
+//! `vfs-box build` and `vfs-box python --app`) applied to the WASI command line, as a container
+//! runtime applies an image config to `docker run`'s arguments.
+//!
+//! A box has one program, CPython, and no shell, so the command Docker's rules give is resolved
+//! the way `execve` plus a `#!` line would resolve it, as far as that ends in Python:
+//! - `python`, `python3`, `python3.11` (bare, or in `/usr/local/bin`, `/usr/bin`, `/bin`) are
+//!   the interpreter;
+//! - any other name is looked up in `PATH` (a path with a `/` is taken as it is), and a file
+//!   whose `#!` line names Python (`#!/usr/local/bin/python3.11`, `#!/usr/bin/env python3`,
+//!   what pip writes for console scripts) runs as `python3.11 FILE ARGS...`;
+//! - anything else fails as `sh` would: 127 for a name not found, 126 for a file that is not a
+//!   Python program.
+
+use std::os::wasi::ffi::OsStrExt;
+
+use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH};
+
+/// The interpreter's path inside the box: `sys.executable`, and the file the stdlib layer
+/// carries there (with the `python3` and `python` links of the `python` images).
+pub const PYTHON: &str = "/usr/local/bin/python3.11";
+
+/// `HOME` when neither the host nor the box sets it: root's home, as `docker run` gives the
+/// `python` images (their user is root).
+const HOME: &str = "/root";
+
+/// Names that mean the interpreter itself.
+const PYTHON_NAMES: [&str; 3] = ["python", "python3", "python3.11"];
+/// Folders in which those names mean the interpreter.
+const PYTHON_DIRS: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/bin"];
+
+/// Why a run cannot start: the message (without the `vfs-box: ` prefix) and the exit status.
+pub struct Refused(pub String, pub i32);
+
+/// The box's configuration, or the plain Python box's when the image carries none: the
+/// interpreter as entry point, so the run's arguments go to Python.
+fn config() -> Result<BoxConfig, Refused> {
+    match std::fs::read(CONFIG_PATH) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Refused(format!("{CONFIG_PATH}: not UTF-8"), 2))?;
+            BoxConfig::parse(&text).map_err(|e| Refused(e.to_string(), 2))
+        }
+        Err(_) => Ok(BoxConfig {
+            entrypoint: Some(vec!["python3".into()]),
+            ..BoxConfig::default()
+        }),
+    }
+}
+
+/// Sets the environment and the current directory the box declares: every `ENV` value the
+/// host did not set, `HOME` if still unset, then `WORKDIR`. Runs before CPython reads either
+/// (at start-up, and again when a snapshot resumes, since each run has its own environment).
+pub fn prepare() -> Result<BoxConfig, Refused> {
+    let config = config()?;
+    for (k, v) in config.environment_defaults(|k| std::env::var_os(k).is_some()) {
+        std::env::set_var(k, v);
+    }
+    if std::env::var_os("HOME").is_none() {
+        std::env::set_var("HOME", HOME);
+    }
+    if let Some(dir) = &config.workdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Refused(format!("WORKDIR {dir}: {e}"), 1))?;
+    }
+    Ok(config)
+}
+
+/// The command line CPython runs (`argv[0]` is [`PYTHON`]): the configuration's command for
+/// this run's arguments, resolved to the interpreter.
+pub fn command_line(config: &BoxConfig) -> Result<Vec<Vec<u8>>, Refused> {
+    let run_args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+        .collect();
+    let command = config.command(&run_args);
+    let Some((program, rest)) = command.split_first() else {
+        return Err(Refused(
+            "no command specified: the box has no CMD or ENTRYPOINT and the run gave no arguments"
+                .into(),
+            2,
+        ));
+    };
+    let mut argv = vec![PYTHON.as_bytes().to_vec()];
+    if !is_python(program) {
+        let file = find(program)?;
+        argv.extend(script_interpreter_args(&file)?);
+        argv.push(file.into_bytes());
+    }
+    argv.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
+    Ok(argv)
+}
+
+/// Whether `program` names the interpreter.
+fn is_python(program: &str) -> bool {
+    let (dir, name) = match program.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, program),
+    };
+    PYTHON_NAMES.contains(&name) && dir.is_none_or(|d| PYTHON_DIRS.contains(&d))
+}
+
+/// The file `program` names: itself if it has a `/`, else the first match in `PATH`.
+fn find(program: &str) -> Result<String, Refused> {
+    if program.contains('/') {
+        return if std::path::Path::new(program).is_file() {
+            Ok(program.into())
+        } else {
+            Err(Refused(format!("{program}: not found"), 127))
+        };
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
+        .find(|f| std::path::Path::new(f).is_file())
+        .ok_or_else(|| Refused(format!("{program}: not found in PATH={path}"), 127))
+}
+
+/// The interpreter options a Python script's `#!` line adds before the script (Linux passes
+/// what follows the interpreter as one argument), or why the file cannot run in a box.
+fn script_interpreter_args(file: &str) -> Result<Vec<Vec<u8>>, Refused> {
+    let not_python = || {
+        Refused(
+            format!(
+                "{file}: cannot execute: a box runs Python programs only, and this file has \
+                 no `#!` line naming Python"
+            ),
+            126,
+        )
+    };
+    let head = std::fs::read(file).map_err(|e| Refused(format!("{file}: {e}"), 126))?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let Some(line) = first.strip_prefix(b"#!") else {
+        return Err(not_python());
+    };
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim();
+    let (interp, arg) = match line.split_once([' ', '\t']) {
+        Some((i, a)) => (i, Some(a.trim())),
+        None => (line, None),
+    };
+    if interp.rsplit('/').next() == Some("env") {
+        // `#!/usr/bin/env python3`: the argument names the program.
+        let program = arg.and_then(|a| a.split_whitespace().next()).unwrap_or("");
+        return if is_python(program) {
+            Ok(Vec::new())
+        } else {
+            Err(not_python())
+        };
+    }
+    if !is_python(interp) && !interp.rsplit('/').next().is_some_and(|n| n.starts_with("python"))
+    {
+        return Err(not_python());
+    }
+    Ok(arg
+        .filter(|a| !a.is_empty())
+        .map(|a| vec![a.as_bytes().to_vec()])
+        .unwrap_or_default())
+}

@@ -1,0 +1,355 @@
+//! `vfs-box build`: declarations become boxes that run with no host directory and no arguments,
+//! under `vfs-box run` and the plain `wasmtime run` CLI; the layer cache; bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{repo, scratch_dir, stdout_of_success, text, vfs_box};
+
+/// The `wasmtime` CLI: `VFS_BOX_WASMTIME`, else the one `scripts/test.sh` installs into the
+/// cache, else `wasmtime` on `PATH`.
+fn wasmtime_cli() -> PathBuf {
+    if let Some(p) = std::env::var_os("VFS_BOX_WASMTIME") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    let cached = home.join("wasm-vfs/tools/bin/wasmtime");
+    if cached.is_file() {
+        return cached;
+    }
+    PathBuf::from("wasmtime")
+}
+
+/// `vfs-box build CONTEXT -o OUT EXTRA...`.
+fn build(context: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(vfs_box())
+        .arg("build")
+        .arg(context)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("running vfs-box build")
+}
+
+/// Builds and asserts success; returns stderr (the progress lines).
+fn build_ok(context: &Path, out: &Path, extra: &[&str]) -> String {
+    let o = build(context, out, extra);
+    assert!(
+        o.status.success(),
+        "vfs-box build {} failed: {}\n{}",
+        context.display(),
+        o.status,
+        text(&o.stderr)
+    );
+    text(&o.stderr)
+}
+
+/// Copies a folder (the example, to edit it).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// What `examples/markdown-app` prints, line by line, wherever it runs.
+fn assert_app_output(out: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"Hello from a box"), "{out}");
+    assert!(lines.contains(&"<h1>Report</h1>"), "{out}");
+    assert!(
+        out.contains("<em>markdown</em> 3.7 with <strong>pygments</strong> 2.18.0"),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&"cwd=/app"),
+        "WORKDIR is the current folder: {out}"
+    );
+    assert!(
+        lines.contains(&"mode=production home=/root"),
+        "ENV values and HOME: {out}"
+    );
+    assert!(
+        lines.contains(&"executable=/usr/local/bin/python3.11 args=[]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_example_runs_bare_under_vfs_box_and_wasmtime() {
+    let dir = scratch_dir("build");
+    let out = dir.join("app.wasm");
+    build_ok(&repo().join("examples/markdown-app"), &out, &[]);
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_app_output(&stdout_of_success(&["vfs-box run"], o));
+    // The plain CLI: no arguments, no --dir, no --env.
+    let o = Command::new(wasmtime_cli())
+        .arg("run")
+        .arg(&out)
+        .output()
+        .expect("running the wasmtime CLI (scripts/test.sh installs it into the cache)");
+    assert_app_output(&stdout_of_success(&["wasmtime run"], o));
+    // A variable the host sets wins over ENV's default; others keep theirs.
+    let o = Command::new(vfs_box())
+        .args(["run", "--env", "APP_MODE=debug"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let s = stdout_of_success(&["vfs-box run --env"], o);
+    assert!(s.contains("mode=debug home=/root"), "{s}");
+    assert!(s.starts_with("Hello from a box"), "{s}");
+    // Run-time arguments replace CMD (no ENTRYPOINT): the interpreter with `-c`.
+    let o = Command::new(vfs_box())
+        .args(["run"])
+        .arg(&out)
+        .args([
+            "--",
+            "python",
+            "-c",
+            "import markdown, os; print(os.getcwd(), markdown.__version__)",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of_success(&["run -- python -c"], o), "/app 3.7\n");
+    // The configuration is visible to `inspect`.
+    let o = Command::new(vfs_box())
+        .arg("inspect")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let s = stdout_of_success(&["inspect"], o);
+    assert!(s.contains("cmd: [\"python\", \"app.py\"]"), "{s}");
+    assert!(s.contains("workdir: /app"), "{s}");
+    assert!(s.contains("env: APP_GREETING=Hello from a box"), "{s}");
+}
+
+/// The step lines of a build's progress: `(text, how)` where `how` is `cached` or a time.
+fn steps(progress: &str) -> Vec<(String, String)> {
+    progress
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .filter_map(|l| {
+            let (_, rest) = l.split_once("] ")?;
+            let (step, how) = rest.rsplit_once("  ")?;
+            Some((step.to_string(), how.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn rebuilds_reuse_the_cache_until_a_copied_file_changes() {
+    let dir = scratch_dir("build-cache");
+    let ctx = dir.join("ctx");
+    copy_dir(&repo().join("examples/markdown-app"), &ctx);
+    let first = dir.join("first.wasm");
+    let second = dir.join("second.wasm");
+    build_ok(&ctx, &first, &[]);
+    let progress = build_ok(&ctx, &second, &[]);
+    let done = steps(&progress);
+    assert_eq!(done.len(), 6, "{progress}");
+    assert!(done.iter().all(|(_, how)| how == "cached"), "{progress}");
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap(),
+        "a rebuild with nothing changed is byte-identical"
+    );
+
+    // Edit the app: the steps before `COPY . .` stay cached, it and those after re-run.
+    std::fs::write(
+        ctx.join("greeting.py"),
+        "def greeting():\n    return 'edited greeting'\n",
+    )
+    .unwrap();
+    let third = dir.join("third.wasm");
+    let progress = build_ok(&ctx, &third, &[]);
+    let done = steps(&progress);
+    let how = |name: &str| {
+        done.iter()
+            .find(|(s, _)| s.starts_with(name))
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| panic!("no step {name} in {progress}"))
+    };
+    assert_eq!(how("WORKDIR"), "cached", "{progress}");
+    assert_eq!(how("COPY requirements.txt"), "cached", "{progress}");
+    assert_eq!(how("RUN pip install"), "cached", "{progress}");
+    assert_ne!(how("COPY . ."), "cached", "{progress}");
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&third)
+        .output()
+        .unwrap();
+    assert!(stdout_of_success(&["run"], o).starts_with("edited greeting\n"));
+
+    // --no-cache runs every step again.
+    let progress = build_ok(&ctx, &dir.join("fourth.wasm"), &["--no-cache"]);
+    let done = steps(&progress);
+    assert!(
+        done.iter()
+            .filter(|(s, _)| s.starts_with("RUN") || s.starts_with("COPY"))
+            .all(|(_, h)| h != "cached"),
+        "{progress}"
+    );
+}
+
+/// A build that must fail: its message must contain every part of `expect`, and no output.
+fn assert_refused(name: &str, dockerfile: &str, files: &[(&str, &str)], expect: &[&str]) {
+    let dir = scratch_dir("build-bad").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    for (f, body) in files {
+        std::fs::write(dir.join(f), body).unwrap();
+    }
+    let out = dir.join("out.wasm");
+    let o = build(&dir, &out, &[]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{name}: the build succeeded\n{err}");
+    for e in expect {
+        assert!(err.contains(e), "{name}: {e:?} not in the message:\n{err}");
+    }
+    assert!(!out.exists(), "{name}: a box was written");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".wasm"))
+        .collect();
+    assert!(leftovers.is_empty(), "{name}: left {leftovers:?}");
+}
+
+#[test]
+fn bad_input_names_file_line_and_cause_and_writes_nothing() {
+    assert_refused(
+        "unknown-directive",
+        "FROM python:3.11\nWORKDIR /app\nFETCH https://example.com\n",
+        &[],
+        &["Dockerfile:3:", "unknown instruction 'FETCH'"],
+    );
+    assert_refused(
+        "missing-copy-source",
+        "FROM python:3.11\nCOPY app.py /app/\n",
+        &[],
+        &[
+            "Dockerfile:2:",
+            "app.py: no such file or directory in the build context",
+        ],
+    );
+    assert_refused(
+        "failing-run",
+        "FROM python:3.11\nRUN python -c \"import sys; print('about to fail'); sys.exit(3)\"\n",
+        &[],
+        &["Dockerfile:2:", "exited with status 3"],
+    );
+    assert_refused(
+        "compiled-requirement",
+        "FROM python:3.11\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n",
+        &[("requirements.txt", "numpy==2.1.0\n")],
+        &[
+            "Dockerfile:3:",
+            "numpy 2.1.0: no pure-Python wheel",
+            "wasm32-wasi build",
+        ],
+    );
+    assert_refused(
+        "other-python",
+        "FROM python:3.12-slim\n",
+        &[],
+        &["Dockerfile:1:", "provides CPython 3.11.8 only"],
+    );
+    assert_refused(
+        "not-python",
+        "FROM ubuntu:24.04\n",
+        &[],
+        &["Dockerfile:1:", "FROM ubuntu:24.04"],
+    );
+    assert_refused(
+        "needs-a-shell",
+        "FROM python:3.11\nRUN ls /app | wc -l\n",
+        &[],
+        &["Dockerfile:2:", "`|` needs a shell"],
+    );
+}
+
+#[test]
+fn a_console_script_runs_as_cmd_and_as_entrypoint() {
+    let dir = scratch_dir("build-scripts");
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("README.md"), "# Title\n\nSome *text*.\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM python:3.11\nRUN pip install markdown==3.7\nWORKDIR /docs\nCOPY README.md .\nCMD [\"markdown_py\", \"README.md\"]\n",
+    )
+    .unwrap();
+    let out = dir.join("cmd.wasm");
+    build_ok(&ctx, &out, &[]);
+    let o = Command::new(wasmtime_cli())
+        .arg("run")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of_success(&["wasmtime run cmd.wasm"], o),
+        "<h1>Title</h1>\n<p>Some <em>text</em>.</p>\n"
+    );
+
+    std::fs::write(
+        ctx.join("Boxfile"),
+        "FROM python:3.11\nRUN pip install markdown==3.7\nWORKDIR /docs\nCOPY README.md .\nENTRYPOINT [\"markdown_py\"]\nCMD [\"README.md\"]\n",
+    )
+    .unwrap();
+    let out = dir.join("entry.wasm");
+    build_ok(&ctx, &out, &[]);
+    std::fs::remove_file(ctx.join("Boxfile")).unwrap();
+    // The Boxfile wins over the Dockerfile; run-time arguments replace CMD after ENTRYPOINT.
+    let o = Command::new(wasmtime_cli())
+        .arg("run")
+        .arg(&out)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let s = stdout_of_success(&["wasmtime run entry.wasm --version"], o);
+    assert!(s.contains("3.7"), "{s}");
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(stdout_of_success(&["run entry.wasm"], o).starts_with("<h1>Title</h1>"));
+    // The script carries the box's interpreter in its `#!` line.
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&out)
+        .args(["--", "-x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "markdown_py rejects -x");
+    let o = Command::new(vfs_box())
+        .args(["run"])
+        .arg(dir.join("cmd.wasm"))
+        .args([
+            "--",
+            "python",
+            "-c",
+            "print(open('/usr/local/bin/markdown_py').readline().strip())",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of_success(&["head markdown_py"], o),
+        "#!/usr/local/bin/python3.11\n"
+    );
+}
