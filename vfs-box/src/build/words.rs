@@ -53,10 +53,12 @@ impl Lexer<'_> {
                     }
                     Some(':') => match self.chars.next() {
                         Some(m @ ('-' | '+')) => (m, true),
-                        other => return Err(format!(
+                        other => {
+                            return Err(format!(
                             "unsupported modifier `:{}` in ${{{name}...}} (Docker has :- and :+)",
                             other.map(String::from).unwrap_or_default()
-                        )),
+                        ))
+                        }
                     },
                     Some(m @ ('-' | '+')) => (m, false),
                     Some(c) => return Err(format!("unexpected `{c}` in ${{{name}...}}")),

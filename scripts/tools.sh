@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# What the demo and the test suite need besides Rust, installed once into the cache:
+#  - the wasmtime CLI (48.0.8, the wasmtime the project builds on), to show a box runs under the
+#    plain `wasmtime run` with no arguments and no --dir;
+#  - a host CPython 3.11 with pip, which `vfs-box build` uses to fetch `RUN pip install`
+#    requirements (the box itself has no network).
+# Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME.
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
+WASMTIME_VERSION=48.0.8
+export WASMTIME="$CACHE/tools/bin/wasmtime"
+if ! "$WASMTIME" --version 2>/dev/null | grep -q "wasmtime $WASMTIME_VERSION"; then
+    echo "tools: building the wasmtime $WASMTIME_VERSION CLI into $CACHE/tools (once, ~10 min on 2 cores)" >&2
+    # Only what `wasmtime run` of a preview 1 module needs: a quarter of the default build.
+    env -u CARGO_TARGET_DIR cargo install wasmtime-cli --version "=$WASMTIME_VERSION" --locked \
+        --no-default-features --features run,cranelift,parallel-compilation,cache,config,clap/default \
+        --root "$CACHE/tools" --target-dir "$CACHE/tools/target"
+fi
+if ! python3.11 -c 'import pip' 2>/dev/null; then
+    echo "tools: installing CPython 3.11 and pip for vfs-box build's RUN pip install" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
+fi
