@@ -157,6 +157,14 @@ fn python_base(image: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The last value `name` has in `list` (a later `ARG`, `ENV` or `--build-arg` wins).
+fn last_value(list: &[(String, String)], name: &str) -> Option<String> {
+    list.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 /// The variables visible to substitution in a stage: `ENV` first, then `ARG`.
 struct Scope<'a> {
     env: Vec<(String, String)>,
@@ -166,31 +174,15 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        self.env
-            .iter()
-            .rev()
-            .chain(self.args.iter().rev())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+        last_value(&self.env, name).or_else(|| last_value(&self.args, name))
     }
 
     /// `ARG NAME[=DEFAULT]`: the build argument if given, else the default (or the global
     /// value, for a bare `ARG NAME` inside a stage).
     fn declare(&mut self, name: String, default: Option<String>, global: &[(String, String)]) {
-        let value = self
-            .build_args
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
+        let value = last_value(self.build_args, &name)
             .or(default)
-            .or_else(|| {
-                global
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
-            });
+            .or_else(|| last_value(global, &name));
         if let Some(v) = value {
             self.args.push((name, v));
         }
@@ -250,13 +242,7 @@ pub fn parse(
             .join(" ");
         let fail = |m: String| err(line, m);
         if let Instruction::From(f) = ins {
-            let lookup = |n: &str| {
-                global
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, v)| v.clone())
-            };
+            let lookup = |n: &str| last_value(&global, n);
             let image = substitute(&f.image.value, escape, &lookup).map_err(fail)?;
             if let Some(flag) = f.options.iter().find(|o| o.name.value != "platform") {
                 return Err(fail(format!("FROM --{}: not supported", flag.name.value)).into());
@@ -309,20 +295,9 @@ pub fn parse(
         }
         let Some(sc) = scope.as_mut() else {
             if let Instruction::Arg(a) = ins {
-                let lookup = |n: &str| {
-                    global
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| k == n)
-                        .map(|(_, v)| v.clone())
-                };
+                let lookup = |n: &str| last_value(&global, n);
                 for (k, v) in pairs(&a.arguments.value, escape, &lookup).map_err(fail)? {
-                    let value = build_args
-                        .iter()
-                        .rev()
-                        .find(|(b, _)| *b == k)
-                        .map(|(_, v)| v.clone())
-                        .or(v);
+                    let value = last_value(build_args, &k).or(v);
                     if let Some(v) = value {
                         global.push((k, v));
                     }

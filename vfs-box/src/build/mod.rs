@@ -341,8 +341,10 @@ fn run_build(
                 parts.extend(bytes.iter().map(|l| l.as_slice()));
                 State {
                     key: digest(&parts),
+                    // Its configuration layer is replaced by this build's, so it takes no slot.
                     layers: bytes
                         .into_iter()
+                        .filter(|l| !is_config_layer(l))
                         .map(|l| Layer {
                             origin: format!("from {}", path.display()),
                             bytes: Rc::new(l),
@@ -469,9 +471,8 @@ fn run_step(
             let src = match c.from {
                 Some(i) => {
                     unpacked = b.scratch(&format!("from-{i}"))?;
-                    let merged = vfs_image::squash(
-                        &from_box::overlay(&states[i].bytes())?.layers().to_vec(),
-                    )?;
+                    let merged =
+                        vfs_image::squash(from_box::overlay(&states[i].bytes())?.layers())?;
                     vfs_image::host::unpack(
                         &vfs_image::Image::open(&merged)?,
                         &unpacked,
@@ -618,6 +619,16 @@ fn add_layer(
     }
     st.key = key;
     Ok(ran)
+}
+
+/// A layer that holds only a box's configuration (the top layer of every built box).
+fn is_config_layer(bytes: &[u8]) -> bool {
+    let Ok(img) = vfs_image::Image::open(bytes) else {
+        return false;
+    };
+    let root = img.root();
+    img.dir_len(&root).is_ok_and(|n| n == 1)
+        && img.lookup(&root, b".vfs-box").is_ok_and(|e| e.is_some())
 }
 
 /// A layer whose root holds nothing (a `RUN` that changed no file).

@@ -18,30 +18,46 @@ enum Stop {
     Operator(&'static str),
 }
 
-/// A lexer over one string. `split` says whether unquoted whitespace ends a word; `shell`
-/// whether shell operators are recognized.
+/// A lexer over one string; `shell` says whether shell operators are recognized.
 struct Lexer<'s> {
     chars: std::iter::Peekable<std::str::Chars<'s>>,
     escape: char,
     lookup: Lookup<'s>,
     shell: bool,
+    /// Unquoted whitespace ends a word (off for [`substitute`], which keeps it as it is).
+    split: bool,
 }
 
-impl Lexer<'_> {
+impl<'s> Lexer<'s> {
+    fn new(text: &'s str, escape: char, lookup: Lookup<'s>, shell: bool) -> Self {
+        Lexer {
+            chars: text.chars().peekable(),
+            escape,
+            lookup,
+            shell,
+            split: true,
+        }
+    }
+
+    /// A variable name (letters, digits, `_`), possibly empty.
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(&c) = self.chars.peek() {
+            if !(c.is_ascii_alphanumeric() || c == '_') {
+                break;
+            }
+            name.push(c);
+            self.chars.next();
+        }
+        name
+    }
+
     /// Reads a variable reference after its `$`, appending the value to `out`.
     fn variable(&mut self, out: &mut String) -> Result<(), String> {
         match self.chars.peek().copied() {
             Some('{') => {
                 self.chars.next();
-                let mut name = String::new();
-                while let Some(&c) = self.chars.peek() {
-                    if c.is_ascii_alphanumeric() || c == '_' {
-                        name.push(c);
-                        self.chars.next();
-                    } else {
-                        break;
-                    }
-                }
+                let name = self.name();
                 if name.is_empty() {
                     return Err("`${` without a variable name".into());
                 }
@@ -79,15 +95,7 @@ impl Lexer<'_> {
                 Ok(())
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
-                let mut name = String::new();
-                while let Some(&c) = self.chars.peek() {
-                    if c.is_ascii_alphanumeric() || c == '_' {
-                        name.push(c);
-                        self.chars.next();
-                    } else {
-                        break;
-                    }
-                }
+                let name = self.name();
                 out.push_str(&(self.lookup)(&name).unwrap_or_default());
                 Ok(())
             }
@@ -123,7 +131,7 @@ impl Lexer<'_> {
         let mut any = false;
         while let Some(c) = self.chars.next() {
             match c {
-                c if c.is_whitespace() => {
+                c if c.is_whitespace() && self.split => {
                     if any {
                         return Ok((Some(Stop::Space), true));
                     }
@@ -216,29 +224,16 @@ impl Lexer<'_> {
 /// `text` as one word: quotes removed, variables substituted, whitespace kept (what Docker does
 /// to each argument of `COPY`, `WORKDIR`, `FROM`...).
 pub fn substitute(text: &str, escape: char, lookup: Lookup<'_>) -> Result<String, String> {
-    let mut lexer = Lexer {
-        chars: text.chars().peekable(),
-        escape,
-        lookup,
-        shell: false,
-    };
+    let mut lexer = Lexer::new(text, escape, lookup, false);
+    lexer.split = false;
     let mut out = String::new();
-    loop {
-        match lexer.word(&mut out)? {
-            (None, _) => return Ok(out),
-            (Some(_), _) => out.push(' '),
-        }
-    }
+    lexer.word(&mut out)?;
+    Ok(out)
 }
 
 /// `text` split into words at unquoted whitespace, each substituted (`ENV A=1 B="x y"`).
 pub fn words(text: &str, escape: char, lookup: Lookup<'_>) -> Result<Vec<String>, String> {
-    let mut lexer = Lexer {
-        chars: text.chars().peekable(),
-        escape,
-        lookup,
-        shell: false,
-    };
+    let mut lexer = Lexer::new(text, escape, lookup, false);
     let mut out = Vec::new();
     loop {
         let mut w = String::new();
@@ -288,12 +283,7 @@ pub fn pairs(
 /// interpret (pipes, redirections, `;`, `||`, `&`, subshells, command substitution) is an error
 /// naming it: the box has no shell to run it.
 pub fn shell_commands(text: &str, lookup: Lookup<'_>) -> Result<Vec<Vec<String>>, String> {
-    let mut lexer = Lexer {
-        chars: text.chars().peekable(),
-        escape: '\\',
-        lookup,
-        shell: true,
-    };
+    let mut lexer = Lexer::new(text, '\\', lookup, true);
     let mut commands = vec![Vec::new()];
     loop {
         let mut w = String::new();

@@ -83,6 +83,7 @@ pub fn hello_box() -> &'static Path {
 }
 
 /// `vfs-box run OPTS WASM -- ARGS` with `stdin` as its input (none if `None`).
+#[allow(dead_code)] // not every test binary runs boxes this way
 pub fn run_box(wasm: &Path, opts: &[&str], args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(vfs_box())
         .arg("run")
