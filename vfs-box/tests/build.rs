@@ -205,12 +205,16 @@ fn rebuilds_reuse_the_cache_until_a_copied_file_changes() {
 }
 
 /// A build that must fail: its message must contain every part of `expect`, and no output.
+/// `files` are written into the context first; a body starting with `->` makes a symlink.
 fn assert_refused(name: &str, dockerfile: &str, files: &[(&str, &str)], expect: &[&str]) {
     let dir = scratch_dir("build-bad").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
     for (f, body) in files {
-        std::fs::write(dir.join(f), body).unwrap();
+        match body.strip_prefix("->") {
+            Some(target) => std::os::unix::fs::symlink(target, dir.join(f)).unwrap(),
+            None => std::fs::write(dir.join(f), body).unwrap(),
+        }
     }
     let out = dir.join("out.wasm");
     let o = build(&dir, &out, &[]);
@@ -273,6 +277,12 @@ fn bad_input_names_file_line_and_cause_and_writes_nothing() {
         "FROM ubuntu:24.04\n",
         &[],
         &["Dockerfile:1:", "FROM ubuntu:24.04"],
+    );
+    assert_refused(
+        "symlink-out-of-the-context",
+        "FROM python:3.11\nCOPY etc /copied/\n",
+        &[("etc", "->/etc")],
+        &["Dockerfile:2:", "etc: a symlink to /etc, outside the build context"],
     );
     assert_refused(
         "needs-a-shell",

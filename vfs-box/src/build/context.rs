@@ -222,9 +222,19 @@ pub fn select(
             matched.len()
         );
     }
+    let root = src
+        .root
+        .canonicalize()
+        .with_context(|| format!("reading {}", src.root.display()))?;
     let mut entries = Vec::new();
     for rel in matched {
         let host = src.root.join(&rel);
+        // A named source that is a symlink is followed, as Docker does, but never out of the
+        // context: a declaration is not allowed to read the rest of the host.
+        let real = host.canonicalize().with_context(|| format!("{rel}: a broken symlink"))?;
+        if !real.starts_with(&root) {
+            bail!("{rel}: a symlink to {}, outside {}", real.display(), src.name);
+        }
         if std::fs::metadata(&host)?.is_dir() {
             walk(src, &rel, dest, &mut entries)?;
         } else {
