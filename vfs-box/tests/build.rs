@@ -282,7 +282,10 @@ fn bad_input_names_file_line_and_cause_and_writes_nothing() {
         "symlink-out-of-the-context",
         "FROM python:3.11\nCOPY etc /copied/\n",
         &[("etc", "->/etc")],
-        &["Dockerfile:2:", "etc: a symlink to /etc, outside the build context"],
+        &[
+            "Dockerfile:2:",
+            "etc: a symlink to /etc, outside the build context",
+        ],
     );
     assert_refused(
         "needs-a-shell",

@@ -231,9 +231,15 @@ pub fn select(
         let host = src.root.join(&rel);
         // A named source that is a symlink is followed, as Docker does, but never out of the
         // context: a declaration is not allowed to read the rest of the host.
-        let real = host.canonicalize().with_context(|| format!("{rel}: a broken symlink"))?;
+        let real = host
+            .canonicalize()
+            .with_context(|| format!("{rel}: a broken symlink"))?;
         if !real.starts_with(&root) {
-            bail!("{rel}: a symlink to {}, outside {}", real.display(), src.name);
+            bail!(
+                "{rel}: a symlink to {}, outside {}",
+                real.display(),
+                src.name
+            );
         }
         if std::fs::metadata(&host)?.is_dir() {
             walk(src, &rel, dest, &mut entries)?;

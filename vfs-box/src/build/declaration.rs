@@ -233,7 +233,7 @@ pub fn parse(
     for ins in &doc.instructions {
         let start = keyword_start(ins);
         let line = line_of(text, start);
-        let raw = instruction_text(text, start);
+        let raw = instruction_text(text, start, escape);
         // Continuations joined, as progress and messages show it.
         let one_line = raw
             .replace(&format!("{escape}\n"), " ")
@@ -635,12 +635,12 @@ fn keyword_start(ins: &Instruction<'_>) -> usize {
 }
 
 /// The directive's source text: from its keyword to the end of its last continued line.
-fn instruction_text(text: &str, start: usize) -> &str {
+fn instruction_text(text: &str, start: usize, escape: char) -> &str {
     let mut end = start;
     let bytes = text.as_bytes();
     loop {
         let line_end = text[end..].find('\n').map_or(text.len(), |n| end + n);
-        let continued = text[end..line_end].trim_end().ends_with('\\');
+        let continued = text[end..line_end].trim_end().ends_with(escape);
         end = line_end;
         if !continued || end >= bytes.len() {
             break;
@@ -648,4 +648,130 @@ fn instruction_text(text: &str, start: usize) -> &str {
         end += 1;
     }
     &text[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, args: &[(&str, &str)]) -> Result<Declaration> {
+        let args: Vec<(String, String)> = args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(Path::new("Dockerfile"), text, &args, Path::new("."))
+    }
+
+    fn actions(d: &Declaration) -> Vec<Action> {
+        d.stages
+            .iter()
+            .flat_map(|s| s.steps.iter().map(|s| s.action.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn python_tags() {
+        for ok in [
+            "python:3.11",
+            "python:3.11-slim",
+            "python:3.11.8-alpine3.19",
+            "docker.io/library/python:3.11-bookworm",
+            "python:3.11@sha256:abc",
+        ] {
+            assert!(python_base(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "python",
+            "python:3.12",
+            "python:3.1",
+            "python:3.11x",
+            "ubuntu:24.04",
+            "mypython:3.11",
+        ] {
+            assert!(python_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn args_env_and_workdir_substitute_in_order() {
+        let d = plan(
+            "ARG TAG=3.11\nFROM python:${TAG}-slim AS base\nARG DIR=/srv\nENV APP=$DIR/app\nWORKDIR $APP\nWORKDIR sub\nRUN python -c 'print(1)' && python $APP/x.py\nENTRYPOINT python -m app\nCMD [\"$APP\"]\n",
+            &[("DIR", "/opt")],
+        )
+        .unwrap();
+        assert_eq!(d.stages[0].name.as_deref(), Some("base"));
+        assert_eq!(
+            actions(&d),
+            vec![
+                Action::Env(vec![("APP".into(), "/opt/app".into())]),
+                Action::Workdir("/opt/app".into()),
+                Action::Workdir("/opt/app/sub".into()),
+                Action::Run {
+                    commands: vec![
+                        vec!["python".into(), "-c".into(), "print(1)".into()],
+                        vec!["python".into(), "/opt/app/x.py".into()],
+                    ],
+                    args: vec![("DIR".into(), "/opt".into())],
+                },
+                Action::Entrypoint(vec!["python".into(), "-m".into(), "app".into()], true),
+                // The exec form is not substituted, as in Docker.
+                Action::Cmd(vec!["$APP".into()]),
+            ]
+        );
+        let d = plan("FROM python:3.11\nARG X\n", &[("NOPE", "1")]).unwrap();
+        assert!(
+            d.warnings.iter().any(|w| w.contains("--build-arg NOPE")),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn escape_directive_and_continuations() {
+        let d = plan("# escape=`\nFROM python:3.11\nENV A=1 `\n    B=2\n", &[]).unwrap();
+        let step = &d.stages[0].steps[0];
+        assert_eq!(step.line, 3);
+        assert_eq!(step.text, "ENV A=1 B=2");
+    }
+
+    #[test]
+    fn refusals_name_the_line() {
+        for (text, line, says) in [
+            (
+                "FROM python:3.11\nSHELL [\"/bin/bash\", \"-c\"]\n",
+                2,
+                "no shell",
+            ),
+            ("FROM python:3.11\n\nONBUILD RUN x\n", 3, "ONBUILD"),
+            (
+                "FROM python:3.11\nRUN --mount=type=cache,target=/x python -V\n",
+                2,
+                "--mount",
+            ),
+            (
+                "FROM python:3.11\nCOPY --from=nowhere a b\n",
+                2,
+                "no earlier stage",
+            ),
+            (
+                "FROM python:3.11\nADD https://example.com/x /x\n",
+                2,
+                "remote sources",
+            ),
+            ("FROM python:3.11\nCOPY --chmod=999 a b\n", 2, "octal"),
+            ("WORKDIR /x\n", 1, "expected FROM"),
+            (
+                "FROM python:3.11\nCMD python a.py && python b.py\n",
+                2,
+                "one program",
+            ),
+        ] {
+            let e = plan(text, &[]).unwrap_err();
+            let d = e
+                .downcast_ref::<DeclError>()
+                .unwrap_or_else(|| panic!("{e:#}"));
+            assert_eq!(d.line, line, "{text}: {d}");
+            assert!(d.message.contains(says), "{text}: {d}");
+        }
+    }
 }
