@@ -167,10 +167,18 @@ fn rebuilds_reuse_the_cache_until_a_copied_file_changes() {
         "a rebuild with nothing changed is byte-identical"
     );
 
-    // Edit the app: the steps before `COPY . .` stay cached, it and those after re-run.
+    // Edit the app: the steps before `COPY . .` stay cached, it and those after re-run. The
+    // edit is new to this run (the cache outlives test runs).
+    let stamp = format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    );
     std::fs::write(
         ctx.join("greeting.py"),
-        "def greeting():\n    return 'edited greeting'\n",
+        format!("def greeting():\n    return 'edited greeting'  # {stamp}\n"),
     )
     .unwrap();
     let third = dir.join("third.wasm");
@@ -315,7 +323,7 @@ fn a_console_script_runs_as_cmd_and_as_entrypoint() {
         .unwrap();
     assert_eq!(
         stdout_of_success(&["wasmtime run cmd.wasm"], o),
-        "<h1>Title</h1>\n<p>Some <em>text</em>.</p>\n"
+        "<h1>Title</h1>\n<p>Some <em>text</em>.</p>"
     );
 
     std::fs::write(
