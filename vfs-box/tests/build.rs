@@ -125,6 +125,22 @@ fn the_example_runs_bare_under_vfs_box_and_wasmtime() {
         .output()
         .unwrap();
     assert_eq!(stdout_of_success(&["run -- python -c"], o), "/app 3.7\n");
+    // `.dockerignore` kept the declaration and compiled files out of `COPY . .`.
+    let o = Command::new(vfs_box())
+        .args(["run"])
+        .arg(&out)
+        .args([
+            "--",
+            "python",
+            "-c",
+            "import os; print(sorted(f for f in os.listdir() if not f.startswith('__')))",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of_success(&["ls /app"], o),
+        "['app.py', 'greeting.py', 'requirements.txt']\n"
+    );
     // The configuration is visible to `inspect`.
     let o = Command::new(vfs_box())
         .arg("inspect")
@@ -414,4 +430,75 @@ fn an_installed_vfs_box_builds_from_anywhere_with_the_sources_it_carries() {
         "built anywhere in /srv\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stages_earlier_boxes_archives_and_sdists() {
+    let dir = scratch_dir("build-stages");
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(ctx.join("data")).unwrap();
+    std::fs::write(ctx.join("data/mod.py"), "x = 1\n").unwrap();
+    let st = Command::new("tar")
+        .current_dir(&ctx)
+        .args(["czf", "data.tgz", "data"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "ARG PY=3.11\n\
+         FROM python:${PY}-slim AS builder\n\
+         ARG GREETING=hi\n\
+         WORKDIR /build\n\
+         ADD data.tgz /build/\n\
+         RUN python -c \"import os; open('made.txt', 'w').write(os.environ['GREETING'])\"\n\
+         # docopt 0.6.2 is an sdist only: built into a pure wheel on the host.\n\
+         RUN pip install docopt==0.6.2\n\
+         FROM python:3.11\n\
+         LABEL org.opencontainers.image.title=stages\n\
+         COPY --from=builder /build/made.txt /build/data /out/\n\
+         COPY --from=builder /usr/local/lib/python3.11/site-packages /usr/local/lib/python3.11/site-packages\n\
+         WORKDIR /out\n\
+         ENTRYPOINT python -c \"import os, sys, docopt; print(open('made.txt').read(), sorted(os.listdir()), sys.argv[1:], docopt.__version__)\"\n\
+         CMD [\"ignored\"]\n",
+    )
+    .unwrap();
+    let first = dir.join("first.wasm");
+    build_ok(&ctx, &first, &["--build-arg", "GREETING=hello"]);
+    // A shell-form ENTRYPOINT takes neither CMD nor the run's arguments.
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&first)
+        .args(["--", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of_success(&["run first.wasm"], o),
+        "hello ['__pycache__', 'made.txt', 'mod.py'] [] 0.6.2\n"
+    );
+    let o = Command::new(vfs_box())
+        .arg("inspect")
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of_success(&["inspect"], o).contains("label: org.opencontainers.image.title=stages")
+    );
+
+    // A box built before is a base: its layers and configuration (WORKDIR, ENV...).
+    let next = dir.join("next");
+    std::fs::create_dir_all(&next).unwrap();
+    std::fs::write(
+        next.join("Dockerfile"),
+        "FROM ../first.wasm\nENV EXTRA=1\nENTRYPOINT [\"python\", \"-c\", \"import os; print(os.getcwd(), os.environ['EXTRA'], open('made.txt').read())\"]\n",
+    )
+    .unwrap();
+    let second = dir.join("second.wasm");
+    build_ok(&next, &second, &[]);
+    let o = Command::new(vfs_box())
+        .arg("run")
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of_success(&["run second.wasm"], o), "/out 1 hello\n");
 }

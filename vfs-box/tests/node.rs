@@ -58,9 +58,15 @@ fn a_host_folder_is_mapped_beside_the_box() {
     let map = format!("{}::/host", dir.display());
     let (status, out, err) = node(
         &["--dir", &map],
-        &["-c", "open('/host/out.txt', 'w').write(open('/host/in.txt').read().upper())"],
+        &[
+            "-c",
+            "open('/host/out.txt', 'w').write(open('/host/in.txt').read().upper())",
+        ],
     );
     assert_eq!(status, Some(0), "{err}");
     assert_eq!(out, "");
-    assert_eq!(std::fs::read_to_string(dir.join("out.txt")).unwrap(), "FROM THE HOST");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "FROM THE HOST"
+    );
 }
