@@ -60,6 +60,7 @@ pub fn text(b: &[u8]) -> String {
 }
 
 /// The stdout of a run that must have succeeded; on failure, the status and both streams.
+#[allow(dead_code)] // not every test binary checks runs this way
 pub fn stdout_of_success(args: &[&str], o: std::process::Output) -> String {
     assert!(
         o.status.success(),
