@@ -16,6 +16,17 @@ use alloc::vec::Vec;
 /// Where a box keeps its configuration.
 pub const CONFIG_PATH: &str = "/.vfs-box/config";
 
+/// The interpreter's path inside a Python box, as in the `python` images: `sys.executable`,
+/// the `#!` of installed console scripts, and a placeholder file in the stdlib layer.
+pub const INTERPRETER: &str = "/usr/local/bin/python3.11";
+
+/// The names that mean the interpreter (bare, or in [`INTERPRETER_DIRS`]), as the `python`
+/// images install them.
+pub const INTERPRETER_NAMES: [&str; 3] = ["python", "python3", "python3.11"];
+
+/// The folders in which [`INTERPRETER_NAMES`] mean the interpreter.
+pub const INTERPRETER_DIRS: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/bin"];
+
 /// A command: the exec form of `CMD` or `ENTRYPOINT` (the shell form is split into words when
 /// the box is built, since a box has no shell).
 pub type Argv = Vec<String>;

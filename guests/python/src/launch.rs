@@ -14,20 +14,15 @@
 
 use std::os::wasi::ffi::OsStrExt;
 
-use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH};
+use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH, INTERPRETER, INTERPRETER_DIRS, INTERPRETER_NAMES};
 
-/// The interpreter's path inside the box: `sys.executable`, and the file the stdlib layer
-/// carries there (with the `python3` and `python` links of the `python` images).
-pub const PYTHON: &str = "/usr/local/bin/python3.11";
+/// The interpreter's path inside the box: `sys.executable`.
+pub const PYTHON: &str = INTERPRETER;
 
 /// `HOME` when neither the host nor the box sets it: root's home, as `docker run` gives the
 /// `python` images (their user is root).
 const HOME: &str = "/root";
 
-/// Names that mean the interpreter itself.
-const PYTHON_NAMES: [&str; 3] = ["python", "python3", "python3.11"];
-/// Folders in which those names mean the interpreter.
-const PYTHON_DIRS: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/bin"];
 
 /// Why a run cannot start: the message (without the `vfs-box: ` prefix) and the exit status.
 pub struct Refused(pub String, pub i32);
@@ -97,7 +92,7 @@ fn is_python(program: &str) -> bool {
         Some((dir, name)) => (Some(dir), name),
         None => (None, program),
     };
-    PYTHON_NAMES.contains(&name) && dir.is_none_or(|d| PYTHON_DIRS.contains(&d))
+    INTERPRETER_NAMES.contains(&name) && dir.is_none_or(|d| INTERPRETER_DIRS.contains(&d))
 }
 
 /// The file `program` names: itself if it has a `/`, else the first match in `PATH`.

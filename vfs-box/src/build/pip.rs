@@ -11,8 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::build::declaration::absolute;
 
-/// The box's interpreter, for the `#!` of console scripts.
-const BOX_PYTHON: &str = "/usr/local/bin/python3.11";
+use vfs_image::boxconfig::{INTERPRETER, INTERPRETER_NAMES};
 
 /// What a `pip install` command line asks for, with the files it names inside the box.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -35,7 +34,7 @@ pub fn pip_args(argv: &[String]) -> Option<&[String]> {
     if matches!(first.as_str(), "pip" | "pip3" | "pip3.11") {
         return Some(&argv[1..]);
     }
-    if matches!(first.as_str(), "python" | "python3" | "python3.11")
+    if INTERPRETER_NAMES.contains(&first.as_str())
         && argv.get(1).map(String::as_str) == Some("-m")
         && argv.get(2).map(String::as_str) == Some("pip")
     {
@@ -328,7 +327,7 @@ fn retarget_scripts(bin: &Path) -> Result<()> {
                 .next()
                 .is_some_and(|n| n.starts_with("python"))
         }) {
-            let mut out = format!("#!{BOX_PYTHON}").into_bytes();
+            let mut out = format!("#!{INTERPRETER}").into_bytes();
             out.extend_from_slice(&rest[end..]);
             std::fs::write(&path, out)?;
         }

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH};
+use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH, INTERPRETER, INTERPRETER_NAMES};
 
 use super::bytecode::compile;
 use super::policy::{
@@ -80,14 +80,16 @@ fn stage_base_files(root: &Path) -> Result<()> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("setting the mode of {}", path.display()))?;
     }
-    let bin = root.join("usr/local/bin");
-    let exe = bin.join("python3.11");
+    let exe = root.join(INTERPRETER.trim_start_matches('/'));
+    let bin = exe.parent().context("the interpreter is in a folder")?;
     std::fs::write(
         &exe,
         "# CPython 3.11: in a box this name is the module's own interpreter, not this file.\n",
     )?;
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))?;
-    for (link, target) in [("python3", "python3.11"), ("python", "python3")] {
+    // `python3` -> `python3.11`, `python` -> `python3`, as the `python` images link them.
+    let [python, python3, python311] = INTERPRETER_NAMES;
+    for (link, target) in [(python3, python311), (python, python3)] {
         std::os::unix::fs::symlink(target, bin.join(link))
             .with_context(|| format!("linking {}", bin.join(link).display()))?;
     }
