@@ -49,6 +49,50 @@ fn build_ok(context: &Path, out: &Path, extra: &[&str]) -> String {
     text(&o.stderr)
 }
 
+/// `vfs-box run OPTS WASM -- ARGS`, or with `cli` the `wasmtime` CLI (`wasmtime run WASM ARGS`,
+/// no options).
+fn run(cli: bool, opts: &[&str], wasm: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(if cli {
+        wasmtime_cli()
+    } else {
+        PathBuf::from(vfs_box())
+    });
+    c.arg("run").args(opts).arg(wasm);
+    if !cli && !args.is_empty() {
+        c.arg("--");
+    }
+    c.args(args)
+        .output()
+        .expect("running a box (scripts/test.sh installs the wasmtime CLI into the cache)")
+}
+
+/// The output of `vfs-box run WASM -- python -c CODE`, which must succeed (run-time
+/// arguments replace a box's `CMD`).
+fn python_c(wasm: &Path, code: &str) -> String {
+    stdout_of_success(
+        &["python -c", code],
+        run(false, &[], wasm, &["python", "-c", code]),
+    )
+}
+
+/// `vfs-box inspect WASM`'s output.
+fn inspect(wasm: &Path) -> String {
+    let o = Command::new(vfs_box())
+        .arg("inspect")
+        .arg(wasm)
+        .output()
+        .expect("running vfs-box inspect");
+    stdout_of_success(&["inspect"], o)
+}
+
+/// Creates the folder `dir` holding `files` (name, contents).
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
 /// Copies a folder (the example, to edit it).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -90,64 +134,34 @@ fn the_example_runs_bare_under_vfs_box_and_wasmtime() {
     let dir = scratch_dir("build");
     let out = dir.join("app.wasm");
     build_ok(&repo().join("examples/markdown-app"), &out, &[]);
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(false, &[], &out, &[]);
     assert_app_output(&stdout_of_success(&["vfs-box run"], o));
     // The plain CLI: no arguments, no --dir, no --env.
-    let o = Command::new(wasmtime_cli())
-        .arg("run")
-        .arg(&out)
-        .output()
-        .expect("running the wasmtime CLI (scripts/test.sh installs it into the cache)");
+    let o = run(true, &[], &out, &[]);
     assert_app_output(&stdout_of_success(&["wasmtime run"], o));
     // A variable the host sets wins over ENV's default; others keep theirs.
-    let o = Command::new(vfs_box())
-        .args(["run", "--env", "APP_MODE=debug"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(false, &["--env", "APP_MODE=debug"], &out, &[]);
     let s = stdout_of_success(&["vfs-box run --env"], o);
     assert!(s.contains("mode=debug home=/root"), "{s}");
     assert!(s.starts_with("Hello from a box"), "{s}");
     // Run-time arguments replace CMD (no ENTRYPOINT): the interpreter with `-c`.
-    let o = Command::new(vfs_box())
-        .args(["run"])
-        .arg(&out)
-        .args([
-            "--",
-            "python",
-            "-c",
-            "import markdown, os; print(os.getcwd(), markdown.__version__)",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_of_success(&["run -- python -c"], o), "/app 3.7\n");
-    // `.dockerignore` kept the declaration and compiled files out of `COPY . .`.
-    let o = Command::new(vfs_box())
-        .args(["run"])
-        .arg(&out)
-        .args([
-            "--",
-            "python",
-            "-c",
-            "import os; print(sorted(f for f in os.listdir() if not f.startswith('__')))",
-        ])
-        .output()
-        .unwrap();
     assert_eq!(
-        stdout_of_success(&["ls /app"], o),
+        python_c(
+            &out,
+            "import markdown, os; print(os.getcwd(), markdown.__version__)"
+        ),
+        "/app 3.7\n"
+    );
+    // `.dockerignore` kept the declaration and compiled files out of `COPY . .`.
+    assert_eq!(
+        python_c(
+            &out,
+            "import os; print(sorted(f for f in os.listdir() if not f.startswith('__')))"
+        ),
         "['app.py', 'greeting.py', 'requirements.txt']\n"
     );
     // The configuration is visible to `inspect`.
-    let o = Command::new(vfs_box())
-        .arg("inspect")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let s = stdout_of_success(&["inspect"], o);
+    let s = inspect(&out);
     assert!(s.contains("cmd: [\"python\", \"app.py\"]"), "{s}");
     assert!(s.contains("workdir: /app"), "{s}");
     assert!(s.contains("env: APP_GREETING=Hello from a box"), "{s}");
@@ -210,11 +224,7 @@ fn rebuilds_reuse_the_cache_until_a_copied_file_changes() {
     assert_eq!(how("COPY requirements.txt"), "cached", "{progress}");
     assert_eq!(how("RUN pip install"), "cached", "{progress}");
     assert_ne!(how("COPY . ."), "cached", "{progress}");
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&third)
-        .output()
-        .unwrap();
+    let o = run(false, &[], &third, &[]);
     assert!(stdout_of_success(&["run"], o).starts_with("edited greeting\n"));
 
     // --no-cache runs every step again.
@@ -323,20 +333,19 @@ fn bad_input_names_file_line_and_cause_and_writes_nothing() {
 fn a_console_script_runs_as_cmd_and_as_entrypoint() {
     let dir = scratch_dir("build-scripts");
     let ctx = dir.join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("README.md"), "# Title\n\nSome *text*.\n").unwrap();
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        "FROM python:3.11\nRUN pip install markdown==3.7\nWORKDIR /docs\nCOPY README.md .\nCMD [\"markdown_py\", \"README.md\"]\n",
-    )
-    .unwrap();
+    write_files(
+        &ctx,
+        &[
+            ("README.md", "# Title\n\nSome *text*.\n"),
+            (
+                "Dockerfile",
+                "FROM python:3.11\nRUN pip install markdown==3.7\nWORKDIR /docs\nCOPY README.md .\nCMD [\"markdown_py\", \"README.md\"]\n",
+            ),
+        ],
+    );
     let out = dir.join("cmd.wasm");
     build_ok(&ctx, &out, &[]);
-    let o = Command::new(wasmtime_cli())
-        .arg("run")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(true, &[], &out, &[]);
     assert_eq!(
         stdout_of_success(&["wasmtime run cmd.wasm"], o),
         "<h1>Title</h1>\n<p>Some <em>text</em>.</p>"
@@ -351,27 +360,13 @@ fn a_console_script_runs_as_cmd_and_as_entrypoint() {
     build_ok(&ctx, &out, &[]);
     std::fs::remove_file(ctx.join("Boxfile")).unwrap();
     // The Boxfile wins over the Dockerfile; run-time arguments replace CMD after ENTRYPOINT.
-    let o = Command::new(wasmtime_cli())
-        .arg("run")
-        .arg(&out)
-        .arg("--version")
-        .output()
-        .unwrap();
+    let o = run(true, &[], &out, &["--version"]);
     let s = stdout_of_success(&["wasmtime run entry.wasm --version"], o);
     assert!(s.contains("3.7"), "{s}");
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(false, &[], &out, &[]);
     assert!(stdout_of_success(&["run entry.wasm"], o).starts_with("<h1>Title</h1>"));
     // The script carries the box's interpreter in its `#!` line.
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&out)
-        .args(["--", "-x"])
-        .output()
-        .unwrap();
+    let o = run(false, &[], &out, &["-x"]);
     assert!(!o.status.success(), "markdown_py rejects -x");
     let o = Command::new(vfs_box())
         .args(["run"])
@@ -466,39 +461,24 @@ fn stages_earlier_boxes_archives_and_sdists() {
     let first = dir.join("first.wasm");
     build_ok(&ctx, &first, &["--build-arg", "GREETING=hello"]);
     // A shell-form ENTRYPOINT takes neither CMD nor the run's arguments.
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&first)
-        .args(["--", "x"])
-        .output()
-        .unwrap();
+    let o = run(false, &[], &first, &["x"]);
     assert_eq!(
         stdout_of_success(&["run first.wasm"], o),
         "hello ['__pycache__', 'made.txt', 'mod.py'] [] 0.6.2\n"
     );
-    let o = Command::new(vfs_box())
-        .arg("inspect")
-        .arg(&first)
-        .output()
-        .unwrap();
-    assert!(
-        stdout_of_success(&["inspect"], o).contains("label: org.opencontainers.image.title=stages")
-    );
+    assert!(inspect(&first).contains("label: org.opencontainers.image.title=stages"));
 
     // A box built before is a base: its layers and configuration (WORKDIR, ENV...).
     let next = dir.join("next");
-    std::fs::create_dir_all(&next).unwrap();
-    std::fs::write(
-        next.join("Dockerfile"),
-        "FROM ../first.wasm\nENV EXTRA=1\nENTRYPOINT [\"python\", \"-c\", \"import os; print(os.getcwd(), os.environ['EXTRA'], open('made.txt').read())\"]\n",
-    )
-    .unwrap();
+    write_files(
+        &next,
+        &[(
+            "Dockerfile",
+            "FROM ../first.wasm\nENV EXTRA=1\nENTRYPOINT [\"python\", \"-c\", \"import os; print(os.getcwd(), os.environ['EXTRA'], open('made.txt').read())\"]\n",
+        )],
+    );
     let second = dir.join("second.wasm");
     build_ok(&next, &second, &[]);
-    let o = Command::new(vfs_box())
-        .arg("run")
-        .arg(&second)
-        .output()
-        .unwrap();
+    let o = run(false, &[], &second, &[]);
     assert_eq!(stdout_of_success(&["run second.wasm"], o), "/out 1 hello\n");
 }
