@@ -252,7 +252,8 @@ fn assert_refused(name: &str, dockerfile: &str, files: &[(&str, &str)], expect: 
     }
     let out = dir.join("out.wasm");
     let o = build(&dir, &out, &[]);
-    let err = text(&o.stderr);
+    // A failing RUN's own output is shown (on vfs-box's stdout, where the guest's goes).
+    let err = format!("{}{}", text(&o.stdout), text(&o.stderr));
     assert!(!o.status.success(), "{name}: the build succeeded\n{err}");
     for e in expect {
         assert!(err.contains(e), "{name}: {e:?} not in the message:\n{err}");
@@ -288,7 +289,7 @@ fn bad_input_names_file_line_and_cause_and_writes_nothing() {
         "failing-run",
         "FROM python:3.11\nRUN python -c \"import sys; print('about to fail'); sys.exit(3)\"\n",
         &[],
-        &["Dockerfile:2:", "exited with status 3"],
+        &["about to fail", "Dockerfile:2:", "exited with status 3"],
     );
     assert_refused(
         "compiled-requirement",
