@@ -20,17 +20,28 @@ pub enum Flavor {
 /// The guest's sources as `vfs-box` was built with them (see `build.rs`).
 const GUEST_SOURCES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-src.tar"));
 
-/// The guest crate's manifest.
+/// Where the guest is built from: its manifest, and a name for its target folders.
+pub struct Sources {
+    pub manifest: PathBuf,
+    /// `checkout`, or `carried-DIGEST`: each set of sources gets target folders of its own, so
+    /// two builds from different paths never replace each other's output.
+    pub name: String,
+}
+
+/// The guest crate's sources.
 ///
 /// Run by cargo (`cargo run`, or a test that spawns it), vfs-box uses the checkout cargo names
 /// at run time in `CARGO_MANIFEST_DIR`, so an edit to the guest is built at once. Anywhere
 /// else (an installed binary) it uses the sources it carries, unpacked once into the cache
 /// under their digest.
-pub fn manifest() -> Result<PathBuf> {
+pub fn sources() -> Result<Sources> {
     if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) {
         let m = dir.join("../guests/python/Cargo.toml");
         if m.is_file() {
-            return Ok(m);
+            return Ok(Sources {
+                manifest: m,
+                name: "checkout".into(),
+            });
         }
     }
     let digest = format!("{:x}", sha2::Sha256::digest(GUEST_SOURCES));
@@ -49,13 +60,16 @@ pub fn manifest() -> Result<PathBuf> {
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    Ok(manifest)
+    Ok(Sources {
+        manifest,
+        name: format!("carried-{}", &digest[..16]),
+    })
 }
 
 /// Builds the guest and returns the path of the `.wasm` cargo produced.
 ///
-/// Each flavour has its own target folder under the cache, so switching between them relinks
-/// nothing and the host build's target folder (which may be locked by `cargo run`) is not touched.
+/// Each flavour (and each set of sources) has its own target folder under the cache, so
+/// switching between them relinks nothing and the host build's target folder (which may be locked by `cargo run`) is not touched.
 /// Cargo's own progress is shown: the first build compiles CPython's Rust side and links
 /// libpython, which takes minutes.
 pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
@@ -63,10 +77,21 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
         Flavor::Vfs => "vfs",
         Flavor::Host => "host",
     };
-    let target_dir = crate::cache::cache_root()?.join("guest-target").join(name);
-    let manifest = manifest()?;
-    let sources = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut build = GuestBuild::new(manifest, target_dir, "vfs-box-python");
+    let src = sources()?;
+    // The checkout's folders keep their old names, so existing caches stay warm.
+    let folder = match src.name.as_str() {
+        "checkout" => name.to_string(),
+        other => format!("{name}-{other}"),
+    };
+    let target_dir = crate::cache::cache_root()?
+        .join("guest-target")
+        .join(folder);
+    let sources = src
+        .manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut build = GuestBuild::new(src.manifest, target_dir, "vfs-box-python");
     build
         .env
         .push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
