@@ -129,6 +129,20 @@ pub enum Error {
         /// The inode index.
         ino: u32,
     },
+    /// A compressed file's body is malformed, or decoding it failed (truncated frame, a frame
+    /// that expands past its declared size, overlapping chunks).
+    BadPacked {
+        /// Inode index.
+        ino: u32,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The file is stored compressed, so it has no bytes in place: read it with
+    /// `Image::contents` and an `Unpacker`, or `Image::read_file`.
+    Compressed {
+        /// Inode index.
+        ino: u32,
+    },
     /// Writer: a path or name that cannot be stored.
     InvalidPath {
         /// The path as given.
@@ -204,6 +218,10 @@ impl fmt::Display for Error {
             Error::NotADirectory { ino } => write!(f, "inode {ino} is not a directory"),
             Error::NotAFile { ino } => write!(f, "inode {ino} is not a regular file"),
             Error::NotASymlink { ino } => write!(f, "inode {ino} is not a symlink"),
+            Error::BadPacked { ino, why } => write!(f, "compressed file inode {ino}: {why}"),
+            Error::Compressed { ino } => {
+                write!(f, "inode {ino} is stored compressed (no bytes in place)")
+            }
             Error::InvalidPath { path, why } => write!(f, "invalid path {:?}: {why}", show(path)),
             Error::Exists { path } => write!(f, "{:?} already exists", show(path)),
             Error::NotFound { path } => write!(f, "{:?}: no such file or directory", show(path)),

@@ -6,8 +6,11 @@
 pub const MAGIC: [u8; 8] = *b"VFSIMG\r\n";
 /// Major version: readers refuse other majors.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor version: additions a 1.0 reader may ignore.
+/// Minor version of images without compressed files (what a 1.0 reader reads).
 pub const VERSION_MINOR: u16 = 0;
+/// Minor version of images holding compressed files (1.1 added them; a 1.0 reader refuses
+/// such an image by its unknown header flag [`HEADER_FLAG_COMPRESSED`]).
+pub const VERSION_MINOR_COMPRESSED: u16 = 1;
 /// Size of the version 1 header.
 pub const HEADER_SIZE: usize = 128;
 /// Size of one inode record.
@@ -24,11 +27,29 @@ pub const SYMLINK_MAX: usize = 4095;
 
 /// Header flag: the image holds whiteouts or opaque directories (it is meant as an upper layer).
 pub const HEADER_FLAG_LAYER: u32 = 1;
+/// Header flag: some files are stored compressed (format 1.1).
+pub const HEADER_FLAG_COMPRESSED: u32 = 2;
 /// Header flags this reader understands.
-pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER;
+pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER | HEADER_FLAG_COMPRESSED;
 
 /// Inode flag: the directory is opaque (hides everything below it in lower layers).
 pub const INODE_FLAG_OPAQUE: u8 = 1;
+/// Inode flag: the file's contents are a packed body (chunk table + compressed chunks), not
+/// the bytes themselves. Only with [`HEADER_FLAG_COMPRESSED`].
+pub const INODE_FLAG_COMPRESSED: u8 = 2;
+
+/// Codec byte of a packed body: every compressed chunk is one Zstandard frame (RFC 8878).
+pub const CODEC_ZSTD: u8 = 1;
+/// Size of a packed body's header: codec `u8`, chunk shift `u8`, reserved `u16`, chunk count
+/// `u32`; the chunk table (`u32` end offsets) follows.
+pub const PACKED_HEADER: usize = 8;
+/// Chunk size the writer uses, as a shift: 128 KiB, Zstandard's largest block, so one chunk is
+/// one block and a `pread` in the middle of a large file decodes at most 128 KiB.
+pub const CHUNK_SHIFT: u8 = 17;
+/// Smallest chunk shift a reader accepts (4 KiB).
+pub const CHUNK_SHIFT_MIN: u8 = 12;
+/// Largest chunk shift a reader accepts (1 MiB): bounds what decoding one chunk may allocate.
+pub const CHUNK_SHIFT_MAX: u8 = 20;
 
 /// The layer table a module linked with `vfs-wasi-shim` carries in a data segment: where
 /// `vfs_image::embed` records the layers it placed in memory and where the shim finds them at

@@ -26,6 +26,7 @@
 //! | [`boxconfig`] | a box's run configuration (`ENTRYPOINT`, `CMD`, `ENV`, `WORKDIR`, `LABEL`) at `/.vfs-box/config` |
 //! | [`format`] | the byte layout: header, inode and dirent fields, and the layer table of a module built with the shim |
 //! | `reader.rs` | [`Image`]: open (O(1)), lookup, read in place |
+//! | `packed.rs` | compressed files (format 1.1): [`Packed`] bodies, the bounded [`Unpacker`], [`pack_body`] |
 //! | `node.rs` | decoded kinds, inodes, directory entries |
 //! | `writer.rs` | [`ImageBuilder`]: deterministic, deduplicating |
 //! | `overlay.rs` | [`Overlay`] and [`squash`]: the overlayfs rules over a stack of layers |
@@ -45,6 +46,7 @@ mod error;
 pub mod format;
 mod node;
 mod overlay;
+mod packed;
 mod reader;
 mod verify;
 mod writer;
@@ -56,7 +58,8 @@ pub mod host;
 
 pub use error::{Error, Result};
 pub use node::{DirEntry, Kind, Meta, Node};
-pub use overlay::{squash, LayerNode, Overlay, OverlayEntry, OverlayNode};
-pub use reader::{Header, Image, ReadDir};
+pub use overlay::{squash, squash_tree, LayerNode, Overlay, OverlayEntry, OverlayNode};
+pub use packed::{pack_body, Packed, Unpacker};
+pub use reader::{Contents, Header, Image, ReadDir};
 pub use verify::{data_checksum, meta_checksum, Stats};
-pub use writer::{ImageBuilder, DEFAULT_DIR_META};
+pub use writer::{ImageBuilder, Packer, DEFAULT_DIR_META};

@@ -109,6 +109,10 @@ pub struct Node {
     pub(crate) nlink: u32,
     pub(crate) size: u64,
     pub(crate) offset: u64,
+    /// Bytes the contents take in their region: `size`, or a compressed file's body length.
+    pub(crate) stored: u64,
+    /// A regular file stored as a packed body (format 1.1).
+    pub(crate) compressed: bool,
     pub(crate) meta: Meta,
 }
 
@@ -124,6 +128,14 @@ impl Node {
     /// Is this a directory marked opaque (hides all lower layers' contents below it)?
     pub fn is_opaque(&self) -> bool {
         self.opaque
+    }
+    /// Is this a regular file stored compressed?
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+    /// Bytes the contents take in the image: the size, or a compressed file's body length.
+    pub fn stored_len(&self) -> u64 {
+        self.stored
     }
     /// Is this a whiteout?
     pub fn is_whiteout(&self) -> bool {

@@ -9,13 +9,14 @@
 //! [`Overlay`] answers `lookup` and `readdir` on the merged view without copying the images;
 //! `vfs-core` mounts it, and [`squash`] flattens it into one image.
 
+use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::node::{Kind, Node};
-use crate::reader::Image;
+use crate::reader::{Contents, Image};
 use crate::writer::ImageBuilder;
 
 /// A node of one layer: which layer, and the node there.
@@ -48,6 +49,8 @@ impl OverlayNode {
                 nlink: 2,
                 size: 0,
                 offset: 0,
+                stored: 0,
+                compressed: false,
                 meta: crate::Meta::with_mode(0o755),
             },
         })
@@ -225,10 +228,23 @@ impl<'a> Overlay<'a> {
             .collect())
     }
 
-    /// The contents of a merged regular file (zero copy, from the layer that owns it).
+    /// The contents of a merged regular file stored raw (zero copy, from the layer that owns
+    /// it); [`Error::Compressed`](crate::Error::Compressed) for a compressed one.
     pub fn file_data(&self, node: &OverlayNode) -> Result<&'a [u8]> {
         let top = node.top();
         self.image(top.layer)?.file_data(&top.node)
+    }
+
+    /// The contents of a merged regular file as its layer stores them ([`Image::contents`]).
+    pub fn contents(&self, node: &OverlayNode) -> Result<Contents<'a>> {
+        let top = node.top();
+        self.image(top.layer)?.contents(&top.node)
+    }
+
+    /// The whole contents of a merged regular file, decoded if compressed ([`Image::read_file`]).
+    pub fn read_file(&self, node: &OverlayNode) -> Result<Cow<'a, [u8]>> {
+        let top = node.top();
+        self.image(top.layer)?.read_file(&top.node)
     }
 
     /// The target of a merged symlink (POSIX `readlink`).
@@ -265,6 +281,11 @@ impl<'a> Overlay<'a> {
 /// whiteouts, no opaque flags, hard links within a layer kept. Like exporting a container's
 /// filesystem. The result is byte-identical to packing the merged tree directly.
 pub fn squash(layers: &[Image<'_>]) -> Result<Vec<u8>> {
+    squash_tree(layers)?.finish()
+}
+
+/// The merged tree of [`squash`], not yet laid out (to finish it compressed, say).
+pub fn squash_tree(layers: &[Image<'_>]) -> Result<ImageBuilder> {
     let overlay = Overlay::new(layers.to_vec());
     let mut b = ImageBuilder::new();
     let root = overlay.root()?;
@@ -295,7 +316,7 @@ pub fn squash(layers: &[Image<'_>]) -> Result<Vec<u8>> {
                         continue;
                     }
                     if top.node.kind() == Kind::File {
-                        b.add_file(&p, meta, overlay.file_data(&e.node)?.to_vec())?;
+                        b.add_file(&p, meta, overlay.read_file(&e.node)?.into_owned())?;
                     } else {
                         b.add_symlink(&p, meta, overlay.symlink_target(&e.node)?)?;
                     }
@@ -308,5 +329,5 @@ pub fn squash(layers: &[Image<'_>]) -> Result<Vec<u8>> {
             }
         }
     }
-    b.finish()
+    Ok(b)
 }

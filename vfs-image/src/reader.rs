@@ -12,9 +12,46 @@
 // 22 ns lazy.
 #![allow(clippy::unnecessary_lazy_evaluations)]
 
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::node::{DirEntry, Kind, Meta, Node};
+use crate::packed::{Packed, Unpacker};
+
+/// A regular file's contents as the image stores them ([`Image::contents`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Contents<'a> {
+    /// The bytes themselves, in place.
+    Raw(&'a [u8]),
+    /// A compressed body, decoded on read by an [`Unpacker`].
+    Packed(Packed<'a>),
+}
+
+impl<'a> Contents<'a> {
+    /// The file's length (`st_size`).
+    pub fn len(&self) -> u64 {
+        match self {
+            Contents::Raw(b) => b.len() as u64,
+            Contents::Packed(p) => p.len(),
+        }
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stored bytes: the contents, or the compressed body. Two files with the same stored
+    /// bytes at the same address have the same contents.
+    pub fn stored(&self) -> &'a [u8] {
+        match self {
+            Contents::Raw(b) => b,
+            Contents::Packed(p) => p.body(),
+        }
+    }
+}
 
 /// The validated header of an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,6 +293,8 @@ impl<'a> Image<'a> {
             nlink: 2,
             size: 0,
             offset: 0,
+            stored: 0,
+            compressed: false,
             meta: Meta::with_mode(0o755),
         })
     }
@@ -282,7 +321,7 @@ impl<'a> Image<'a> {
             why: "unknown kind",
         })?;
         let flags = r[I_FLAGS];
-        if flags & !INODE_FLAG_OPAQUE != 0 {
+        if flags & !(INODE_FLAG_OPAQUE | INODE_FLAG_COMPRESSED) != 0 {
             return Err(Error::BadInode {
                 ino,
                 why: "unknown inode flags",
@@ -295,6 +334,13 @@ impl<'a> Image<'a> {
                 why: "opaque flag on a non-directory",
             });
         }
+        let compressed = flags & INODE_FLAG_COMPRESSED != 0;
+        if compressed && (kind != Kind::File || h.flags & HEADER_FLAG_COMPRESSED == 0) {
+            return Err(Error::BadInode {
+                ino,
+                why: "compressed flag on a non-file or in an image without compression",
+            });
+        }
         let mode = u32_at(r, I_MODE);
         if mode & !0o7777 != 0 {
             return Err(Error::BadInode {
@@ -302,14 +348,32 @@ impl<'a> Image<'a> {
                 why: "mode has bits outside 07777",
             });
         }
+        let (size, offset) = (u64_at(r, I_SIZE), u64_at(r, I_OFFSET));
+        let stored = if compressed {
+            // The body's own header and table say how long it is; O(1) to read.
+            let head = (h.data_off.checked_add(offset))
+                .filter(|&s| offset <= h.data_len && s <= self.bytes.len() as u64)
+                .and_then(|s| self.bytes.get(s as usize..(h.data_off + h.data_len) as usize))
+                .ok_or(Error::OutOfBounds {
+                    what: "compressed file body",
+                    offset,
+                    len: PACKED_HEADER as u64,
+                    limit: h.data_len,
+                })?;
+            crate::packed::body_len(ino, size, head)?
+        } else {
+            size
+        };
         let node = Node {
             ino,
             kind,
             opaque,
             parent: u32_at(r, I_PARENT),
             nlink: u32_at(r, I_NLINK),
-            size: u64_at(r, I_SIZE),
-            offset: u64_at(r, I_OFFSET),
+            size,
+            offset,
+            stored,
+            compressed,
             meta: Meta {
                 mode,
                 uid: u32_at(r, I_UID),
@@ -325,10 +389,10 @@ impl<'a> Image<'a> {
             Kind::Symlink => ("symlink target", h.strings_len),
             Kind::Whiteout => ("whiteout", 0),
         };
-        region_end(what, node.offset, node.size, limit).map_err(|_| Error::OutOfBounds {
+        region_end(what, node.offset, node.stored, limit).map_err(|_| Error::OutOfBounds {
             what,
             offset: node.offset,
-            len: node.size,
+            len: node.stored,
             limit,
         })?;
         if kind == Kind::Dir && node.parent as u64 >= h.inode_count {
@@ -469,18 +533,52 @@ impl<'a> Image<'a> {
         self.node(dir.parent)
     }
 
-    /// The contents of a regular file: one contiguous slice borrowed from the image, no copy.
-    /// Like POSIX `pread` of the whole file, or an `mmap` of it.
+    /// The contents of a regular file stored raw: one contiguous slice borrowed from the image,
+    /// no copy. Like POSIX `pread` of the whole file, or an `mmap` of it.
+    /// [`Error::Compressed`] for a file stored compressed; [`Image::contents`] takes both.
     pub fn file_data(&self, node: &Node) -> Result<&'a [u8]> {
+        match self.contents(node)? {
+            Contents::Raw(b) => Ok(b),
+            Contents::Packed(_) => Err(Error::Compressed { ino: node.ino }),
+        }
+    }
+
+    /// The contents of a regular file as stored: raw bytes in place, or a compressed body to
+    /// decode with an [`Unpacker`](crate::Unpacker). O(1).
+    pub fn contents(&self, node: &Node) -> Result<Contents<'a>> {
         if node.kind != Kind::File {
             return Err(Error::NotAFile { ino: node.ino });
         }
-        self.slice(
-            "file data",
-            self.header.data_off,
-            self.header.data_len,
-            node,
-        )
+        let (base, limit) = (self.header.data_off, self.header.data_len);
+        if !node.compressed {
+            return self.slice("file data", base, limit, node).map(Contents::Raw);
+        }
+        let oob = || Error::OutOfBounds {
+            what: "compressed file body",
+            offset: node.offset,
+            len: node.stored,
+            limit,
+        };
+        let end = node.offset.checked_add(node.stored).filter(|&e| e <= limit);
+        let end = end.ok_or_else(oob)?;
+        let body = self
+            .bytes
+            .get((base + node.offset) as usize..(base + end) as usize)
+            .ok_or_else(oob)?;
+        Packed::new(node.ino, node.size, body).map(Contents::Packed)
+    }
+
+    /// The whole contents of a regular file: borrowed in place, or decoded into a new buffer
+    /// for a compressed one. Like reading the file from start to end.
+    pub fn read_file(&self, node: &Node) -> Result<Cow<'a, [u8]>> {
+        match self.contents(node)? {
+            Contents::Raw(b) => Ok(Cow::Borrowed(b)),
+            Contents::Packed(p) => {
+                let mut out = Vec::new();
+                Unpacker::new().read_all(&p, &mut out)?;
+                Ok(Cow::Owned(out))
+            }
+        }
     }
 
     /// The target of a symlink, verbatim bytes (POSIX `readlink`).

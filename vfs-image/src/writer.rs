@@ -12,11 +12,20 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::format::*;
 use crate::node::{Kind, Meta};
+use crate::packed::Packed;
 use crate::verify::meta_checksum;
 
 /// Default metadata of directories the builder creates on its own (missing parents, the root):
 /// mode 0755, owner 0:0, times at the epoch.
 pub const DEFAULT_DIR_META: Meta = Meta::with_mode(0o755);
+
+/// Decides how file contents are stored (`vfs_image::host::Zstd` compresses with Zstandard).
+pub trait Packer {
+    /// For each distinct content of an image, in order, its packed body (built with
+    /// [`pack_body`](crate::pack_body)) or `None` to store it raw. The same contents must give
+    /// the same bodies, or the image is not reproducible.
+    fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>>;
+}
 
 #[derive(Clone, Debug)]
 enum Body {
@@ -367,6 +376,17 @@ impl ImageBuilder {
     /// it in memory (file contents go straight from the builder to the sink). Returns the image
     /// size. An error from `sink` stops the write and is returned.
     pub fn finish_with(&self, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<u64> {
+        self.finish_packed(None, sink)
+    }
+
+    /// [`ImageBuilder::finish_with`], storing each distinct content as `packer` decides: raw,
+    /// or as a compressed body (format 1.1). With `None`, or when the packer stores everything
+    /// raw, the image is a format 1.0 image, byte for byte what `finish_with` writes.
+    pub fn finish_packed(
+        &self,
+        packer: Option<&dyn Packer>,
+        sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
         // 1. Number the reachable nodes breadth-first in name order. Directories are numbered
         //    when first seen in their parent, so a child directory's number is always greater
         //    than its parent's: the reader's no-cycle rule.
@@ -449,13 +469,13 @@ impl ImageBuilder {
             .ok_or_else(|| Error::Limit("image too large".into()))?;
 
         // 4. File data in inode order, identical contents stored once. The map is only probed,
-        //    never iterated, and first occurrence decides the offset: deterministic. Only the
+        //    never iterated, and first occurrence decides the order: deterministic. Only the
         //    plan is made here; the bytes go straight from the builder to the sink below.
+        //    Dedup compares the contents, so identical files share one body however stored.
         let mut seen: BTreeMap<(u64, u128), Vec<usize>> = BTreeMap::new();
-        let mut file_off = vec![0u64; n];
-        // (offset in the data region, builder node) of each distinct content, ascending.
-        let mut chunks: Vec<(u64, usize)> = Vec::new();
-        let mut data_end = 0u64;
+        // The builder node of each distinct content, in order of first occurrence.
+        let mut distinct: Vec<usize> = Vec::new();
+        let mut content_of = vec![usize::MAX; n];
         for (ino, &idx) in order.iter().enumerate() {
             let Body::File(bytes, hash) = &self.nodes[idx].body else {
                 continue;
@@ -469,20 +489,52 @@ impl ImageBuilder {
             let hit = candidates
                 .iter()
                 .copied()
-                .find(|&c| self.file_bytes(chunks[c].1) == &bytes[..]);
-            file_off[ino] = match hit {
-                Some(c) => chunks[c].0,
+                .find(|&c| self.file_bytes(distinct[c]) == &bytes[..]);
+            content_of[ino] = match hit {
+                Some(c) => c,
                 None => {
-                    // Offsets are relative to the data region, which starts 16-aligned.
-                    let off = align_up(data_end, DATA_ALIGN)
-                        .ok_or_else(|| Error::Limit("image too large".into()))?;
-                    candidates.push(chunks.len());
-                    chunks.push((off, idx));
-                    data_end = off + bytes.len() as u64;
-                    off
+                    candidates.push(distinct.len());
+                    distinct.push(idx);
+                    distinct.len() - 1
                 }
             };
         }
+        let bodies: Vec<Option<Vec<u8>>> = match packer {
+            Some(p) => {
+                let contents: Vec<&[u8]> = distinct.iter().map(|&i| self.file_bytes(i)).collect();
+                let bodies = p.pack(&contents);
+                if bodies.len() != contents.len() {
+                    return Err(Error::Limit("the packer returned a wrong number of bodies".into()));
+                }
+                for (c, b) in contents.iter().zip(&bodies) {
+                    if let Some(b) = b {
+                        Packed::new(0, c.len() as u64, b).map_err(|_| {
+                            Error::Limit("the packer returned a malformed body".into())
+                        })?;
+                    }
+                }
+                bodies
+            }
+            None => vec![None; distinct.len()],
+        };
+        let compressed_any = bodies.iter().any(Option::is_some);
+        // (offset in the data region, stored length) of each distinct content, ascending.
+        let mut placed: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
+        let mut data_end = 0u64;
+        for (c, &idx) in distinct.iter().enumerate() {
+            // Offsets are relative to the data region, which starts 16-aligned.
+            let off = align_up(data_end, DATA_ALIGN)
+                .ok_or_else(|| Error::Limit("image too large".into()))?;
+            let len = bodies[c].as_ref().map_or(self.file_bytes(idx).len(), Vec::len) as u64;
+            placed.push((off, len));
+            data_end = off + len;
+        }
+        let stored_bytes = |c: usize| -> &[u8] {
+            match &bodies[c] {
+                Some(b) => b,
+                None => self.file_bytes(distinct[c]),
+            }
+        };
         let data_len =
             align_up(data_end, DATA_ALIGN).ok_or_else(|| Error::Limit("image too large".into()))?;
         let image_size = data_off + data_len;
@@ -491,12 +543,18 @@ impl ImageBuilder {
         let mut out = vec![0u8; data_off as usize];
         out[..8].copy_from_slice(&MAGIC);
         put_u16(&mut out, H_VERSION_MAJOR, VERSION_MAJOR);
-        put_u16(&mut out, H_VERSION_MINOR, VERSION_MINOR);
+        let minor = if compressed_any {
+            VERSION_MINOR_COMPRESSED
+        } else {
+            VERSION_MINOR
+        };
+        put_u16(&mut out, H_VERSION_MINOR, minor);
         put_u32(&mut out, H_HEADER_SIZE, HEADER_SIZE as u32);
         put_u32(
             &mut out,
             H_FLAGS,
-            if has_layer_bits { HEADER_FLAG_LAYER } else { 0 },
+            (if has_layer_bits { HEADER_FLAG_LAYER } else { 0 })
+                | (if compressed_any { HEADER_FLAG_COMPRESSED } else { 0 }),
         );
         put_u32(&mut out, H_ROOT, 0);
         put_u64(&mut out, H_IMAGE_SIZE, image_size);
@@ -517,7 +575,15 @@ impl ImageBuilder {
             let at = inode_off as usize + ino * INODE_SIZE;
             let r = &mut out[at..at + INODE_SIZE];
             let (kind, flags, links, size, offset) = match &node.body {
-                Body::File(b, _) => (Kind::File, 0, nlink[ino], b.len() as u64, file_off[ino]),
+                Body::File(b, _) => {
+                    let c = content_of[ino];
+                    let (off, flags) = match placed.get(c) {
+                        Some(&(off, _)) if bodies[c].is_some() => (off, INODE_FLAG_COMPRESSED),
+                        Some(&(off, _)) => (off, 0),
+                        None => (0, 0), // empty file
+                    };
+                    (Kind::File, flags, nlink[ino], b.len() as u64, off)
+                }
                 Body::Dir { opaque, .. } => {
                     let (first, count) = dir_range[ino];
                     let flags = if *opaque { INODE_FLAG_OPAQUE } else { 0 };
@@ -551,11 +617,10 @@ impl ImageBuilder {
         let zeros = [0u8; DATA_ALIGN as usize];
         let emit_data = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
             let mut pos = 0u64;
-            for &(off, idx) in &chunks {
+            for (c, &(off, len)) in placed.iter().enumerate() {
                 sink(&zeros[..(off - pos) as usize])?;
-                let bytes = self.file_bytes(idx);
-                sink(bytes)?;
-                pos = off + bytes.len() as u64;
+                sink(stored_bytes(c))?;
+                pos = off + len;
             }
             sink(&zeros[..(data_len - pos) as usize])
         };

@@ -1,11 +1,13 @@
 //! Host-side helpers (feature `host`, needs `std`): pack a directory of the host filesystem,
 //! unpack an image into one, and import OCI/Docker layer tars. The guest never links these.
 
+mod compress;
 mod error;
 mod oci;
 mod pack;
 mod unpack;
 
+pub use compress::{Compression, Zstd, DEFAULT_ZSTD_LEVEL};
 pub use error::HostError;
 pub use oci::{import_tar, TarReport};
 pub use pack::{

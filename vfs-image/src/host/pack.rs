@@ -12,7 +12,7 @@ use std::sync::mpsc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::{ns_from, HostError, Overrides};
+use super::{ns_from, Compression, HostError, Overrides};
 use crate::{ImageBuilder, Meta};
 
 /// Options of [`pack_dir`].
@@ -29,6 +29,8 @@ pub struct PackOptions {
     /// change its atime and ctime cannot be restored, so by default both are set to the mtime,
     /// which keeps repeated packs of the same tree byte-identical.
     pub keep_atime_ctime: bool,
+    /// How file contents are stored: raw (the default) or compressed (format 1.1).
+    pub compression: Compression,
 }
 
 /// What a pack found: counts, and entries it could not store.
@@ -120,7 +122,9 @@ fn meta_of(md: &fs::Metadata, opts: &PackOptions) -> Meta {
 /// Packs the directory `root` into an image (like `mksquashfs DIR OUT`). See [`PackOptions`].
 pub fn pack_dir(root: &Path, opts: &PackOptions) -> Result<Vec<u8>, HostError> {
     let (builder, _) = build_dir(root, opts, &mut |_| {})?;
-    Ok(builder.finish()?)
+    let mut out = Vec::new();
+    write_image(&builder, opts.compression, &mut out)?;
+    Ok(out)
 }
 
 /// Packs `root` and streams the image into `out` (no second copy of the image in memory),
@@ -132,14 +136,21 @@ pub fn pack_dir_with(
     out: &mut dyn Write,
 ) -> Result<(PackReport, u64), HostError> {
     let (builder, report) = build_dir(root, opts, progress)?;
-    let size = write_image(&builder, out)?;
+    let size = write_image(&builder, opts.compression, out)?;
     Ok((report, size))
 }
 
-/// Finishes `builder` into `out`, keeping the I/O error if the writer fails.
-pub fn write_image(builder: &ImageBuilder, out: &mut dyn Write) -> Result<u64, HostError> {
+/// Finishes `builder` into `out`, storing contents as `compression` says, keeping the I/O
+/// error if the writer fails.
+pub fn write_image(
+    builder: &ImageBuilder,
+    compression: Compression,
+    out: &mut dyn Write,
+) -> Result<u64, HostError> {
     let mut io_error = None;
-    let r = builder.finish_with(&mut |b| {
+    let packer = compression.packer();
+    let packer = packer.as_ref().map(|p| p as &dyn crate::Packer);
+    let r = builder.finish_packed(packer, &mut |b| {
         out.write_all(b).map_err(|e| {
             io_error = Some(e);
             crate::Error::Output

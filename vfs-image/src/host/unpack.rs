@@ -101,7 +101,7 @@ pub fn unpack(
                     }
                     if node.kind() == Kind::File {
                         let mut f = fs::File::create_new(&path).map_err(HostError::io(&path))?;
-                        f.write_all(image.file_data(&node)?)
+                        f.write_all(&image.read_file(&node)?)
                             .map_err(HostError::io(&path))?;
                         drop(f);
                         chown(&path, &node, opts)?;

@@ -178,7 +178,7 @@ pub fn run_cat(a: CatArgs) -> Result<ExitCode> {
         Kind::Whiteout => bail!("{}: is a whiteout", a.path.display()),
     }
     let mut out = std::io::stdout().lock();
-    out.write_all(img.file_data(&node)?)?;
+    out.write_all(&img.read_file(&node)?)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

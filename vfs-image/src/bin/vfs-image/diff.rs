@@ -28,7 +28,7 @@ struct Entry {
 }
 
 /// Every path of an image (without a leading `/`), with what is compared and the raw content.
-type Listing<'a> = BTreeMap<Vec<u8>, (Entry, &'a [u8])>;
+type Listing<'a> = BTreeMap<Vec<u8>, (Entry, std::borrow::Cow<'a, [u8]>)>;
 
 fn collect<'a>(img: &Image<'a>) -> Result<Listing<'a>> {
     let mut out = BTreeMap::new();
@@ -42,16 +42,16 @@ fn collect<'a>(img: &Image<'a>) -> Result<Listing<'a>> {
             }
             path.extend_from_slice(e.name);
             let n = e.node;
-            let content: &[u8] = match n.kind() {
-                Kind::File => img.file_data(&n)?,
-                Kind::Symlink => img.symlink_target(&n)?,
-                _ => &[],
+            let content: std::borrow::Cow<[u8]> = match n.kind() {
+                Kind::File => img.read_file(&n)?,
+                Kind::Symlink => img.symlink_target(&n)?.into(),
+                _ => (&[][..]).into(),
             };
             let entry = Entry {
                 kind: n.kind(),
                 opaque: n.is_opaque(),
                 meta: n.meta(),
-                content_hash: fingerprint(content),
+                content_hash: fingerprint(&content),
             };
             if n.kind() == Kind::Dir {
                 stack.push((path.clone(), n));

@@ -17,6 +17,10 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also list every regular file: path, size, bytes stored, and how it is stored
+    /// (raw, or compressed with its ratio).
+    #[arg(long)]
+    files: bool,
 }
 
 /// Arguments of `vfs-image verify`.
@@ -34,7 +38,17 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
     let s = img
         .stats()
         .with_context(|| format!("{}: corrupt image", a.image.display()))?;
-    let saved = s.file_bytes.saturating_sub(s.stored_bytes);
+    // Distinct contents as decoded: what dedup kept, before compression shrank some of it.
+    let distinct = s.stored_bytes - s.compressed_stored_bytes + s.compressed_raw_bytes;
+    let saved = s.file_bytes.saturating_sub(distinct);
+    let ratio = |raw: u64, stored: u64| {
+        if stored == 0 {
+            1.0
+        } else {
+            raw as f64 / stored as f64
+        }
+    };
+    let files = if a.files { list_files(&img)? } else { Vec::new() };
     if a.json {
         let v = json!({
             "path": a.image.display().to_string(),
@@ -58,7 +72,14 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
                 "file_bytes": s.file_bytes, "stored_bytes": s.stored_bytes,
                 "dedup_saved_bytes": saved, "deduped_files": s.deduped_files,
                 "metadata_bytes": h.data_off,
+                "compressed_contents": s.compressed_contents,
+                "compressed_raw_bytes": s.compressed_raw_bytes,
+                "compressed_stored_bytes": s.compressed_stored_bytes,
+                "compression_ratio": ratio(s.compressed_raw_bytes, s.compressed_stored_bytes),
             },
+            "files": files.iter().map(|f| json!({
+                "path": f.path, "size": f.size, "stored": f.stored, "compressed": f.compressed,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -111,7 +132,57 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
         human_size(saved),
         s.deduped_files
     );
+    if s.compressed_contents > 0 {
+        println!(
+            "compressed:     {} contents, {} -> {} ({:.2}x, zstd)",
+            s.compressed_contents,
+            human_size(s.compressed_raw_bytes),
+            human_size(s.compressed_stored_bytes),
+            ratio(s.compressed_raw_bytes, s.compressed_stored_bytes)
+        );
+    }
+    for f in &files {
+        let how = if f.compressed {
+            format!("zstd {:.2}x", ratio(f.size, f.stored))
+        } else {
+            "raw".to_string()
+        };
+        println!("{:>10} {:>10} {:<11} {}", f.size, f.stored, how, f.path);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One regular file as `inspect --files` lists it.
+struct FileRow {
+    path: String,
+    size: u64,
+    stored: u64,
+    compressed: bool,
+}
+
+/// Every regular file of `img` (each inode once, under its first name), in path order.
+fn list_files(img: &vfs_image::Image) -> Result<Vec<FileRow>> {
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![(String::new(), img.root())];
+    while let Some((prefix, dir)) = stack.pop() {
+        for e in img.read_dir(&dir, 0)? {
+            let e = e?;
+            let path = format!("{prefix}/{}", String::from_utf8_lossy(e.name));
+            match e.node.kind() {
+                vfs_image::Kind::Dir => stack.push((path, e.node)),
+                vfs_image::Kind::File if seen.insert(e.node.ino()) => rows.push(FileRow {
+                    path,
+                    size: e.node.size(),
+                    stored: e.node.stored_len(),
+                    compressed: e.node.is_compressed(),
+                }),
+                _ => {}
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(rows)
 }
 
 /// Runs `vfs-image verify`.

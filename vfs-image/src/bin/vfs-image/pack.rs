@@ -8,9 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vfs_image::host::{
-    import_tar, pack_dir_with, write_image, Overrides, PackOptions, PackProgress,
+    import_tar, pack_dir_with, write_image, Compression, Overrides, PackOptions, PackProgress,
 };
-use vfs_image::{squash, ImageBuilder};
+use vfs_image::{squash_tree, ImageBuilder};
 
 /// Arguments of `vfs-image pack`.
 #[derive(Args, Debug)]
@@ -40,6 +40,10 @@ pub struct PackArgs {
     /// the same tree twice gives the same bytes).
     #[arg(long)]
     keep_atime_ctime: bool,
+    /// Store file contents compressed: `zstd` (level 19), `zstd:LEVEL` (1-22), or `none` to
+    /// keep every file raw and readable in place (format 1.0).
+    #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value = "none")]
+    compress: Compression,
 }
 
 fn parse_owner(s: &str) -> Result<(u32, u32), String> {
@@ -116,7 +120,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
         for s in &report.skipped {
             eprintln!("vfs-image: warning: {s}: devices and FIFOs are not stored, skipped");
         }
-        let size = write_image(&b, &mut create(&a.output)?)
+        let size = write_image(&b, a.compress, &mut create(&a.output)?)
             .with_context(|| format!("cannot write {}", a.output.display()))?;
         eprintln!(
             "imported {} tar entries ({} whiteouts, {} opaque dirs) into {} ({})",
@@ -132,6 +136,7 @@ fn pack(a: PackArgs) -> Result<ExitCode> {
             overrides,
             excludes: a.exclude.clone(),
             keep_atime_ctime: a.keep_atime_ctime,
+            compression: a.compress,
         };
         // The bar appears only if packing takes more than a moment, and only on a terminal
         // (indicatif hides itself otherwise).
@@ -189,6 +194,9 @@ pub struct SquashArgs {
     /// Output image file.
     #[arg(short, long, value_name = "OUT.vfs")]
     output: PathBuf,
+    /// Store file contents compressed (`zstd`, `zstd:LEVEL`) or raw (`none`), as in `pack`.
+    #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value = "none")]
+    compress: Compression,
 }
 
 /// Runs `vfs-image squash`.
@@ -203,7 +211,9 @@ pub fn run_squash(a: SquashArgs) -> Result<ExitCode> {
         .zip(&files)
         .map(|(p, b)| crate::open_image(p, b))
         .collect::<Result<Vec<_>>>()?;
-    let bytes = squash(&images).context("squashing layers")?;
+    let tree = squash_tree(&images).context("squashing layers")?;
+    let mut bytes = Vec::new();
+    write_image(&tree, a.compress, &mut bytes).context("laying out the squashed image")?;
     std::fs::write(&a.output, &bytes)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     eprintln!(

@@ -1,0 +1,366 @@
+//! Compressed files (format 1.1): the packed body a compressed file's inode points at, how a
+//! reader decodes it with bounded memory, and how the writer builds one.
+//!
+//! A packed body is a chunk table followed by the chunks, each chunk being `1 << shift` bytes
+//! of the file (the last one shorter) stored on its own: a Zstandard frame, or the bytes
+//! themselves when compressing did not make them smaller. Chunks are independent, so a read in
+//! the middle of a large file decodes only the chunks it touches.
+//!
+//! Hostile bodies are normal: every length is checked against the file's declared size before
+//! anything is decoded. A frame must be single-segment, declare exactly its chunk's length and
+//! use no dictionary and no checksum; the decoder is fed only that frame and may never produce
+//! a byte more than declared. So a truncated frame, a bomb (a frame that expands past its
+//! declared size) and a table whose chunks overlap are errors, and decoding one chunk never
+//! allocates more than about twice the chunk size.
+
+use alloc::vec::Vec;
+
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use ruzstd::io::Read;
+
+use crate::error::{Error, Result};
+use crate::format::*;
+
+/// A validated view of one compressed file's body. Built by [`Image::contents`]
+/// (crate::Image::contents); the checks done there are O(1), and each chunk's range is
+/// checked again when it is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Packed<'a> {
+    ino: u32,
+    size: u64,
+    shift: u8,
+    count: u32,
+    /// The whole body: header, chunk table, chunks.
+    body: &'a [u8],
+}
+
+/// The length of the body that starts at `head` (the bytes from the body's start to the end of
+/// the data region) for a file of `size` bytes, after checking its header and table bounds.
+pub(crate) fn body_len(ino: u32, size: u64, head: &[u8]) -> Result<u64> {
+    let bad = |why| Error::BadPacked { ino, why };
+    let h = head.get(..PACKED_HEADER).ok_or(bad("body header past the data region"))?;
+    if h[0] != CODEC_ZSTD {
+        return Err(bad("unknown codec"));
+    }
+    let shift = h[1];
+    if !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift) {
+        return Err(bad("chunk size out of range"));
+    }
+    if u16_at(h, 2) != 0 {
+        return Err(bad("reserved bytes are not zero"));
+    }
+    let count = u32_at(h, 4) as u64;
+    if size == 0 || count != size.div_ceil(1 << shift) {
+        return Err(bad("chunk count does not match the file size"));
+    }
+    let table_end = PACKED_HEADER as u64 + 4 * count;
+    let last = (table_end - 4) as usize;
+    let last_end = head
+        .get(last..last + 4)
+        .map(|b| u32_at(b, 0) as u64)
+        .ok_or(bad("chunk table past the data region"))?;
+    Ok(table_end + last_end)
+}
+
+impl<'a> Packed<'a> {
+    /// Wraps `body`, which [`body_len`] measured, of inode `ino` holding `size` bytes.
+    pub(crate) fn new(ino: u32, size: u64, body: &'a [u8]) -> Result<Packed<'a>> {
+        let len = body_len(ino, size, body)?;
+        if len != body.len() as u64 {
+            return Err(Error::BadPacked {
+                ino,
+                why: "body length does not match its chunk table",
+            });
+        }
+        Ok(Packed {
+            ino,
+            size,
+            shift: body[1],
+            count: u32_at(body, 4),
+            body,
+        })
+    }
+
+    /// The file's length once decoded (`st_size`).
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the file is empty (never true: empty files are not packed).
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Bytes the body takes in the image: header, chunk table and chunks.
+    pub fn stored_len(&self) -> u64 {
+        self.body.len() as u64
+    }
+
+    /// The whole body as stored (for checksums and identity).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The inode the body belongs to (for error messages).
+    pub fn ino(&self) -> u32 {
+        self.ino
+    }
+
+    /// Number of chunks.
+    pub fn chunk_count(&self) -> u32 {
+        self.count
+    }
+
+    /// Bytes per chunk (all but the last).
+    pub fn chunk_size(&self) -> u64 {
+        1 << self.shift
+    }
+
+    /// Decoded length of chunk `i`.
+    fn raw_len(&self, i: u32) -> usize {
+        let start = (i as u64) << self.shift;
+        self.size.saturating_sub(start).min(self.chunk_size()) as usize
+    }
+
+    fn end(&self, i: u32) -> u64 {
+        u32_at(self.body, PACKED_HEADER + 4 * i as usize) as u64
+    }
+
+    /// Chunk `i`: (decoded length, stored bytes). A chunk stored as long as its decoded length
+    /// is stored raw; one stored longer is an error (the writer stores raw instead).
+    pub fn chunk(&self, i: u32) -> Result<(usize, &'a [u8])> {
+        let bad = |why| Error::BadPacked { ino: self.ino, why };
+        if i >= self.count {
+            return Err(bad("chunk index out of range"));
+        }
+        let start = if i == 0 { 0 } else { self.end(i - 1) };
+        let end = self.end(i);
+        if start > end {
+            return Err(bad("chunk table not ascending (chunks overlap)"));
+        }
+        let base = PACKED_HEADER as u64 + 4 * self.count as u64;
+        let stored = self
+            .body
+            .get((base + start) as usize..(base + end) as usize)
+            .ok_or(bad("chunk past the end of the body"))?;
+        let raw = self.raw_len(i);
+        if stored.len() > raw {
+            return Err(bad("chunk stored larger than its contents"));
+        }
+        Ok((raw, stored))
+    }
+}
+
+/// Checks that `frame` is one Zstandard frame header a reader accepts for a chunk of `raw`
+/// bytes: single segment (so the window is the content and nothing larger is allocated), its
+/// declared content size exactly `raw`, no dictionary, no checksum, no reserved bit.
+fn check_frame(frame: &[u8], raw: usize) -> core::result::Result<(), &'static str> {
+    const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+    if frame.get(..4) != Some(&MAGIC[..]) {
+        return Err("chunk is not a Zstandard frame");
+    }
+    let fhd = *frame.get(4).ok_or("truncated frame header")?;
+    if fhd & 0x20 == 0 {
+        return Err("frame is not single-segment");
+    }
+    if fhd & 0x08 != 0 || fhd & 0x03 != 0 || fhd & 0x04 != 0 {
+        return Err("frame uses a reserved bit, a dictionary or a checksum");
+    }
+    let (len, add) = match fhd >> 6 {
+        0 => (1, 0),
+        1 => (2, 256),
+        2 => (4, 0),
+        _ => (8, 0),
+    };
+    let field = frame.get(5..5 + len).ok_or("truncated frame header")?;
+    let mut fcs = 0u64;
+    for (k, b) in field.iter().enumerate() {
+        fcs |= (*b as u64) << (8 * k);
+    }
+    if fcs + add != raw as u64 {
+        return Err("frame declares a size other than its chunk's");
+    }
+    Ok(())
+}
+
+/// Decodes compressed files: one Zstandard decoder (its tables are reused from file to file)
+/// and a cache of the last chunk decoded, for reads that take a chunk in pieces.
+///
+/// A read that covers whole chunks decodes them straight into the caller's buffer; only a read
+/// of part of a chunk decodes it into the cache, so the next read of the same chunk (a
+/// sequential reader going 8 KiB at a time) copies from there. The cache holds at most one
+/// chunk (≤ 1 MiB) and [`Unpacker::forget`] empties it.
+#[derive(Default)]
+pub struct Unpacker {
+    decoder: Option<FrameDecoder>,
+    cache: Vec<u8>,
+    /// (address of the body, chunk index) the cache holds.
+    cached: Option<(usize, u32)>,
+}
+
+impl core::fmt::Debug for Unpacker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Unpacker")
+            .field("cached", &self.cached)
+            .field("cache_len", &self.cache.len())
+            .finish()
+    }
+}
+
+impl Unpacker {
+    /// A decoder with an empty cache. Allocates nothing until it first decodes.
+    pub fn new() -> Unpacker {
+        Unpacker::default()
+    }
+
+    /// Drops the cached chunk and frees its memory (what a snapshot should not carry).
+    pub fn forget(&mut self) {
+        self.cache = Vec::new();
+        self.cached = None;
+    }
+
+    /// Bytes of decoded data held in the cache.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Decodes chunk `i` of `p` into `out`, which is exactly its decoded length.
+    fn decode_chunk(&mut self, p: &Packed, i: u32, out: &mut [u8]) -> Result<()> {
+        let (raw, stored) = p.chunk(i)?;
+        let bad = |why| Error::BadPacked { ino: p.ino, why };
+        debug_assert_eq!(out.len(), raw);
+        if stored.len() == raw {
+            out.copy_from_slice(stored);
+            return Ok(());
+        }
+        check_frame(stored, raw).map_err(bad)?;
+        let dec = self.decoder.get_or_insert_with(FrameDecoder::new);
+        let mut src = stored;
+        dec.init(&mut src).map_err(|_| bad("bad frame header"))?;
+        let mut done = 0usize;
+        loop {
+            // Ask for one byte more than is left, so a frame that would overrun is caught
+            // after at most one block (≤ 128 KiB) beyond the declared size.
+            let want = raw - done + 1;
+            dec.decode_blocks(&mut src, BlockDecodingStrategy::UptoBytes(want))
+                .map_err(|_| bad("corrupt or truncated frame"))?;
+            let n = dec
+                .read(&mut out[done..])
+                .map_err(|_| bad("corrupt frame"))?;
+            done += n;
+            if dec.can_collect() > 0 {
+                return Err(bad("frame expands beyond its declared size"));
+            }
+            if dec.is_finished() {
+                break;
+            }
+            if n == 0 && src.is_empty() {
+                return Err(bad("truncated frame"));
+            }
+        }
+        if done != raw {
+            return Err(bad("frame decodes to fewer bytes than declared"));
+        }
+        if !src.is_empty() {
+            return Err(bad("bytes after the frame"));
+        }
+        Ok(())
+    }
+
+    /// Copies bytes of `p` starting at `offset` into `buf`, decoding the chunks they lie in;
+    /// returns how many (0 at or past the end). Like POSIX `pread`.
+    pub fn read_at(&mut self, p: &Packed, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        if offset >= p.size {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(p.size - offset) as usize;
+        let mut done = 0usize;
+        while done < n {
+            let pos = offset + done as u64;
+            let i = (pos >> p.shift) as u32;
+            let o = (pos - ((i as u64) << p.shift)) as usize;
+            let raw = p.raw_len(i);
+            let m = (raw - o).min(n - done);
+            let dst = &mut buf[done..done + m];
+            let key = (p.body.as_ptr() as usize, i);
+            if self.cached == Some(key) {
+                dst.copy_from_slice(&self.cache[o..o + m]);
+            } else if m == raw {
+                self.decode_chunk(p, i, dst)?;
+            } else {
+                let (_, stored) = p.chunk(i)?;
+                if stored.len() == raw {
+                    dst.copy_from_slice(&stored[o..o + m]);
+                } else {
+                    let mut cache = core::mem::take(&mut self.cache);
+                    self.cached = None;
+                    cache.clear();
+                    cache
+                        .try_reserve_exact(raw)
+                        .map_err(|_| Error::Limit("out of memory decoding a chunk".into()))?;
+                    cache.resize(raw, 0);
+                    let r = self.decode_chunk(p, i, &mut cache);
+                    self.cache = cache;
+                    r?;
+                    self.cached = Some(key);
+                    dst.copy_from_slice(&self.cache[o..o + m]);
+                }
+            }
+            done += m;
+        }
+        Ok(n)
+    }
+
+    /// The whole file, decoded into `out` (cleared first). Memory for exactly the declared size
+    /// is reserved up front, and no more is ever used.
+    pub fn read_all(&mut self, p: &Packed, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        let n = usize::try_from(p.size).map_err(|_| Error::TooLarge {
+            what: "compressed file",
+            value: p.size,
+        })?;
+        out.try_reserve_exact(n)
+            .map_err(|_| Error::Limit("out of memory decoding a file".into()))?;
+        out.resize(n, 0);
+        let mut at = 0usize;
+        for i in 0..p.count {
+            let raw = p.raw_len(i);
+            self.decode_chunk(p, i, &mut out[at..at + raw])?;
+            at += raw;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the packed body of `content` with chunks of `1 << shift` bytes, compressing each with
+/// `compress` (which returns a single-segment Zstandard frame without dictionary or checksum,
+/// or `None` to store the chunk raw). Returns `None` when packing would not save at least
+/// [`DATA_ALIGN`] bytes, so the file is better stored raw and read in place.
+pub fn pack_body(
+    content: &[u8],
+    shift: u8,
+    compress: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    if content.is_empty() || !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift) {
+        return None;
+    }
+    let chunks: Vec<&[u8]> = content.chunks(1 << shift).collect();
+    let count = u32::try_from(chunks.len()).ok()?;
+    let table = PACKED_HEADER + 4 * chunks.len();
+    let mut body = alloc::vec![0u8; table];
+    body[0] = CODEC_ZSTD;
+    body[1] = shift;
+    put_u32(&mut body, 4, count);
+    for (i, c) in chunks.iter().enumerate() {
+        match compress(c).filter(|z| z.len() < c.len() && check_frame(z, c.len()).is_ok()) {
+            Some(z) => body.extend_from_slice(&z),
+            None => body.extend_from_slice(c),
+        }
+        let end = u32::try_from(body.len() - table).ok()?;
+        put_u32(&mut body, PACKED_HEADER + 4 * i, end);
+        if body.len() + DATA_ALIGN as usize > content.len() {
+            return None;
+        }
+    }
+    Some(body)
+}
