@@ -32,6 +32,9 @@ pub(crate) enum FileData {
     Owned(Vec<u8>),
     /// Bytes of a read-only lower layer, never changed in place.
     Borrowed(&'static [u8]),
+    /// A compressed file of a read-only lower layer: decoded on read (by the filesystem's
+    /// `Unpacker`), and into `Owned` bytes when first changed, as `Borrowed` is copied.
+    Packed(vfs_image::Packed<'static>),
     /// A file with holes: chunks that were written, everything else zeros.
     Sparse(Sparse),
 }
@@ -94,6 +97,19 @@ fn to_chunks(bytes: &[u8]) -> Result<Sparse> {
         s.chunks.insert(i as u64, v);
     }
     Ok(s)
+}
+
+/// The whole contents of a compressed lower file, decoded: what a copy-up starts from.
+/// `EIO` if the image is corrupt there, `ENOSPC` if the allocator refuses.
+fn unpack_vec(p: &vfs_image::Packed) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    vfs_image::Unpacker::new()
+        .read_all(p, &mut v)
+        .map_err(|e| match e {
+            vfs_image::Error::Limit(_) | vfs_image::Error::TooLarge { .. } => Errno::ENOSPC,
+            _ => Errno::EIO,
+        })?;
+    Ok(v)
 }
 
 fn copy_vec(b: &[u8]) -> Result<Vec<u8>> {
@@ -192,7 +208,7 @@ impl FileData {
         match self {
             FileData::Owned(v) => Some(v),
             FileData::Borrowed(b) => Some(b),
-            FileData::Sparse(_) => None,
+            FileData::Packed(_) | FileData::Sparse(_) => None,
         }
     }
 
@@ -208,7 +224,7 @@ impl FileData {
         let mut v = Vec::new();
         v.try_reserve_exact(n).map_err(|_| Errno::ENOSPC)?;
         v.resize(n, 0);
-        let k = self.read_at(0, &mut v);
+        let k = self.read_at(0, &mut v, &mut vfs_image::Unpacker::new())?;
         v.truncate(k);
         Ok(v)
     }
@@ -218,6 +234,7 @@ impl FileData {
         match self {
             FileData::Owned(v) => v.len() as u64,
             FileData::Borrowed(b) => b.len() as u64,
+            FileData::Packed(p) => p.len(),
             FileData::Sparse(s) => s.len,
         }
     }
@@ -226,7 +243,7 @@ impl FileData {
     /// `Fs::untouched_image_file` asks a stricter one).
     #[cfg(test)]
     pub fn is_borrowed(&self) -> bool {
-        matches!(self, FileData::Borrowed(_))
+        matches!(self, FileData::Borrowed(_) | FileData::Packed(_))
     }
 
     /// Whether the file is stored as chunks with holes.
@@ -240,7 +257,7 @@ impl FileData {
     pub fn owned_bytes(&self) -> u64 {
         match self {
             FileData::Owned(v) => v.len() as u64,
-            FileData::Borrowed(_) => 0,
+            FileData::Borrowed(_) | FileData::Packed(_) => 0,
             FileData::Sparse(s) => s.stored,
         }
     }
@@ -252,7 +269,7 @@ impl FileData {
         }
         let end = start.saturating_add(n);
         match self {
-            FileData::Owned(_) | FileData::Borrowed(_) => {
+            FileData::Owned(_) | FileData::Borrowed(_) | FileData::Packed(_) => {
                 let len = self.len();
                 if stays_dense(len, start, end, avail) {
                     len.max(end)
@@ -270,7 +287,7 @@ impl FileData {
         match self {
             _ if len == 0 => 0,
             FileData::Borrowed(_) if len <= cur => 0,
-            FileData::Owned(_) | FileData::Borrowed(_) => {
+            FileData::Owned(_) | FileData::Borrowed(_) | FileData::Packed(_) => {
                 if len <= cur || stays_dense(cur, len, len, avail) {
                     len
                 } else {
@@ -283,21 +300,32 @@ impl FileData {
     }
 
     /// Copies bytes starting at `offset` into `buf`; returns how many (0 at or past the end).
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+    /// A compressed file is decoded by `unpacker`; `EIO` if the image is corrupt there.
+    pub fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        unpacker: &mut vfs_image::Unpacker,
+    ) -> Result<usize> {
         let data = match self {
             FileData::Owned(v) => v.as_slice(),
             FileData::Borrowed(b) => b,
-            FileData::Sparse(s) => return s.read_at(offset, buf),
+            FileData::Sparse(s) => return Ok(s.read_at(offset, buf)),
+            FileData::Packed(p) => {
+                return unpacker
+                    .read_at(p, offset, buf)
+                    .map_err(|_| Errno::EIO);
+            }
         };
         let Ok(start) = usize::try_from(offset) else {
-            return 0;
+            return Ok(0);
         };
         if start >= data.len() {
-            return 0;
+            return Ok(0);
         }
         let n = buf.len().min(data.len() - start);
         buf[..n].copy_from_slice(&data[start..start + n]);
-        n
+        Ok(n)
     }
 
     /// Writes `buf` at `offset`, the gap after the old end reading as zeros.
@@ -327,6 +355,10 @@ impl FileData {
             return Ok(0);
         }
         let end = offset.checked_add(n).ok_or(Errno::EFBIG)?;
+        if let FileData::Packed(p) = self {
+            // Copy-up of a compressed file: decoded whole, then written like an owned file.
+            *self = FileData::Owned(unpack_vec(p)?);
+        }
         // Choose the representation once for the whole write, as the quota check did.
         match self {
             FileData::Borrowed(b) => {
@@ -352,7 +384,8 @@ impl FileData {
             match self {
                 FileData::Owned(v) => dense_write(v, pos, b)?,
                 FileData::Sparse(s) => s.write_at(pos, b)?,
-                FileData::Borrowed(_) => return Err(Errno::ENOSPC), // unreachable: copied above
+                // Unreachable: copied above.
+                FileData::Borrowed(_) | FileData::Packed(_) => return Err(Errno::ENOSPC),
             }
             pos += take as u64;
             left -= take as u64;
@@ -371,6 +404,10 @@ impl FileData {
             // Dropping a borrowed image file needs no copy at all.
             *self = FileData::Owned(Vec::new());
             return Ok(());
+        }
+        if let FileData::Packed(p) = self {
+            // Copy-up of a compressed file (no prefix of it can stay borrowed).
+            *self = FileData::Owned(unpack_vec(p)?);
         }
         match self {
             FileData::Borrowed(b) if len < cur => {
@@ -394,6 +431,7 @@ impl FileData {
                 *self = FileData::Owned(v);
             }
             FileData::Owned(v) => dense_set_len(v, len)?,
+            FileData::Packed(_) => return Err(Errno::EIO), // unreachable: decoded above
         }
         Ok(())
     }
@@ -447,9 +485,9 @@ mod tests {
         d.write_at(4, b"XYZ").unwrap();
         assert_eq!(all(&d), b"\0\0\0aXYZ");
         let mut buf = [0u8; 4];
-        assert_eq!(d.read_at(5, &mut buf), 2);
+        assert_eq!(d.read_at(5, &mut buf, &mut Default::default()), Ok(2));
         assert_eq!(&buf[..2], b"YZ");
-        assert_eq!(d.read_at(99, &mut buf), 0);
+        assert_eq!(d.read_at(99, &mut buf, &mut Default::default()), Ok(0));
         d.set_len(2, u64::MAX).unwrap();
         assert_eq!(d.len(), 2);
         d.set_len(4, u64::MAX).unwrap();
@@ -510,7 +548,7 @@ mod tests {
             assert_eq!(d.len(), model.len() as u64, "step {i}");
             assert_eq!(all(&d), model, "step {i}");
             let mut b = vec![7u8; 300];
-            let k = d.read_at(CHUNK - 150, &mut b);
+            let k = d.read_at(CHUNK - 150, &mut b, &mut Default::default()).unwrap();
             let lo = (CHUNK as usize - 150).min(model.len());
             let hi = (lo + 300).min(model.len());
             assert_eq!(&b[..k], &model[lo..hi], "step {i}");

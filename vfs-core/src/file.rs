@@ -67,7 +67,7 @@ impl Fs {
         };
         let mut total = 0usize;
         for b in bufs.iter_mut() {
-            let n = data.read_at(offset + total as u64, b);
+            let n = data.read_at(offset + total as u64, b, &mut self.unpacker)?;
             total += n;
             if n < b.len() {
                 break;

@@ -1,6 +1,7 @@
 //! The filesystem object and the operations on descriptors themselves: creation, close,
 //! renumbering, stat, flags, rights, host descriptors, sync.
 
+use crate::data::FileData;
 use crate::cache::PathCache;
 use crate::config::Config;
 use crate::dir::{Dir, DirEdit};
@@ -32,6 +33,10 @@ pub struct Fs {
     pub(crate) last_now: std::cell::Cell<u64>,
     /// Whole paths resolved before, dropped whenever a directory's entries change.
     pub(crate) path_cache: PathCache,
+    /// Decodes compressed image files on read. Its memory (at most one chunk, ≤ 1 MiB, and
+    /// the decoder's tables) is the filesystem's own, counted against no quota, like a page
+    /// cache; the chunk is dropped when the file it came from is closed.
+    pub(crate) unpacker: vfs_image::Unpacker,
 }
 
 impl std::fmt::Debug for Fs {
@@ -75,6 +80,7 @@ impl Fs {
             lower_inodes: 0,
             last_now: std::cell::Cell::new(now),
             path_cache: PathCache::default(),
+            unpacker: vfs_image::Unpacker::new(),
         };
         fs.edit_names(root, None, |d| d.set_parent(root));
         fs
@@ -266,6 +272,13 @@ impl Fs {
                 }
             }
             i.refs = i.refs.saturating_sub(1);
+            if let Kind::File(FileData::Packed(p)) = &i.kind {
+                if self.unpacker.holds(p) {
+                    // Decoded bytes of a closed file are not kept: a snapshot taken later
+                    // (a pre-initialized box) carries none of them.
+                    self.unpacker.forget();
+                }
+            }
         }
         self.maybe_free(f.ino);
     }

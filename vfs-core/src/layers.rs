@@ -132,14 +132,16 @@ impl Fs {
     /// what an overlay filesystem knows when it decides whether a file was copied up.
     pub fn untouched_image_file(&self, ino: Ino) -> Option<ImageOrigin> {
         let i = self.inodes.get(ino)?;
-        let Kind::File(FileData::Borrowed(bytes)) = &i.kind else {
-            return None;
+        let bytes: &'static [u8] = match &i.kind {
+            Kind::File(FileData::Borrowed(b)) => b,
+            Kind::File(FileData::Packed(p)) => p.body(),
+            _ => return None,
         };
         let (layer, image_ino) = i.origin?;
         let image = self.lower.as_ref()?.layer(layer)?;
         let node = image.node(image_ino).ok()?;
         let meta = node.meta();
-        let same = core::ptr::eq(*bytes, image.file_data(&node).ok()?)
+        let same = core::ptr::eq(bytes, image.contents(&node).ok()?.stored())
             && i.mode == meta.mode
             && i.uid == meta.uid
             && i.gid == meta.gid
@@ -203,9 +205,12 @@ impl Fs {
                 continue;
             }
             let kind = match top.node.kind() {
-                vfs_image::Kind::File => Kind::File(FileData::Borrowed(
-                    overlay.file_data(&e.node).map_err(|_| Errno::EIO)?,
-                )),
+                vfs_image::Kind::File => {
+                    Kind::File(match overlay.contents(&e.node).map_err(|_| Errno::EIO)? {
+                        vfs_image::Contents::Raw(b) => FileData::Borrowed(b),
+                        vfs_image::Contents::Packed(p) => FileData::Packed(p),
+                    })
+                }
                 vfs_image::Kind::Symlink => {
                     let t = overlay.symlink_target(&e.node).map_err(|_| Errno::EIO)?;
                     if t.is_empty() || t.contains(&0) || t.len() >= crate::PATH_MAX {

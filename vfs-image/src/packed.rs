@@ -219,6 +219,11 @@ impl Unpacker {
         self.cached = None;
     }
 
+    /// Whether the cache holds a chunk of `p` (so closing `p` may [`forget`](Self::forget)).
+    pub fn holds(&self, p: &Packed) -> bool {
+        self.cached.is_some_and(|(at, _)| at == p.body.as_ptr() as usize)
+    }
+
     /// Bytes of decoded data held in the cache.
     pub fn cached_bytes(&self) -> usize {
         self.cache.len()

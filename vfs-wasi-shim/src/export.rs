@@ -178,8 +178,8 @@ impl Walk<'_, '_> {
                             && same_meta(l, &st)
                             && self
                                 .overlay
-                                .file_data(l)
-                                .is_ok_and(|d| d == data.as_slice())
+                                .read_file(l)
+                                .is_ok_and(|d| *d == *data.as_slice())
                     });
                     if unchanged {
                         self.skip(&st, child);

@@ -28,7 +28,7 @@ pub fn read_file(layers: &[impl AsRef<[u8]>], path: &str) -> Result<Option<Vec<u
     let o = overlay(layers)?;
     match o.resolve(path.as_bytes())? {
         Some(node) if node.kind() == vfs_image::Kind::File => {
-            Ok(Some(o.file_data(&node)?.to_vec()))
+            Ok(Some(o.read_file(&node)?.into_owned()))
         }
         _ => Ok(None),
     }
