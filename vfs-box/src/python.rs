@@ -40,6 +40,10 @@ pub struct PythonArgs {
     /// "import json, re"), so each run starts with the interpreter up. See `vfs-box preinit`.
     #[arg(long, value_name = "CODE")]
     pub preinit: Option<String>,
+    /// How the layers store file contents: `zstd` (level 19, the default), `zstd:LEVEL`
+    /// (1-22), or `none` (raw, read in place).
+    #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value_t = layers::DEFAULT_COMPRESSION)]
+    pub compress: vfs_image::host::Compression,
 }
 
 pub fn build(a: &PythonArgs) -> Result<()> {
@@ -76,16 +80,16 @@ pub fn build(a: &PythonArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut images = vec![("stdlib", layers::pack(&stdlib.root)?)];
+    let mut images = vec![("stdlib", layers::pack_stage_cached(&stdlib, a.compress)?)];
     if let Some(t) = &tests {
-        images.push(("tests", layers::pack(&t.root)?));
+        images.push(("tests", layers::pack_stage_cached(t, a.compress)?));
     }
     if let Some(app) = &a.app {
         let work = crate::cache::cache_root()?
             .join("work")
             .join(std::process::id().to_string());
         let stage = layers::stage_app(&engine, &host_python, &stdlib, app, Some(&a.entry), &work)?;
-        images.push(("app", layers::pack(&stage.root)?));
+        images.push(("app", layers::pack(&stage.root, a.compress)?));
         let _ = std::fs::remove_dir_all(&work);
     }
     let code = guest::build(&dist, Flavor::Vfs)?;

@@ -312,9 +312,7 @@ impl FileData {
             FileData::Borrowed(b) => b,
             FileData::Sparse(s) => return Ok(s.read_at(offset, buf)),
             FileData::Packed(p) => {
-                return unpacker
-                    .read_at(p, offset, buf)
-                    .map_err(|_| Errno::EIO);
+                return unpacker.read_at(p, offset, buf).map_err(|_| Errno::EIO);
             }
         };
         let Ok(start) = usize::try_from(offset) else {
@@ -548,7 +546,9 @@ mod tests {
             assert_eq!(d.len(), model.len() as u64, "step {i}");
             assert_eq!(all(&d), model, "step {i}");
             let mut b = vec![7u8; 300];
-            let k = d.read_at(CHUNK - 150, &mut b, &mut Default::default()).unwrap();
+            let k = d
+                .read_at(CHUNK - 150, &mut b, &mut Default::default())
+                .unwrap();
             let lo = (CHUNK as usize - 150).min(model.len());
             let hi = (lo + 300).min(model.len());
             assert_eq!(&b[..k], &model[lo..hi], "step {i}");

@@ -1,9 +1,9 @@
 //! The filesystem object and the operations on descriptors themselves: creation, close,
 //! renumbering, stat, flags, rights, host descriptors, sync.
 
-use crate::data::FileData;
 use crate::cache::PathCache;
 use crate::config::Config;
+use crate::data::FileData;
 use crate::dir::{Dir, DirEdit};
 use crate::errno::{Errno, Result};
 use crate::fd::{Entry, FdTable, OpenFile};
@@ -84,6 +84,14 @@ impl Fs {
         };
         fs.edit_names(root, None, |d| d.set_parent(root));
         fs
+    }
+
+    /// Frees the memory that only speeds reading up: the decoder of compressed image files,
+    /// its tables and the chunk it last decoded. Nothing visible changes. Like Linux's
+    /// `echo 1 > /proc/sys/vm/drop_caches`; a pre-initialized box calls it before its snapshot
+    /// so the snapshot carries no decoded copies of image files.
+    pub fn drop_caches(&mut self) {
+        self.unpacker = vfs_image::Unpacker::new();
     }
 
     /// The limits and settings this filesystem was created with.

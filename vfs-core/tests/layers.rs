@@ -346,7 +346,15 @@ fn open_for_writing(fs: &mut Fs, r: Fd, p: &str) -> Fd {
 
 /// Contents that compress but are not one repeated byte: 300 KiB spans three 128 KiB chunks.
 fn text(len: usize) -> Vec<u8> {
-    let words = [&b"import "[..], b"def ", b"return ", b"self", b"(x)\n", b"    ", b"42"];
+    let words = [
+        &b"import "[..],
+        b"def ",
+        b"return ",
+        b"self",
+        b"(x)\n",
+        b"    ",
+        b"42",
+    ];
     let mut v = Vec::with_capacity(len);
     let mut i = 7usize;
     while v.len() < len {
@@ -396,7 +404,15 @@ fn compressed_layers_read_whole_in_pieces_and_at_offsets() {
     assert_eq!(read(&mut fs, r, "small.py"), &text(5000)[..256]);
     assert_eq!(read(&mut fs, r, "tiny"), b"t");
     let fd = fs
-        .open(r, b"big", true, OFlags::empty(), Access::Read, FdFlags::empty(), 0)
+        .open(
+            r,
+            b"big",
+            true,
+            OFlags::empty(),
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
         .unwrap();
     // Whole, in one read (what CPython does with a .pyc).
     let mut all = vec![0u8; big.len() + 1];
@@ -414,7 +430,12 @@ fn compressed_layers_read_whole_in_pieces_and_at_offsets() {
     }
     assert_eq!(got, big);
     // At offsets that straddle chunk boundaries, and past the end.
-    for (off, len) in [(131_000u64, 2_000usize), (1, 262_144), (262_143, 100), (307_000, 9_000)] {
+    for (off, len) in [
+        (131_000u64, 2_000usize),
+        (1, 262_144),
+        (262_143, 100),
+        (307_000, 9_000),
+    ] {
         let mut b = vec![0u8; len];
         let n = fs.pread(fd, &mut b, off).unwrap();
         let want = &big[(off as usize).min(big.len())..(off as usize + len).min(big.len())];
@@ -440,13 +461,25 @@ fn compressed_files_copy_up_on_write_and_truncate() {
     let mut want = big.clone();
     want[200_000..200_002].copy_from_slice(b"XY");
     let fd = fs
-        .open(r, b"big", true, OFlags::empty(), Access::Read, FdFlags::empty(), 0)
+        .open(
+            r,
+            b"big",
+            true,
+            OFlags::empty(),
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
         .unwrap();
     let mut all = vec![0u8; want.len()];
     assert_eq!(fs.read(fd, &mut all), Ok(want.len()));
     assert_eq!(all, want);
     fs.close(fd).unwrap();
-    assert_eq!(fs.used_bytes(), want.len() as u64, "copy-up charges the whole file");
+    assert_eq!(
+        fs.used_bytes(),
+        want.len() as u64,
+        "copy-up charges the whole file"
+    );
     let ino = fs.stat(r, b"big", true).unwrap().ino;
     assert_eq!(fs.untouched_image_file(ino), None);
     // Shrinking a compressed file decodes the prefix it keeps.
@@ -480,10 +513,21 @@ fn corrupt_compressed_files_read_as_eio() {
     let mut fs = Fs::with_layers(Config::default(), &[bad]).unwrap();
     let r = fs.open_root().unwrap();
     let fd = fs
-        .open(r, b"big", true, OFlags::empty(), Access::Read, FdFlags::empty(), 0)
+        .open(
+            r,
+            b"big",
+            true,
+            OFlags::empty(),
+            Access::Read,
+            FdFlags::empty(),
+            0,
+        )
         .unwrap();
     let mut b = vec![0u8; 1000];
-    assert_eq!(fs.pread(fd, &mut b, 0).map(|n| &b[..n] == &text(1000)[..]), Ok(true));
+    assert_eq!(
+        fs.pread(fd, &mut b, 0).map(|n| &b[..n] == &text(1000)[..]),
+        Ok(true)
+    );
     let mut whole = vec![0u8; 300 * 1024];
     assert_eq!(fs.pread(fd, &mut whole, 0), Err(EIO));
 }

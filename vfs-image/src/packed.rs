@@ -38,7 +38,9 @@ pub struct Packed<'a> {
 /// the data region) for a file of `size` bytes, after checking its header and table bounds.
 pub(crate) fn body_len(ino: u32, size: u64, head: &[u8]) -> Result<u64> {
     let bad = |why| Error::BadPacked { ino, why };
-    let h = head.get(..PACKED_HEADER).ok_or(bad("body header past the data region"))?;
+    let h = head
+        .get(..PACKED_HEADER)
+        .ok_or(bad("body header past the data region"))?;
     if h[0] != CODEC_ZSTD {
         return Err(bad("unknown codec"));
     }
@@ -221,7 +223,8 @@ impl Unpacker {
 
     /// Whether the cache holds a chunk of `p` (so closing `p` may [`forget`](Self::forget)).
     pub fn holds(&self, p: &Packed) -> bool {
-        self.cached.is_some_and(|(at, _)| at == p.body.as_ptr() as usize)
+        self.cached
+            .is_some_and(|(at, _)| at == p.body.as_ptr() as usize)
     }
 
     /// Bytes of decoded data held in the cache.

@@ -353,7 +353,10 @@ impl<'a> Image<'a> {
             // The body's own header and table say how long it is; O(1) to read.
             let head = (h.data_off.checked_add(offset))
                 .filter(|&s| offset <= h.data_len && s <= self.bytes.len() as u64)
-                .and_then(|s| self.bytes.get(s as usize..(h.data_off + h.data_len) as usize))
+                .and_then(|s| {
+                    self.bytes
+                        .get(s as usize..(h.data_off + h.data_len) as usize)
+                })
                 .ok_or(Error::OutOfBounds {
                     what: "compressed file body",
                     offset,
@@ -551,7 +554,9 @@ impl<'a> Image<'a> {
         }
         let (base, limit) = (self.header.data_off, self.header.data_len);
         if !node.compressed {
-            return self.slice("file data", base, limit, node).map(Contents::Raw);
+            return self
+                .slice("file data", base, limit, node)
+                .map(Contents::Raw);
         }
         let oob = || Error::OutOfBounds {
             what: "compressed file body",

@@ -504,7 +504,9 @@ impl ImageBuilder {
                 let contents: Vec<&[u8]> = distinct.iter().map(|&i| self.file_bytes(i)).collect();
                 let bodies = p.pack(&contents);
                 if bodies.len() != contents.len() {
-                    return Err(Error::Limit("the packer returned a wrong number of bodies".into()));
+                    return Err(Error::Limit(
+                        "the packer returned a wrong number of bodies".into(),
+                    ));
                 }
                 for (c, b) in contents.iter().zip(&bodies) {
                     if let Some(b) = b {
@@ -525,7 +527,9 @@ impl ImageBuilder {
             // Offsets are relative to the data region, which starts 16-aligned.
             let off = align_up(data_end, DATA_ALIGN)
                 .ok_or_else(|| Error::Limit("image too large".into()))?;
-            let len = bodies[c].as_ref().map_or(self.file_bytes(idx).len(), Vec::len) as u64;
+            let len = bodies[c]
+                .as_ref()
+                .map_or(self.file_bytes(idx).len(), Vec::len) as u64;
             placed.push((off, len));
             data_end = off + len;
         }
@@ -554,7 +558,11 @@ impl ImageBuilder {
             &mut out,
             H_FLAGS,
             (if has_layer_bits { HEADER_FLAG_LAYER } else { 0 })
-                | (if compressed_any { HEADER_FLAG_COMPRESSED } else { 0 }),
+                | (if compressed_any {
+                    HEADER_FLAG_COMPRESSED
+                } else {
+                    0
+                }),
         );
         put_u32(&mut out, H_ROOT, 0);
         put_u64(&mut out, H_IMAGE_SIZE, image_size);

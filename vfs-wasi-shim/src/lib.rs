@@ -45,3 +45,10 @@ mod guest;
 /// preopens (documented on the function).
 #[cfg(target_arch = "wasm32")]
 pub use guest::resume::resume;
+
+/// Frees the filesystem's read caches (`vfs_core::Fs::drop_caches`): call it last in a
+/// pre-initialization function, so the snapshot holds no decoded copies of compressed files.
+#[cfg(target_arch = "wasm32")]
+pub fn drop_caches() {
+    guest::state::with(|st| st.shim.fs_mut().drop_caches());
+}

@@ -349,6 +349,9 @@ pub extern "C" fn vfs_box_preinit() {
         fail_preinit();
     }
     flush_all();
+    // Decoded chunks of compressed files and the decoder's tables are not worth snapshotting.
+    #[cfg(feature = "vfs")]
+    vfs_wasi_shim::drop_caches();
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
     RESUME.store(resume as usize, Ordering::SeqCst);
     SET_ENVIRON.store(set_environ as usize, Ordering::SeqCst);

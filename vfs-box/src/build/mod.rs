@@ -61,6 +61,10 @@ pub struct BuildArgs {
     /// preinit`).
     #[arg(long, value_name = "CODE")]
     pub preinit: Option<String>,
+    /// How the layers store file contents: `zstd` (level 19, the default), `zstd:LEVEL`
+    /// (1-22), or `none` (raw, read in place). Layers made by `RUN` in the box are stored raw.
+    #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value_t = layers::DEFAULT_COMPRESSION)]
+    pub compress: vfs_image::host::Compression,
 }
 
 /// One layer of a box being built.
@@ -109,6 +113,8 @@ fn set_pair(list: &mut Vec<(String, String)>, key: &str, value: &str) {
 /// Everything a build uses, prepared once.
 struct Builder {
     engine: wasmtime::Engine,
+    /// How the layers this build makes store file contents.
+    compression: vfs_image::host::Compression,
     /// The host flavour of the guest (compiles bytecode).
     host_python: PathBuf,
     /// The vfs flavour (the box's code).
@@ -167,7 +173,7 @@ impl Builder {
             }
         }
         context::settle_dir_times(stage)?;
-        layers::pack(stage)
+        layers::pack(stage, self.compression)
     }
 
     /// A box made of `code` and `layers` plus a configuration layer, written to `out`.
@@ -181,7 +187,7 @@ impl Builder {
             .open(&file)?
             .set_modified(std::time::UNIX_EPOCH)?;
         context::settle_dir_times(&stage)?;
-        let config_layer = layers::pack(&stage)?;
+        let config_layer = layers::pack(&stage, self.compression)?;
         let mut all: Vec<&[u8]> = layers.to_vec();
         all.push(&config_layer);
         let capacity = vfs_image::format::LAYER_SLOTS;
@@ -277,7 +283,8 @@ pub fn build(a: &BuildArgs) -> Result<()> {
         .join(format!("build-{}", std::process::id()));
     let b = Builder {
         stdlib_lib: stdlib.root.join(STDLIB_IN_GUEST.trim_start_matches('/')),
-        stdlib_layer: Rc::new(layers::pack(&stdlib.root)?),
+        stdlib_layer: Rc::new(layers::pack_stage_cached(&stdlib, a.compress)?),
+        compression: a.compress,
         engine,
         host_python,
         code,
@@ -337,7 +344,8 @@ fn run_build(
             Base::Box(path) => {
                 let bytes = from_box::layers(path)?;
                 let config = from_box::config_of(&bytes)?;
-                let mut parts: Vec<&[u8]> = vec![CACHE_VERSION.as_bytes(), b"box"];
+                let how = b.compression.to_string();
+                let mut parts: Vec<&[u8]> = vec![CACHE_VERSION.as_bytes(), b"box", how.as_bytes()];
                 parts.extend(bytes.iter().map(|l| l.as_slice()));
                 State {
                     key: digest(&parts),
@@ -456,7 +464,7 @@ fn run_step(
                 return add_layer(b, st, key, &step.text, |b| {
                     let stage = b.scratch("workdir")?;
                     context::make_dirs(&stage, &stage.join(dir.trim_start_matches('/')))?;
-                    Ok(Some(layers::pack(&stage)?))
+                    Ok(Some(layers::pack(&stage, b.compression)?))
                 });
             }
         }

@@ -86,7 +86,11 @@ impl Zstd {
         Zstd { level, threads }
     }
 
-    fn pack_one(&self, cx: &mut zstd::bulk::Compressor<'static>, content: &[u8]) -> Option<Vec<u8>> {
+    fn pack_one(
+        &self,
+        cx: &mut zstd::bulk::Compressor<'static>,
+        content: &[u8],
+    ) -> Option<Vec<u8>> {
         pack_body(content, CHUNK_SHIFT, &mut |chunk| cx.compress(chunk).ok())
     }
 
@@ -153,12 +157,27 @@ mod tests {
     #[test]
     fn same_contents_same_bodies_whatever_the_threads() {
         let contents: Vec<Vec<u8>> = (0..40u32)
-            .map(|i| (0..(i * 7919) % 300_000).map(|k| (k % 251 ^ i) as u8).collect())
+            .map(|i| {
+                (0..(i * 7919) % 300_000)
+                    .map(|k| (k % 251 ^ i) as u8)
+                    .collect()
+            })
             .collect();
         let refs: Vec<&[u8]> = contents.iter().map(|c| c.as_slice()).collect();
-        let one = Zstd { level: 3, threads: 1 }.pack(&refs);
-        let four = Zstd { level: 3, threads: 4 }.pack(&refs);
+        let one = Zstd {
+            level: 3,
+            threads: 1,
+        }
+        .pack(&refs);
+        let four = Zstd {
+            level: 3,
+            threads: 4,
+        }
+        .pack(&refs);
         assert_eq!(one, four);
-        assert!(one.iter().flatten().count() > 30, "repetitive contents must compress");
+        assert!(
+            one.iter().flatten().count() > 30,
+            "repetitive contents must compress"
+        );
     }
 }

@@ -4,5 +4,5 @@
 pub mod exports;
 pub(crate) mod host;
 pub mod resume;
-mod state;
+pub(crate) mod state;
 mod trace;

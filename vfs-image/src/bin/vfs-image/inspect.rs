@@ -48,7 +48,11 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
             raw as f64 / stored as f64
         }
     };
-    let files = if a.files { list_files(&img)? } else { Vec::new() };
+    let files = if a.files {
+        list_files(&img)?
+    } else {
+        Vec::new()
+    };
     if a.json {
         let v = json!({
             "path": a.image.display().to_string(),
