@@ -1,0 +1,322 @@
+//! Hostile compressed images (format 1.1): truncated frames, frames that expand past their
+//! declared size (bombs), chunk tables that overlap, bad body headers, and every single bit
+//! flipped in a compressed body. Each must be an error or, for a flip the format cannot see
+//! without checksums, different bytes of the declared length; never a panic, a hang or an
+//! allocation beyond the declared size. `verify` catches every flip by the data checksum.
+
+use vfs_image::format::{CHUNK_SHIFT_MIN, PACKED_HEADER};
+use vfs_image::host::Zstd;
+use vfs_image::{
+    meta_checksum, pack_body, Contents, Error, Image, ImageBuilder, Meta, Packer, Unpacker,
+};
+
+const INODE_OFF: usize = 32;
+const DATA_OFF: usize = 80;
+const DATA_LEN: usize = 88;
+const META_SUM: usize = 96;
+const DATA_SUM: usize = 104;
+
+fn get64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+fn set64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+fn get32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn set32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Recomputes both checksums, so `verify` gets past them to the structural and decoding checks.
+fn reseal(b: &mut [u8]) {
+    let (off, len) = (get64(b, DATA_OFF) as usize, get64(b, DATA_LEN) as usize);
+    set64(b, DATA_SUM, vfs_image::data_checksum(&b[off..off + len]));
+    let sum = meta_checksum(b, get64(b, INODE_OFF), get64(b, DATA_OFF));
+    set64(b, META_SUM, sum);
+}
+
+/// Text that compresses (about 4x), `len` bytes.
+fn text(len: usize, seed: usize) -> Vec<u8> {
+    let words = [&b"def "[..], b"return ", b"self.", b"value", b" = ", b"\n    ", b"(x, y)"];
+    let mut v = Vec::with_capacity(len);
+    let mut i = seed;
+    while v.len() < len {
+        i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        v.extend_from_slice(words[(i >> 33) % words.len()]);
+    }
+    v.truncate(len);
+    v
+}
+
+/// Zstandard at level 3 with chunks of 4 KiB (the smallest a reader takes), so a small file
+/// has several chunks.
+struct SmallChunks;
+
+impl Packer for SmallChunks {
+    fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        contents
+            .iter()
+            .map(|c| {
+                pack_body(c, CHUNK_SHIFT_MIN, &mut |chunk| {
+                    let mut z = zstd::bulk::Compressor::new(3).ok()?;
+                    z.include_checksum(false).ok()?;
+                    z.include_dictid(false).ok()?;
+                    z.compress(chunk).ok()
+                })
+            })
+            .collect()
+    }
+}
+
+/// One file `f` of 10,000 bytes in three 4 KiB chunks, compressed; and `g`, raw.
+fn sample() -> Vec<u8> {
+    let mut b = ImageBuilder::new();
+    b.add_file(b"f", Meta::with_mode(0o644), text(10_000, 1))
+        .unwrap();
+    b.add_file(b"g", Meta::with_mode(0o644), b"raw".to_vec())
+        .unwrap();
+    let mut out = Vec::new();
+    b.finish_packed(Some(&SmallChunks), &mut |x| {
+        out.extend_from_slice(x);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+/// Where `f`'s body starts in the image.
+fn body_at(img: &[u8]) -> usize {
+    let i = Image::open(img).unwrap();
+    let n = i.resolve(b"f").unwrap().unwrap();
+    let Contents::Packed(p) = i.contents(&n).unwrap() else {
+        panic!("f is compressed")
+    };
+    p.body().as_ptr() as usize - img.as_ptr() as usize
+}
+
+/// Reads `f` whole, and in 1000-byte pieces; returns the first error.
+fn read_f(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let img = Image::open(bytes)?;
+    let n = img
+        .resolve(b"f")?
+        .ok_or(Error::NotFound { path: b"f".to_vec() })?;
+    let whole = img.read_file(&n)?.into_owned();
+    assert_eq!(whole.len() as u64, n.size(), "a decoded file has its declared size");
+    let Contents::Packed(p) = img.contents(&n)? else {
+        return Ok(whole);
+    };
+    let mut u = Unpacker::new();
+    let mut pieces = Vec::new();
+    let mut buf = [0u8; 1000];
+    loop {
+        let k = u.read_at(&p, pieces.len() as u64, &mut buf)?;
+        if k == 0 {
+            break;
+        }
+        pieces.extend_from_slice(&buf[..k]);
+        assert!(u.cached_bytes() <= p.chunk_size() as usize);
+    }
+    assert_eq!(pieces, whole, "reading in pieces gives the same bytes");
+    Ok(whole)
+}
+
+#[test]
+fn the_sample_is_valid_and_compressed() {
+    let b = sample();
+    let img = Image::open(&b).unwrap();
+    assert_eq!(img.header().version_minor, 1);
+    let s = img.verify().unwrap();
+    assert_eq!(s.compressed_contents, 1);
+    assert!(s.compressed_stored_bytes * 2 < s.compressed_raw_bytes);
+    assert_eq!(read_f(&b).unwrap(), text(10_000, 1));
+    let g = img.resolve(b"g").unwrap().unwrap();
+    assert!(!g.is_compressed());
+    assert_eq!(img.file_data(&g).unwrap(), b"raw");
+    let f = img.resolve(b"f").unwrap().unwrap();
+    assert!(matches!(img.file_data(&f), Err(Error::Compressed { .. })));
+}
+
+#[test]
+fn truncated_frames_are_errors() {
+    let b0 = sample();
+    let at = body_at(&b0);
+    let table = at + PACKED_HEADER;
+    // Pull each chunk's end back by 1..=12 bytes: that chunk's frame is cut short and the
+    // next one starts inside it.
+    for chunk in 0..3 {
+        for cut in 1..=12u32 {
+            let mut b = b0.clone();
+            let e = get32(&b, table + 4 * chunk);
+            set32(&mut b, table + 4 * chunk, e - cut);
+            let r = read_f(&b);
+            assert!(
+                matches!(r, Err(Error::BadPacked { .. })),
+                "chunk {chunk} cut by {cut}: {r:?}"
+            );
+            reseal(&mut b);
+            if let Ok(img) = Image::open(&b) {
+                assert!(img.verify().is_err());
+            }
+        }
+    }
+}
+
+#[test]
+fn overlapping_chunk_tables_are_errors() {
+    let b0 = sample();
+    let table = body_at(&b0) + PACKED_HEADER;
+    let mut b = b0.clone();
+    // Chunk 0 ends after chunk 1 does: the two overlap.
+    let e1 = get32(&b, table + 4);
+    set32(&mut b, table, e1 + 1);
+    // Read whole, chunk 0 now runs into chunk 1's bytes; read from chunk 1 on, the table is
+    // seen to overlap.
+    assert!(matches!(read_f(&b), Err(Error::BadPacked { .. })));
+    let img = Image::open(&b).unwrap();
+    let n = img.resolve(b"f").unwrap().unwrap();
+    let Contents::Packed(p) = img.contents(&n).unwrap() else {
+        panic!("f is compressed")
+    };
+    let r = Unpacker::new().read_at(&p, 5000, &mut [0u8; 100]);
+    assert!(
+        matches!(r, Err(Error::BadPacked { why, .. }) if why.contains("overlap")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn bad_body_headers_are_errors_when_the_inode_is_read() {
+    let b0 = sample();
+    let at = body_at(&b0);
+    let cases: [(usize, u8, &str); 4] = [
+        (0, 9, "unknown codec"),
+        (1, 30, "chunk size out of range"),
+        (2, 1, "reserved"),
+        (4, 7, "chunk count"),
+    ];
+    for (off, value, why) in cases {
+        let mut b = b0.clone();
+        b[at + off] = value;
+        let img = Image::open(&b).unwrap();
+        let e = img.resolve(b"f").unwrap_err();
+        assert!(
+            matches!(e, Error::BadPacked { why: w, .. } if w.contains(why)),
+            "{why}: {e:?}"
+        );
+    }
+    // A chunk table claiming more bytes than the data region holds.
+    let mut b = b0.clone();
+    set32(&mut b, at + PACKED_HEADER + 8, u32::MAX - 16);
+    let img = Image::open(&b).unwrap();
+    assert!(img.resolve(b"f").is_err());
+}
+
+/// A single-segment frame declaring `declared` bytes whose RLE blocks make `blocks` × 4 KiB.
+fn rle_frame(declared: u32, blocks: usize) -> Vec<u8> {
+    let mut f = vec![0x28, 0xB5, 0x2F, 0xFD, 0xA0];
+    f.extend_from_slice(&declared.to_le_bytes());
+    for i in 0..blocks {
+        let last = (i + 1 == blocks) as u32;
+        let header = last | (1 << 1) | (4096 << 3); // RLE block of 4096 bytes
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.push(b'A');
+    }
+    f
+}
+
+#[test]
+fn bombs_are_refused_without_allocating_past_the_declared_size() {
+    let b0 = sample();
+    let at = body_at(&b0);
+    let table = at + PACKED_HEADER;
+    let start = table + 4 * 3;
+    let first_len = get32(&b0, table) as usize;
+    let frame_room = first_len;
+    // 1. A frame that declares its chunk's 4096 bytes but holds blocks for 256 times that.
+    //    It needs to fit in chunk 0's room, so build one of that size: RLE blocks are 4 bytes.
+    let blocks = ((frame_room - 9) / 4).min(256);
+    assert!(blocks >= 2, "chunk 0 has room for a bomb of {blocks} blocks");
+    let bomb = rle_frame(4096, blocks);
+    let mut b = b0.clone();
+    b[start..start + bomb.len()].copy_from_slice(&bomb);
+    set32(&mut b, table, bomb.len() as u32);
+    // The chunk table still must ascend: the next chunk now starts where the bomb ends.
+    let r = read_f(&b);
+    assert!(
+        matches!(r, Err(Error::BadPacked { why, .. }) if why.contains("beyond") || why.contains("bytes after")),
+        "{r:?}"
+    );
+    // 2. A frame declaring more than the chunk holds (1 GiB) is refused before decoding.
+    let mut b = b0.clone();
+    let big = rle_frame(1 << 30, 1);
+    b[start..start + big.len()].copy_from_slice(&big);
+    set32(&mut b, table, big.len() as u32);
+    let r = read_f(&b);
+    assert!(
+        matches!(r, Err(Error::BadPacked { why, .. }) if why.contains("declares")),
+        "{r:?}"
+    );
+    // 3. A frame that is not single-segment (its window could be anything) is refused.
+    let mut b = b0.clone();
+    b[start + 4] &= !0x20;
+    assert!(matches!(read_f(&b), Err(Error::BadPacked { .. })));
+}
+
+#[test]
+fn every_single_bit_flip_in_a_body_is_handled() {
+    let b0 = sample();
+    let want = text(10_000, 1);
+    let at = body_at(&b0);
+    let img = Image::open(&b0).unwrap();
+    let n = img.resolve(b"f").unwrap().unwrap();
+    let end = at + n.stored_len() as usize;
+    let mut refused = 0;
+    for i in at..end {
+        for bit in 0..8 {
+            let mut b = b0.clone();
+            b[i] ^= 1 << bit;
+            match read_f(&b) {
+                Err(_) => refused += 1,
+                Ok(got) => assert_eq!(got.len(), want.len()),
+            }
+            let img = Image::open(&b).unwrap();
+            assert!(img.verify().is_err(), "flip of bit {bit} in byte {i} not detected");
+        }
+    }
+    // Many flips break a frame's structure; flips in literals stored as they are cannot be
+    // seen without a checksum (as in a raw file) and give other bytes of the right length.
+    let total = (end - at) * 8;
+    assert!(refused * 4 > total, "{refused} of {total} refused");
+}
+
+#[test]
+fn the_writer_refuses_malformed_bodies_from_a_packer() {
+    struct Liar;
+    impl Packer for Liar {
+        fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+            contents.iter().map(|_| Some(vec![1, 17, 0, 0, 9, 0, 0, 0])).collect()
+        }
+    }
+    let mut b = ImageBuilder::new();
+    b.add_file(b"f", Meta::with_mode(0o644), text(5000, 2))
+        .unwrap();
+    let r = b.finish_packed(Some(&Liar), &mut |_| Ok(()));
+    assert!(matches!(r, Err(Error::Limit(_))), "{r:?}");
+    // And the real packer, at any chunk size, round-trips.
+    let contents = text(700_000, 3);
+    let mut b = ImageBuilder::new();
+    b.add_file(b"big", Meta::with_mode(0o644), contents.clone())
+        .unwrap();
+    let mut out = Vec::new();
+    b.finish_packed(Some(&Zstd::new(1)), &mut |x| {
+        out.extend_from_slice(x);
+        Ok(())
+    })
+    .unwrap();
+    let img = Image::open(&out).unwrap();
+    let n = img.resolve(b"big").unwrap().unwrap();
+    assert!(n.is_compressed());
+    assert_eq!(img.read_file(&n).unwrap().as_ref(), &contents[..]);
+}
