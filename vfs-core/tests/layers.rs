@@ -374,7 +374,7 @@ fn packed_layer() -> &'static [u8] {
     b.add_file(b"small.py", m, text(5000)).unwrap();
     b.add_file(b"tiny", m, b"t".to_vec()).unwrap();
     let mut out = Vec::new();
-    let zstd = vfs_image::host::Zstd::new(3);
+    let zstd = vfs_image::host::ChunkPacker::new(vfs_image::host::Compression::Zstd { level: 3 });
     b.finish_packed(Some(&zstd), &mut |x| {
         out.extend_from_slice(x);
         Ok(())

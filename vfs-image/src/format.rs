@@ -40,6 +40,9 @@ pub const INODE_FLAG_COMPRESSED: u8 = 2;
 
 /// Codec byte of a packed body: every compressed chunk is one Zstandard frame (RFC 8878).
 pub const CODEC_ZSTD: u8 = 1;
+/// Codec byte of a packed body: every compressed chunk is one LZ4 block (the LZ4 block
+/// format, no frame), decoding to exactly the chunk's length.
+pub const CODEC_LZ4: u8 = 2;
 /// Size of a packed body's header: codec `u8`, chunk shift `u8`, reserved `u16`, chunk count
 /// `u32`; the chunk table (`u32` end offsets) follows.
 pub const PACKED_HEADER: usize = 8;

@@ -2,8 +2,8 @@
 //! reader decodes it with bounded memory, and how the writer builds one.
 //!
 //! A packed body is a chunk table followed by the chunks, each chunk being `1 << shift` bytes
-//! of the file (the last one shorter) stored on its own: a Zstandard frame, or the bytes
-//! themselves when compressing did not make them smaller. Chunks are independent, so a read in
+//! of the file (the last one shorter) stored on its own: a Zstandard frame or an LZ4 block (the
+//! body's codec), or the bytes themselves when compressing did not make them smaller. Chunks are independent, so a read in
 //! the middle of a large file decodes only the chunks it touches.
 //!
 //! Hostile bodies are normal: every length is checked against the file's declared size before
@@ -41,7 +41,7 @@ pub(crate) fn body_len(ino: u32, size: u64, head: &[u8]) -> Result<u64> {
     let h = head
         .get(..PACKED_HEADER)
         .ok_or(bad("body header past the data region"))?;
-    if h[0] != CODEC_ZSTD {
+    if h[0] != CODEC_ZSTD && h[0] != CODEC_LZ4 {
         return Err(bad("unknown codec"));
     }
     let shift = h[1];
@@ -101,6 +101,11 @@ impl<'a> Packed<'a> {
     /// The whole body as stored (for checksums and identity).
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// The codec byte ([`CODEC_ZSTD`] or [`CODEC_LZ4`]).
+    pub fn codec(&self) -> u8 {
+        self.body[0]
     }
 
     /// The inode the body belongs to (for error messages).
@@ -241,6 +246,16 @@ impl Unpacker {
             out.copy_from_slice(stored);
             return Ok(());
         }
+        if p.codec() == CODEC_LZ4 {
+            // Writes only inside `out`, allocates nothing; the block must fill it exactly.
+            return match lz4_flex::block::decompress_into(stored, out) {
+                Ok(n) if n == raw => Ok(()),
+                Ok(_) => Err(bad("block decodes to fewer bytes than declared")),
+                Err(_) => Err(bad(
+                    "corrupt or truncated block, or one that expands beyond its declared size",
+                )),
+            };
+        }
         check_frame(stored, raw).map_err(bad)?;
         let dec = self.decoder.get_or_insert_with(FrameDecoder::new);
         let mut src = stored;
@@ -341,26 +356,34 @@ impl Unpacker {
 }
 
 /// Builds the packed body of `content` with chunks of `1 << shift` bytes, compressing each with
-/// `compress` (which returns a single-segment Zstandard frame without dictionary or checksum,
-/// or `None` to store the chunk raw). Returns `None` when packing would not save at least
-/// [`DATA_ALIGN`] bytes, so the file is better stored raw and read in place.
+/// `compress`, which returns for `codec` [`CODEC_ZSTD`] a single-segment Zstandard frame without
+/// dictionary or checksum, for [`CODEC_LZ4`] an LZ4 block, or `None` to store the chunk raw.
+/// Returns `None` when packing would not save at least [`DATA_ALIGN`] bytes, so the file is
+/// better stored raw and read in place.
 pub fn pack_body(
     content: &[u8],
+    codec: u8,
     shift: u8,
     compress: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
-    if content.is_empty() || !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift) {
+    if content.is_empty()
+        || !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift)
+        || (codec != CODEC_ZSTD && codec != CODEC_LZ4)
+    {
         return None;
     }
     let chunks: Vec<&[u8]> = content.chunks(1 << shift).collect();
     let count = u32::try_from(chunks.len()).ok()?;
     let table = PACKED_HEADER + 4 * chunks.len();
     let mut body = alloc::vec![0u8; table];
-    body[0] = CODEC_ZSTD;
+    body[0] = codec;
     body[1] = shift;
     put_u32(&mut body, 4, count);
     for (i, c) in chunks.iter().enumerate() {
-        match compress(c).filter(|z| z.len() < c.len() && check_frame(z, c.len()).is_ok()) {
+        let fits = |z: &Vec<u8>| {
+            z.len() < c.len() && (codec == CODEC_LZ4 || check_frame(z, c.len()).is_ok())
+        };
+        match compress(c).filter(fits) {
             Some(z) => body.extend_from_slice(&z),
             None => body.extend_from_slice(c),
         }

@@ -4,8 +4,8 @@
 //! without checksums, different bytes of the declared length; never a panic, a hang or an
 //! allocation beyond the declared size. `verify` catches every flip by the data checksum.
 
-use vfs_image::format::{CHUNK_SHIFT_MIN, PACKED_HEADER};
-use vfs_image::host::Zstd;
+use vfs_image::format::{CHUNK_SHIFT_MIN, CODEC_LZ4, CODEC_ZSTD, PACKED_HEADER};
+use vfs_image::host::{ChunkPacker, Compression};
 use vfs_image::{
     meta_checksum, pack_body, Contents, Error, Image, ImageBuilder, Meta, Packer, Unpacker,
 };
@@ -39,27 +39,40 @@ fn reseal(b: &mut [u8]) {
 
 /// Text that compresses (about 4x), `len` bytes.
 fn text(len: usize, seed: usize) -> Vec<u8> {
-    let words = [&b"def "[..], b"return ", b"self.", b"value", b" = ", b"\n    ", b"(x, y)"];
+    let words = [
+        &b"def "[..],
+        b"return ",
+        b"self.",
+        b"value",
+        b" = ",
+        b"\n    ",
+        b"(x, y)",
+    ];
     let mut v = Vec::with_capacity(len);
     let mut i = seed;
     while v.len() < len {
-        i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        i = i
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         v.extend_from_slice(words[(i >> 33) % words.len()]);
     }
     v.truncate(len);
     v
 }
 
-/// Zstandard at level 3 with chunks of 4 KiB (the smallest a reader takes), so a small file
-/// has several chunks.
-struct SmallChunks;
+/// Zstandard at level 3 or LZ4 (by codec byte) with chunks of 4 KiB (the smallest a reader
+/// takes), so a small file has several chunks.
+struct SmallChunks(u8);
 
 impl Packer for SmallChunks {
     fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
         contents
             .iter()
             .map(|c| {
-                pack_body(c, CHUNK_SHIFT_MIN, &mut |chunk| {
+                pack_body(c, self.0, CHUNK_SHIFT_MIN, &mut |chunk| {
+                    if self.0 == CODEC_LZ4 {
+                        return Some(lz4_flex::block::compress(chunk));
+                    }
                     let mut z = zstd::bulk::Compressor::new(3).ok()?;
                     z.include_checksum(false).ok()?;
                     z.include_dictid(false).ok()?;
@@ -70,15 +83,20 @@ impl Packer for SmallChunks {
     }
 }
 
-/// One file `f` of 10,000 bytes in three 4 KiB chunks, compressed; and `g`, raw.
+/// One file `f` of 10,000 bytes in three 4 KiB Zstandard chunks; and `g`, raw.
 fn sample() -> Vec<u8> {
+    sample_with(CODEC_ZSTD)
+}
+
+/// [`sample`] with `codec`.
+fn sample_with(codec: u8) -> Vec<u8> {
     let mut b = ImageBuilder::new();
     b.add_file(b"f", Meta::with_mode(0o644), text(10_000, 1))
         .unwrap();
     b.add_file(b"g", Meta::with_mode(0o644), b"raw".to_vec())
         .unwrap();
     let mut out = Vec::new();
-    b.finish_packed(Some(&SmallChunks), &mut |x| {
+    b.finish_packed(Some(&SmallChunks(codec)), &mut |x| {
         out.extend_from_slice(x);
         Ok(())
     })
@@ -99,11 +117,15 @@ fn body_at(img: &[u8]) -> usize {
 /// Reads `f` whole, and in 1000-byte pieces; returns the first error.
 fn read_f(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let img = Image::open(bytes)?;
-    let n = img
-        .resolve(b"f")?
-        .ok_or(Error::NotFound { path: b"f".to_vec() })?;
+    let n = img.resolve(b"f")?.ok_or(Error::NotFound {
+        path: b"f".to_vec(),
+    })?;
     let whole = img.read_file(&n)?.into_owned();
-    assert_eq!(whole.len() as u64, n.size(), "a decoded file has its declared size");
+    assert_eq!(
+        whole.len() as u64,
+        n.size(),
+        "a decoded file has its declared size"
+    );
     let Contents::Packed(p) = img.contents(&n)? else {
         return Ok(whole);
     };
@@ -237,7 +259,10 @@ fn bombs_are_refused_without_allocating_past_the_declared_size() {
     // 1. A frame that declares its chunk's 4096 bytes but holds blocks for 256 times that.
     //    It needs to fit in chunk 0's room, so build one of that size: RLE blocks are 4 bytes.
     let blocks = ((frame_room - 9) / 4).min(256);
-    assert!(blocks >= 2, "chunk 0 has room for a bomb of {blocks} blocks");
+    assert!(
+        blocks >= 2,
+        "chunk 0 has room for a bomb of {blocks} blocks"
+    );
     let bomb = rle_frame(4096, blocks);
     let mut b = b0.clone();
     b[start..start + bomb.len()].copy_from_slice(&bomb);
@@ -282,7 +307,10 @@ fn every_single_bit_flip_in_a_body_is_handled() {
                 Ok(got) => assert_eq!(got.len(), want.len()),
             }
             let img = Image::open(&b).unwrap();
-            assert!(img.verify().is_err(), "flip of bit {bit} in byte {i} not detected");
+            assert!(
+                img.verify().is_err(),
+                "flip of bit {bit} in byte {i} not detected"
+            );
         }
     }
     // Many flips break a frame's structure; flips in literals stored as they are cannot be
@@ -296,7 +324,10 @@ fn the_writer_refuses_malformed_bodies_from_a_packer() {
     struct Liar;
     impl Packer for Liar {
         fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
-            contents.iter().map(|_| Some(vec![1, 17, 0, 0, 9, 0, 0, 0])).collect()
+            contents
+                .iter()
+                .map(|_| Some(vec![1, 17, 0, 0, 9, 0, 0, 0]))
+                .collect()
         }
     }
     let mut b = ImageBuilder::new();
@@ -310,13 +341,76 @@ fn the_writer_refuses_malformed_bodies_from_a_packer() {
     b.add_file(b"big", Meta::with_mode(0o644), contents.clone())
         .unwrap();
     let mut out = Vec::new();
-    b.finish_packed(Some(&Zstd::new(1)), &mut |x| {
-        out.extend_from_slice(x);
-        Ok(())
-    })
+    b.finish_packed(
+        Some(&ChunkPacker::new(Compression::Zstd { level: 1 })),
+        &mut |x| {
+            out.extend_from_slice(x);
+            Ok(())
+        },
+    )
     .unwrap();
     let img = Image::open(&out).unwrap();
     let n = img.resolve(b"big").unwrap().unwrap();
     assert!(n.is_compressed());
     assert_eq!(img.read_file(&n).unwrap().as_ref(), &contents[..]);
+}
+
+#[test]
+fn lz4_bodies_truncated_flipped_or_overflowing_are_handled() {
+    let b0 = sample_with(CODEC_LZ4);
+    assert_eq!(read_f(&b0).unwrap(), text(10_000, 1));
+    let at = body_at(&b0);
+    assert_eq!(b0[at], CODEC_LZ4);
+    let table = at + PACKED_HEADER;
+    for chunk in 0..3 {
+        for cut in 1..=12u32 {
+            let mut b = b0.clone();
+            let e = get32(&b, table + 4 * chunk);
+            set32(&mut b, table + 4 * chunk, e - cut);
+            assert!(matches!(read_f(&b), Err(Error::BadPacked { .. })), "chunk {chunk} cut {cut}");
+        }
+    }
+    // A last chunk (1,808 bytes declared) whose block decodes to 4 KiB: refused, nothing
+    // written past the chunk's buffer. The writer's checks see only the table, so it takes it.
+    struct Overflowing;
+    impl Packer for Overflowing {
+        fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+            let more = vec![b'A'; 4096];
+            contents
+                .iter()
+                .map(|c| {
+                    pack_body(c, CODEC_LZ4, CHUNK_SHIFT_MIN, &mut |chunk| {
+                        let src = if chunk.len() < 4096 { &more[..] } else { chunk };
+                        Some(lz4_flex::block::compress(src))
+                    })
+                })
+                .collect()
+        }
+    }
+    let mut b = ImageBuilder::new();
+    b.add_file(b"f", Meta::with_mode(0o644), text(10_000, 1))
+        .unwrap();
+    let mut bomb = Vec::new();
+    b.finish_packed(Some(&Overflowing), &mut |x| {
+        bomb.extend_from_slice(x);
+        Ok(())
+    })
+    .unwrap();
+    let r = read_f(&bomb).map(|v| v.len());
+    assert!(
+        matches!(r, Err(Error::BadPacked { why, .. }) if why.contains("beyond")),
+        "{r:?}"
+    );
+    let img = Image::open(&b0).unwrap();
+    let end = at + img.resolve(b"f").unwrap().unwrap().stored_len() as usize;
+    for i in at..end {
+        for bit in 0..8 {
+            let mut b = b0.clone();
+            b[i] ^= 1 << bit;
+            if let Ok(got) = read_f(&b) {
+                assert_eq!(got.len(), 10_000);
+            }
+            assert!(Image::open(&b).unwrap().verify().is_err());
+        }
+    }
 }

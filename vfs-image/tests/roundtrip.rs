@@ -208,14 +208,20 @@ fn round_trip(items: &[Item], compression: Compression) -> Result<(), TestCaseEr
     };
     let image = pack_dir(&src, &opts).unwrap();
     let again = pack_dir(&src, &opts).unwrap();
-    prop_assert!(image == again, "packing the same tree twice gave different bytes");
+    prop_assert!(
+        image == again,
+        "packing the same tree twice gave different bytes"
+    );
     let img = Image::open(&image).unwrap();
     img.verify().unwrap();
     let dst = tmp.path().join("dst");
     unpack(&img, &dst, &UnpackOptions::default()).unwrap();
     prop_assert_eq!(describe(&src), describe(&dst));
     // The unpacked tree packs to the same image: nothing was lost either way.
-    prop_assert!(pack_dir(&dst, &opts).unwrap() == image, "repacking the unpacked tree differs");
+    prop_assert!(
+        pack_dir(&dst, &opts).unwrap() == image,
+        "repacking the unpacked tree differs"
+    );
     Ok(())
 }
 
@@ -231,5 +237,11 @@ proptest! {
     #[test]
     fn pack_unpack_round_trip_compressed(items in prop::collection::vec(item(), 0..40)) {
         round_trip(&items, Compression::Zstd { level: 3 })?;
+    }
+
+    /// And with LZ4.
+    #[test]
+    fn pack_unpack_round_trip_lz4(items in prop::collection::vec(item(), 0..40)) {
+        round_trip(&items, Compression::Lz4 { level: 9 })?;
     }
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::pack::human as human_size;
+use vfs_image::format::CODEC_LZ4;
 
 /// Arguments of `vfs-image inspect`.
 #[derive(Args, Debug)]
@@ -82,7 +83,7 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
                 "compression_ratio": ratio(s.compressed_raw_bytes, s.compressed_stored_bytes),
             },
             "files": files.iter().map(|f| json!({
-                "path": f.path, "size": f.size, "stored": f.stored, "compressed": f.compressed,
+                "path": f.path, "size": f.size, "stored": f.stored, "codec": f.codec,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -138,7 +139,7 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
     );
     if s.compressed_contents > 0 {
         println!(
-            "compressed:     {} contents, {} -> {} ({:.2}x, zstd)",
+            "compressed:     {} contents, {} -> {} ({:.2}x)",
             s.compressed_contents,
             human_size(s.compressed_raw_bytes),
             human_size(s.compressed_stored_bytes),
@@ -146,10 +147,9 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
         );
     }
     for f in &files {
-        let how = if f.compressed {
-            format!("zstd {:.2}x", ratio(f.size, f.stored))
-        } else {
-            "raw".to_string()
+        let how = match f.codec {
+            Some(codec) => format!("{codec} {:.2}x", ratio(f.size, f.stored)),
+            None => "raw".to_string(),
         };
         println!("{:>10} {:>10} {:<11} {}", f.size, f.stored, how, f.path);
     }
@@ -161,7 +161,8 @@ struct FileRow {
     path: String,
     size: u64,
     stored: u64,
-    compressed: bool,
+    /// `zstd` or `lz4` for a compressed file.
+    codec: Option<&'static str>,
 }
 
 /// Every regular file of `img` (each inode once, under its first name), in path order.
@@ -175,12 +176,19 @@ fn list_files(img: &vfs_image::Image) -> Result<Vec<FileRow>> {
             let path = format!("{prefix}/{}", String::from_utf8_lossy(e.name));
             match e.node.kind() {
                 vfs_image::Kind::Dir => stack.push((path, e.node)),
-                vfs_image::Kind::File if seen.insert(e.node.ino()) => rows.push(FileRow {
-                    path,
-                    size: e.node.size(),
-                    stored: e.node.stored_len(),
-                    compressed: e.node.is_compressed(),
-                }),
+                vfs_image::Kind::File if seen.insert(e.node.ino()) => {
+                    let codec = match img.contents(&e.node)? {
+                        vfs_image::Contents::Packed(p) if p.codec() == CODEC_LZ4 => Some("lz4"),
+                        vfs_image::Contents::Packed(_) => Some("zstd"),
+                        vfs_image::Contents::Raw(_) => None,
+                    };
+                    rows.push(FileRow {
+                        path,
+                        size: e.node.size(),
+                        stored: e.node.stored_len(),
+                        codec,
+                    })
+                }
                 _ => {}
             }
         }
