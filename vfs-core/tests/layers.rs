@@ -525,7 +525,7 @@ fn corrupt_compressed_files_read_as_eio() {
         .unwrap();
     let mut b = vec![0u8; 1000];
     assert_eq!(
-        fs.pread(fd, &mut b, 0).map(|n| &b[..n] == &text(1000)[..]),
+        fs.pread(fd, &mut b, 0).map(|n| b[..n] == text(1000)[..]),
         Ok(true)
     );
     let mut whole = vec![0u8; 300 * 1024];

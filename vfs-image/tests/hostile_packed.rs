@@ -367,7 +367,10 @@ fn lz4_bodies_truncated_flipped_or_overflowing_are_handled() {
             let mut b = b0.clone();
             let e = get32(&b, table + 4 * chunk);
             set32(&mut b, table + 4 * chunk, e - cut);
-            assert!(matches!(read_f(&b), Err(Error::BadPacked { .. })), "chunk {chunk} cut {cut}");
+            assert!(
+                matches!(read_f(&b), Err(Error::BadPacked { .. })),
+                "chunk {chunk} cut {cut}"
+            );
         }
     }
     // A last chunk (1,808 bytes declared) whose block decodes to 4 KiB: refused, nothing

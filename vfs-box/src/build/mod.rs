@@ -61,8 +61,9 @@ pub struct BuildArgs {
     /// preinit`).
     #[arg(long, value_name = "CODE")]
     pub preinit: Option<String>,
-    /// How the layers store file contents: `zstd` (level 19, the default), `zstd:LEVEL`
-    /// (1-22), or `none` (raw, read in place). Layers made by `RUN` in the box are stored raw.
+    /// How the layers store file contents: `lz4` (LZ4 HC level 12, the default: fastest to
+    /// read), `zstd` (level 19: smallest), `lz4:LEVEL` (3-12), `zstd:LEVEL` (1-22), or
+    /// `none` (raw, read in place). Layers made by `RUN` in the box are stored raw.
     #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value_t = layers::DEFAULT_COMPRESSION)]
     pub compress: vfs_image::host::Compression,
 }

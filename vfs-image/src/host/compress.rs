@@ -203,7 +203,7 @@ mod tests {
         let contents: Vec<Vec<u8>> = (0..40u32)
             .map(|i| {
                 (0..(i * 7919) % 300_000)
-                    .map(|k| (k % 251 ^ i) as u8)
+                    .map(|k| ((k % 251) ^ i) as u8)
                     .collect()
             })
             .collect();
