@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // squash decodes whole files: only for inputs whose files are small.
-    let small = |i: &Image| (0..i.inode_count().min(64)).all(|n| i.node(n).map_or(true, |n| n.size() < 1 << 20));
+    let small = |i: &Image| (0..i.inode_count().min(64)).all(|n| i.node(n).map_or(true, |n| n.size() < 64 << 10));
     if !(small(&lo) && small(&up)) {
         return;
     }
