@@ -181,6 +181,11 @@ fn host_python() -> Result<PathBuf> {
 
 /// Runs pip on the host; its output goes to stderr as the step's progress.
 fn pip(python: &Path, args: &[String]) -> Result<bool> {
+    pip_with_env(python, args, &[])
+}
+
+/// [`pip`] with `env` added to its environment.
+fn pip_with_env(python: &Path, args: &[String], env: &[(&str, &str)]) -> Result<bool> {
     let status = Command::new(python)
         .args(["-m", "pip", "--disable-pip-version-check", "--no-input"])
         .args(args)
@@ -190,12 +195,22 @@ fn pip(python: &Path, args: &[String]) -> Result<bool> {
             &[]
         })
         .env("PIP_NO_PYTHON_VERSION_WARNING", "1")
+        .envs(env.iter().copied())
         .env_remove("PIP_TARGET")
         .env_remove("PIP_PREFIX")
         .stdout(std::process::Stdio::from(std::io::stderr()))
         .status()
         .with_context(|| format!("running {} -m pip", python.display()))?;
     Ok(status.success())
+}
+
+/// [`pip`] with the host's C and C++ compilers hidden (`CC`, `CXX` set to `false`): code
+/// compiled for the host could not run in a box, and packages whose C extension is optional
+/// (MarkupSafe's speedups, PyYAML's libyaml binding...) build their pure-Python wheel when the
+/// compiler fails. A package whose extension is required fails to build, and is refused below
+/// as it would be anyway.
+fn pip_without_compiler(python: &Path, args: &[String]) -> Result<bool> {
+    pip_with_env(python, args, &[("CC", "false"), ("CXX", "false")])
 }
 
 /// The name and version of a wheel file (`name-version-...whl`), and whether it is pure
@@ -260,7 +275,7 @@ pub fn install(install: &Install, files_dir: &Path, stage: &Path, work: &Path) -
             wheels.display().to_string(),
         ];
         build.extend(reqs.iter().cloned());
-        if !pip(&python, &build)? {
+        if !pip_without_compiler(&python, &build)? {
             bail!("pip could not resolve or build the requirements (its output is above)");
         }
     }
