@@ -6,7 +6,7 @@
 # Prints a Markdown table: requests/s, p50 and p99 latency, and the resident memory of the
 # server (all its processes) at the end of each load.
 #
-# Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 by default)
+# Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=2×CPUs)
 # Needs: wrk (apt-get install wrk), a host CPython 3.11 with pip; gunicorn and Flask are
 # installed from PyPI into a virtual environment under the cache.
 set -euo pipefail
@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-8}"
 THREADS="${THREADS:-1}"
+# Instances in flight at once in vfs-box serve (its default is twice the CPUs).
+SERVE_CONCURRENCY="${SERVE_CONCURRENCY:-$(( $(nproc) * 2 ))}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
 # As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.
@@ -39,8 +41,13 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building boxes in $WORK" >&2
+# What each box runs before its snapshot (the commands in the examples' Dockerfiles).
+declare -A PREINIT=(
+    [hello-wsgi]="import app, wsgiref.handlers"
+    [flask-app]="import app; app.warm()"
+)
 for app in hello-wsgi flask-app; do
-    "$BOX" build "examples/$app" -o "$WORK/$app.wasm" --preinit "import app, wsgiref.handlers" >&2
+    "$BOX" build "examples/$app" -o "$WORK/$app.wasm" --preinit "${PREINIT[$app]}" >&2
 done
 
 # The resident memory of a process and its children, in MiB.
@@ -77,7 +84,7 @@ load() {
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| app | server | requests/s | p50 | p99 | errors | resident memory at the end |"
+echo "| app | server | requests/s | p50 | p99 | errors | resident memory under load |"
 echo "|---|---|---:|---:|---:|---|---:|"
 port=18080
 for app in hello-wsgi flask-app; do
@@ -85,12 +92,17 @@ for app in hello-wsgi flask-app; do
     [ "$app" = flask-app ] && path=/hello/box
 
     port=$((port + 1))
-    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log 2>"$WORK/$app-serve.log" &
+    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log \
+        --concurrency "$SERVE_CONCURRENCY" 2>"$WORK/$app-serve.log" &
     pid=$!
     PIDS+=("$pid")
     wait_port "$port" "$path"
+    idle="$(rss_mib "$pid")"
+    # Resident memory in the middle of the load, with every instance slot busy.
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
     row="$(load "http://127.0.0.1:$port$path")"
-    echo "| $app | vfs-box serve (fresh instance per request) | $row | $(rss_mib "$pid") MiB |"
+    busy="$(cat "$WORK/rss-load")"
+    echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $row | $busy MiB (idle $idle; $(echo "scale=1; ($busy - $idle) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
     kill -TERM "$pid"; wait "$pid" || true
 
     port=$((port + 1))
@@ -99,7 +111,10 @@ for app in hello-wsgi flask-app; do
     pid=$!
     PIDS+=("$pid")
     wait_port "$port" "$path"
+    idle="$(rss_mib "$pid")"
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
     row="$(load "http://127.0.0.1:$port$path")"
-    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $row | $(rss_mib "$pid") MiB |"
+    busy="$(cat "$WORK/rss-load")"
+    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $row | $busy MiB (idle $idle) |"
     kill -TERM "$pid"; wait "$pid" || true
 done

@@ -375,6 +375,18 @@ fn a_loop_gets_504_a_trap_500_a_malformed_response_502_and_the_server_goes_on() 
 }
 
 #[test]
+fn memory_past_the_limit_is_a_500_and_the_next_request_is_served() {
+    let s = Server::start(app_box(), &["--max-memory", "128MiB"]);
+    let r = s.get("/hog");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(s.get("/counter").text(), "1");
+    // Without the limit the same request gets its memory.
+    let s = Server::start(app_box(), &[]);
+    let r = s.get("/hog");
+    assert_eq!((r.status, r.text()), (200, (512 << 20).to_string()));
+}
+
+#[test]
 fn a_hundred_concurrent_clients_all_get_their_own_answer() {
     let s = Arc::new(Server::start(app_box(), &[]));
     let clients: Vec<_> = (0..100)

@@ -66,6 +66,10 @@ def app(environ, start_response):
 
         time.sleep(int(environ.get("QUERY_STRING", "ms=0").partition("=")[2] or 0) / 1000)
         return respond(start_response, "200 OK", "slept")
+    if path == "/hog":
+        # Far past the server's --max-memory: MemoryError, which wsgiref answers with 500.
+        hog = bytearray(512 << 20)
+        return respond(start_response, "200 OK", str(len(hog)))
     if path == "/loop":
         while True:
             pass
