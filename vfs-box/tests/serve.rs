@@ -468,3 +468,48 @@ fn sigterm_finishes_the_request_in_flight() {
         "nothing listens after shutdown"
     );
 }
+
+#[test]
+fn the_flask_example_serves_templates_json_and_redirects() {
+    let out = scratch_dir("serve-flask").join("flask-app.wasm");
+    let o = Command::new(vfs_box())
+        .arg("build")
+        .arg(repo().join("examples/flask-app"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--preinit", "import app; app.warm()"])
+        .output()
+        .expect("running vfs-box build");
+    assert!(
+        o.status.success(),
+        "vfs-box build examples/flask-app failed: {}\n{}",
+        o.status,
+        text(&o.stderr)
+    );
+    let s = Server::start(&out, &[]);
+    let r = s.get("/");
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!\n"));
+    // Jinja2 renders and MarkupSafe escapes (its pure-Python escape: the box has no C speedups).
+    let r = s.get("/hello/%3Cb%3Ebox");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(
+        r.text().contains("<p>Hello, &lt;b&gt;box!</p>"),
+        "{}",
+        r.text()
+    );
+    let r = s.request(
+        "POST",
+        "/api/echo?x=2",
+        &[("Content-Type", "application/json")],
+        b"{\"a\": [1, 2]}",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        "{\"args\":{\"x\":\"2\"},\"escape\":\"markupsafe._native\",\"json\":{\"a\":[1,2]},\"method\":\"POST\"}\n"
+    );
+    let r = s.get("/old");
+    assert_eq!((r.status, r.header("location")), (302, Some("/")));
+    assert_eq!(s.get("/nope").status, 404);
+}
