@@ -6,7 +6,7 @@ once from a file compiled by this same wasmtime, so compilation is excluded) and
 `_start`; instantiate and run are timed apart. An empty command module is measured the same
 way, as the floor of the harness itself.
 
-Usage: python benches/instance_cost.py BOX.wasm [RUNS] [ARGS...]   (default ARGS: -c pass)
+Usage: python benches/instance_cost.py BOX.wasm [RUNS] [ARGS...]   (default ARGS: python -c pass: a box's run-time arguments replace its CMD)
 """
 
 import os
@@ -58,7 +58,7 @@ def main():
         raise SystemExit(__doc__)
     box = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    args = sys.argv[3:] or ["-c", "pass"]
+    args = sys.argv[3:] or ["python", "-c", "pass"]
     config = wasmtime.Config()
     engine = wasmtime.Engine(config)
     linker = wasmtime.Linker(engine)

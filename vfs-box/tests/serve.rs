@@ -325,6 +325,29 @@ fn large_bodies_both_ways_and_the_body_limit() {
 }
 
 #[test]
+fn hostile_requests_get_4xx_and_the_server_goes_on() {
+    let s = Server::start(app_box(), &[]);
+    for garbage in [
+        &b"this is not HTTP\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    ] {
+        let mut c = s.connect();
+        c.writer.write_all(garbage).unwrap();
+        let mut line = String::new();
+        let _ = c.reader.read_line(&mut line);
+        assert!(
+            line.starts_with("HTTP/1.1 400"),
+            "{:?} got {line:?}",
+            String::from_utf8_lossy(garbage)
+        );
+    }
+    // An encoded NUL cannot reach the environment.
+    assert_eq!(s.get("/a%00b").status, 400);
+    assert_eq!(s.get("/counter").text(), "1");
+}
+
+#[test]
 fn every_request_gets_a_fresh_instance() {
     let s = Server::start(app_box(), &[]);
     for _ in 0..5 {
