@@ -154,11 +154,12 @@ async fn answer(
         Ok(env) => env,
         Err(e) => return (plain(StatusCode::BAD_REQUEST, e.to_string()), None),
     };
+    // The semaphore is never closed, so this waits for a permit; the error arm is for form.
     let Ok(permit) = state.permits.clone().acquire_owned().await else {
         return (
             plain(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down".into(),
+                "no instance slot is available".into(),
             ),
             None,
         );
