@@ -16,6 +16,7 @@
 //! | `preinit.rs` | `vfs-box preinit` / `--preinit`: the Wizer snapshot |
 //! | `run.rs` | `vfs-box run`, `--save-upper` |
 //! | `bench.rs` | `vfs-box bench` |
+//! | `serve/` | `vfs-box serve`: HTTP by the WAGI/CGI contract, one fresh instance per request |
 //! | `cache.rs` | the cache folder and the compiled-module cache |
 
 mod bench;
@@ -29,6 +30,7 @@ mod preinit;
 mod python;
 mod run;
 mod sdist;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +78,9 @@ enum Command {
     Python(python::PythonArgs),
     /// Pre-initialize a Python box (Wizer): snapshot it after CPython starts and some code runs.
     Preinit(preinit::PreinitArgs),
+    /// Serve HTTP with boxes: one fresh instance per request, by the WAGI/CGI contract (request
+    /// in the environment and on stdin, response on stdout).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::inspect(&args).map(|()| ExitCode::SUCCESS),
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
         Command::Preinit(args) => preinit::command(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -31,19 +31,41 @@ pub fn engine_with(allocation: Allocation) -> Result<Engine> {
     let mut config = Config::new();
     config.memory_init_cow(true);
     if allocation == Allocation::Pool {
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
         // One instance runs at a time; eight slots let each box of a comparison keep its own
         // warm slot (slots remember which module they were last set up for).
-        pool.total_core_instances(POOL_SLOTS)
-            .total_memories(POOL_SLOTS)
-            .total_tables(POOL_SLOTS)
-            .max_memory_size(1 << 32)
-            .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
-            .table_keep_resident(1 << 20)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool(
+            POOL_SLOTS,
+        )));
     }
     wt(Engine::new(&config))
+}
+
+/// The engine of a server that runs up to `slots` instances at once (`vfs-box serve`): pooled
+/// memory with one slot per instance in flight, and epoch interruption, so that a store given a
+/// deadline ([`wasmtime::Store::set_epoch_deadline`]) traps with [`wasmtime::Trap::Interrupt`]
+/// once the engine's epoch passes it. Every store of this engine needs a deadline: the default
+/// one is the current epoch, which traps at once.
+pub fn server_engine(slots: u32) -> Result<Engine> {
+    let mut config = Config::new();
+    config.memory_init_cow(true).epoch_interruption(true);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool(
+        slots.max(1),
+    )));
+    wt(Engine::new(&config))
+}
+
+/// The pooling allocator's configuration for `slots` instances of one memory and one table
+/// each, up to the 4 GiB of wasm32 per memory.
+fn pool(slots: u32) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        .max_memory_size(1 << 32)
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+        .table_keep_resident(1 << 20)
+        .pagemap_scan(wasmtime::Enabled::Auto);
+    pool
 }
 
 /// wasmtime 48 has its own error type; this keeps its full chain in an `anyhow::Error`.

@@ -16,6 +16,10 @@ use crate::wt;
 pub struct Trapped {
     /// wasmtime's description of the trap, with the guest's backtrace.
     pub detail: String,
+    /// The trap's kind when wasmtime names one ([`wasmtime::Trap::Interrupt`] for a deadline
+    /// passed, [`wasmtime::Trap::StackOverflow`]...); `None` for a host error that ended the
+    /// guest.
+    pub trap: Option<wasmtime::Trap>,
 }
 
 impl fmt::Display for Trapped {
@@ -61,8 +65,7 @@ pub fn instantiate(
     module: &Module,
     host: Host,
 ) -> Result<(Store<Host>, Instance)> {
-    let mut store = Store::new(module.engine(), host);
-    store.limiter(|host| &mut host.limits);
+    let mut store = store(module.engine(), host);
     let instance = wt(linker.instantiate(&mut store, module)).with_context(|| {
         // The module's own memory: what a memory limit is checked against first.
         let initial: u64 = module
@@ -77,6 +80,13 @@ pub fn instantiate(
     Ok((store, instance))
 }
 
+/// A fresh store holding `host`, its limits in force: what every instance is created in.
+pub fn store(engine: &Engine, host: Host) -> Store<Host> {
+    let mut store = Store::new(engine, host);
+    store.limiter(|host| &mut host.limits);
+    store
+}
+
 /// Runs the command's `_start` and returns its exit status (0 when it returns normally, the
 /// `proc_exit` code otherwise); a trap is an error holding [`Trapped`].
 pub fn start(store: &mut Store<Host>, instance: &Instance) -> Result<i32> {
@@ -87,6 +97,7 @@ pub fn start(store: &mut Store<Host>, instance: &Instance) -> Result<i32> {
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(exit) => Ok(exit.0),
             None => Err(anyhow::Error::new(Trapped {
+                trap: e.downcast_ref::<wasmtime::Trap>().copied(),
                 detail: format!("{e:#}"),
             })),
         },

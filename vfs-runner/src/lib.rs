@@ -21,8 +21,8 @@ pub mod instance;
 pub mod limits;
 pub mod wasi;
 
-pub use engine::{engine, engine_with, wt, Allocation};
+pub use engine::{engine, engine_with, server_engine, wt, Allocation};
 pub use guest_build::GuestBuild;
-pub use instance::{call_buffer_export, instantiate, linker, start, Host, Trapped};
+pub use instance::{call_buffer_export, instantiate, linker, start, store, Host, Trapped};
 pub use limits::{parse_size, Limits};
 pub use wasi::{DirMap, EnvVar, Invocation, Stdio};

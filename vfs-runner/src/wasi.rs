@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::{wt, Host, Limits};
@@ -65,6 +65,17 @@ pub enum Stdio {
     Null,
     /// Output kept in memory, no input (tests read it after the run).
     Capture {
+        /// What the guest wrote to fd 1.
+        stdout: MemoryOutputPipe,
+        /// What the guest wrote to fd 2.
+        stderr: MemoryOutputPipe,
+    },
+    /// Input from memory, output kept in memory (a CGI exchange: the request body on stdin,
+    /// the response read from stdout after the run). A stream that fills its pipe's capacity
+    /// makes further writes fail in the guest (never a trap).
+    Piped {
+        /// What the guest reads from fd 0.
+        stdin: MemoryInputPipe,
         /// What the guest wrote to fd 1.
         stdout: MemoryOutputPipe,
         /// What the guest wrote to fd 2.
@@ -139,6 +150,15 @@ impl Invocation {
             }
             Stdio::Capture { stdout, stderr } => {
                 b.stdout(stdout.clone()).stderr(stderr.clone());
+            }
+            Stdio::Piped {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                b.stdin(stdin.clone())
+                    .stdout(stdout.clone())
+                    .stderr(stderr.clone());
             }
         }
         b.args(&self.args);

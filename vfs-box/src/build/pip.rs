@@ -181,6 +181,11 @@ fn host_python() -> Result<PathBuf> {
 
 /// Runs pip on the host; its output goes to stderr as the step's progress.
 fn pip(python: &Path, args: &[String]) -> Result<bool> {
+    pip_with_env(python, args, &[])
+}
+
+/// [`pip`] with `env` added to its environment.
+fn pip_with_env(python: &Path, args: &[String], env: &[(&str, &str)]) -> Result<bool> {
     let status = Command::new(python)
         .args(["-m", "pip", "--disable-pip-version-check", "--no-input"])
         .args(args)
@@ -190,12 +195,65 @@ fn pip(python: &Path, args: &[String]) -> Result<bool> {
             &[]
         })
         .env("PIP_NO_PYTHON_VERSION_WARNING", "1")
+        .envs(env.iter().copied())
         .env_remove("PIP_TARGET")
         .env_remove("PIP_PREFIX")
         .stdout(std::process::Stdio::from(std::io::stderr()))
         .status()
         .with_context(|| format!("running {} -m pip", python.display()))?;
     Ok(status.success())
+}
+
+/// [`pip`] with the host's C and C++ compilers hidden (`CC`, `CXX` set to `false`): code
+/// compiled for the host could not run in a box, and packages whose C extension is optional
+/// (MarkupSafe's speedups, PyYAML's libyaml binding...) build their pure-Python wheel when the
+/// compiler fails. A package whose extension is required fails to build, and is refused below
+/// as it would be anyway.
+fn pip_without_compiler(python: &Path, args: &[String]) -> Result<bool> {
+    pip_with_env(python, args, &[("CC", "false"), ("CXX", "false")])
+}
+
+/// Builds `name==version` from its sdist with the compiler hidden ([`pip_without_compiler`]);
+/// the wheel's path if it came out pure Python, `None` if it did not build or is still
+/// compiled.
+fn pure_from_sdist(
+    python: &Path,
+    options: &[String],
+    name: &str,
+    version: &str,
+    work: &Path,
+) -> Result<Option<PathBuf>> {
+    let out = work.join(format!("sdist-{name}"));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    eprintln!(
+        "vfs-box:   {name} {version}: only compiled wheels; building its sdist without a compiler"
+    );
+    let mut args = vec![
+        "wheel".to_string(),
+        "--no-deps".into(),
+        "--no-binary".into(),
+        name.into(),
+        "--wheel-dir".into(),
+        out.display().to_string(),
+    ];
+    args.extend(options.iter().cloned());
+    args.push(format!("{name}=={version}"));
+    if !pip_without_compiler(python, &args)? {
+        return Ok(None);
+    }
+    for e in std::fs::read_dir(&out)? {
+        let path = e?.path();
+        let file = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if wheel_tags(&file).is_some_and(|(_, _, pure)| pure) {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
 }
 
 /// The name and version of a wheel file (`name-version-...whl`), and whether it is pure
@@ -260,25 +318,43 @@ pub fn install(install: &Install, files_dir: &Path, stage: &Path, work: &Path) -
             wheels.display().to_string(),
         ];
         build.extend(reqs.iter().cloned());
-        if !pip(&python, &build)? {
+        if !pip_without_compiler(&python, &build)? {
             bail!("pip could not resolve or build the requirements (its output is above)");
         }
     }
-    let mut files: Vec<String> = std::fs::read_dir(&wheels)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
+    let list = |dir: &Path| -> Result<Vec<String>> {
+        let mut files: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        Ok(files)
+    };
+    let mut files = list(&wheels)?;
     let mut refused = Vec::new();
-    for f in &files {
-        match wheel_tags(f) {
+    for f in files.clone() {
+        match wheel_tags(&f) {
             Some((_, _, true)) => {}
-            Some((name, version, false)) => refused.push(format!(
-                "{name} {version}: no pure-Python wheel (pip found {f}); compiled extensions need a \
-                 wasm32-wasi build"
-            )),
+            Some((name, version, false)) => {
+                // pip took a compiled wheel from the index; the sdist may still build a pure
+                // one (an optional C extension, when the compiler is hidden).
+                match pure_from_sdist(&python, &install.options, &name, &version, work)? {
+                    Some(pure) => {
+                        std::fs::remove_file(wheels.join(&f))?;
+                        std::fs::rename(&pure, wheels.join(pure.file_name().unwrap_or_default()))?;
+                    }
+                    None => refused.push(format!(
+                        "{name} {version}: no pure-Python wheel (pip found {f}, and its sdist \
+                         builds none without a compiler); compiled extensions need a \
+                         wasm32-wasi build"
+                    )),
+                }
+            }
             None => refused.push(format!("{f}: not a wheel pip could build")),
         }
+    }
+    if refused.is_empty() {
+        files = list(&wheels)?;
     }
     if !refused.is_empty() {
         bail!("{}", refused.join("\n"));

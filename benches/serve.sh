@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# `vfs-box serve` (a fresh pre-initialized instance per request) against the same WSGI app on
+# native CPython under gunicorn (2 sync workers), on loopback with wrk, side by side in one
+# run, for examples/hello-wsgi and examples/flask-app (issue #14, acceptance 2 and 4).
+#
+# Prints a Markdown table: requests/s, p50 and p99 latency, and the resident memory of the
+# server (all its processes) at the end of each load.
+#
+# Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=2×CPUs)
+# Needs: wrk (apt-get install wrk), a host CPython 3.11 with pip; gunicorn and Flask are
+# installed from PyPI into a virtual environment under the cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-8}"
+THREADS="${THREADS:-1}"
+# Instances in flight at once in vfs-box serve (its default is twice the CPUs).
+SERVE_CONCURRENCY="${SERVE_CONCURRENCY:-$(( $(nproc) * 2 ))}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
+# As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.
+export CARGO_MANIFEST_DIR="$PWD/vfs-box"
+command -v wrk >/dev/null || { echo "benches/serve.sh needs wrk: apt-get install -y wrk" >&2; exit 2; }
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+cargo build --release -q -p vfs-box
+BOX="$CARGO_TARGET_DIR/release/vfs-box"
+
+VENV="$CACHE/bench-venv"
+if [ ! -x "$VENV/bin/gunicorn" ]; then
+    python3.11 -m venv "$VENV"
+    "$VENV/bin/pip" install -q gunicorn==27.0.1 flask==3.1.3
+fi
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== building boxes in $WORK" >&2
+# What each box runs before its snapshot (the commands in the examples' Dockerfiles).
+declare -A PREINIT=(
+    [hello-wsgi]="import app, wsgiref.handlers"
+    [flask-app]="import app; app.warm()"
+)
+for app in hello-wsgi flask-app; do
+    "$BOX" build "examples/$app" -o "$WORK/$app.wasm" --preinit "${PREINIT[$app]}" >&2
+done
+
+# The resident memory of a process and its children, in MiB.
+rss_mib() {
+    local total=0 p
+    for p in $1 $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    done
+    echo "scale=1; $total / 1024" | bc
+}
+
+wait_port() {
+    for _ in $(seq 1 600); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$1$2"; then return 0; fi
+        sleep 0.1
+    done
+    echo "nothing answers on port $1" >&2
+    return 1
+}
+
+# wrk's summary as "req/s | p50 | p99 | errors".
+load() {
+    local url="$1" out
+    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+    echo "$out" >&2
+    local rps p50 p99 errs
+    rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    errs="$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")"
+    echo "$rps | $p50 | $p99 | ${errs:-none}"
+}
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| app | server | requests/s | p50 | p99 | errors | resident memory under load |"
+echo "|---|---|---:|---:|---:|---|---:|"
+port=18080
+for app in hello-wsgi flask-app; do
+    path=/
+    [ "$app" = flask-app ] && path=/hello/box
+
+    # A first start compiles the box into the compiled-module cache (as a deployment's first
+    # start would); the measured server then starts from the cache, so its resident memory is
+    # not the compiler's leftover heap.
+    port=$((port + 1))
+    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log 2>/dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    kill -TERM "$pid"; wait "$pid" || true
+
+    port=$((port + 1))
+    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log \
+        --concurrency "$SERVE_CONCURRENCY" 2>"$WORK/$app-serve.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    idle="$(rss_mib "$pid")"
+    # Resident memory in the middle of the load, with every instance slot busy.
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
+    row="$(load "http://127.0.0.1:$port$path")"
+    busy="$(cat "$WORK/rss-load")"
+    echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $row | $busy MiB (idle $idle; $(echo "scale=1; ($busy - $idle) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
+    kill -TERM "$pid"; wait "$pid" || true
+
+    port=$((port + 1))
+    (cd "examples/$app" && exec "$VENV/bin/gunicorn" -w 2 -k sync -b "127.0.0.1:$port" \
+        --log-level warning app:app) &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    idle="$(rss_mib "$pid")"
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
+    row="$(load "http://127.0.0.1:$port$path")"
+    busy="$(cat "$WORK/rss-load")"
+    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $row | $busy MiB (idle $idle) |"
+    kill -TERM "$pid"; wait "$pid" || true
+done

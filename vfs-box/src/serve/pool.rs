@@ -1,0 +1,181 @@
+//! Running the guest: every box compiled once and pre-instantiated (`InstancePre`: imports
+//! resolved once), then one fresh instance per request in a slot of wasmtime's pooling
+//! allocator, with the request's environment and body, its output kept in memory, and a
+//! deadline enforced by epoch interruption. Nothing here knows HTTP.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use wasmtime::{Engine, InstancePre};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+use vfs_runner::{DirMap, EnvVar, Host, Invocation, Limits, Stdio, Trapped};
+
+/// How often the engine's epoch advances: the granularity of `--timeout-ms`.
+pub const TICK: Duration = Duration::from_millis(2);
+
+/// How much of a box's stderr is kept per request (for the log); writes past it fail in the
+/// guest.
+const STDERR_CAP: usize = 64 << 10;
+
+/// One box, ready to be instantiated many times.
+pub struct Guest {
+    /// The file it came from (for messages).
+    pub wasm: PathBuf,
+    pre: InstancePre<Host>,
+}
+
+/// What every instance of every box gets, besides the request.
+pub struct Settings {
+    /// Extra environment (`--env`), before the CGI variables.
+    pub env: Vec<EnvVar>,
+    /// Host directories (`--dir`).
+    pub dirs: Vec<DirMap>,
+    /// The limits of each instance (`--max-memory`, `--max-fs-bytes`...).
+    pub limits: Limits,
+    /// How long an instance may run.
+    pub timeout: Duration,
+    /// Most bytes an instance may write on stdout (headers and body).
+    pub max_response: usize,
+}
+
+/// The engine, the boxes and the per-instance settings; shared by all requests.
+pub struct Pool {
+    engine: Engine,
+    settings: Settings,
+}
+
+/// How one instance ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// `_start` returned or called `proc_exit`: the status and everything written on stdout.
+    Exited(i32, Bytes),
+    /// The deadline passed (epoch interruption).
+    TimedOut,
+    /// The instance wrote more than `max_response` bytes on stdout.
+    TooLarge,
+    /// The guest trapped (or exceeded a limit in a way that traps).
+    Trapped(String),
+    /// The host could not create or run the instance.
+    Failed(String),
+}
+
+/// What one request's instance did.
+pub struct Ran {
+    /// How it ended.
+    pub ending: Ending,
+    /// What it wrote on stderr (at most [`STDERR_CAP`] bytes).
+    pub stderr: Bytes,
+    /// Time to create the instance.
+    pub instantiate: Duration,
+    /// Time `_start` ran.
+    pub run: Duration,
+}
+
+impl Pool {
+    /// A pool with room for `slots` instances at once. Starts the thread that advances the
+    /// engine's epoch (it ends with the process).
+    pub fn new(slots: u32, settings: Settings) -> Result<Arc<Pool>> {
+        let engine = vfs_runner::server_engine(slots)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("vfs-box-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .context("starting the epoch thread")?;
+        Ok(Arc::new(Pool { engine, settings }))
+    }
+
+    /// Compiles `wasm` (or loads it from the compiled-module cache) and resolves its imports.
+    pub fn guest(&self, wasm: &Path) -> Result<Guest> {
+        if !wasm.is_file() {
+            anyhow::bail!("{}: no such file", wasm.display());
+        }
+        let module = crate::cache::load(&self.engine, wasm)?;
+        if module.get_export("_start").is_none() {
+            anyhow::bail!(
+                "{}: exports no `_start`: not a WASI command (a box)",
+                wasm.display()
+            );
+        }
+        let linker = vfs_runner::linker(&self.engine)?;
+        let pre = vfs_runner::wt(linker.instantiate_pre(&module))
+            .with_context(|| format!("{}: resolving its imports", wasm.display()))?;
+        Ok(Guest {
+            wasm: wasm.to_path_buf(),
+            pre,
+        })
+    }
+
+    /// Runs one fresh instance of `guest` with `env` (after the `--env` entries) and `stdin`,
+    /// on the calling thread (which blocks until it ends).
+    pub fn run(&self, guest: &Guest, env: Vec<(String, String)>, stdin: Bytes) -> Ran {
+        let s = &self.settings;
+        let stdout = MemoryOutputPipe::new(s.max_response.saturating_add(1));
+        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let stdio = Stdio::Piped {
+            stdin: MemoryInputPipe::new(stdin),
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        };
+        let mut all_env = s.env.clone();
+        all_env.extend(env.into_iter().map(|(key, value)| EnvVar { key, value }));
+        // No run-time arguments: the box's own ENTRYPOINT/CMD runs, as under `wasmtime run`.
+        let inv =
+            Invocation::new(&guest.wasm, &[], all_env, s.dirs.clone()).limited(s.limits.clone());
+        let t0 = Instant::now();
+        let made = inv.host(&stdio).and_then(|host| {
+            let mut store = vfs_runner::store(&self.engine, host);
+            let ticks = s.timeout.as_micros().div_ceil(TICK.as_micros()) as u64;
+            // One tick more: the epoch may advance right after the deadline is set.
+            store.set_epoch_deadline(ticks.max(1) + 1);
+            store.epoch_deadline_trap();
+            let instance = vfs_runner::wt(guest.pre.instantiate(&mut store))
+                .context("instantiating the box")?;
+            Ok((store, instance))
+        });
+        let instantiate = t0.elapsed();
+        let (mut store, instance) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                return Ran {
+                    ending: Ending::Failed(format!("{e:#}")),
+                    stderr: stderr.contents(),
+                    instantiate,
+                    run: Duration::ZERO,
+                }
+            }
+        };
+        let t1 = Instant::now();
+        let result = vfs_runner::start(&mut store, &instance);
+        let run = t1.elapsed();
+        drop(store);
+        let out = stdout.contents();
+        let ending = if out.len() > s.max_response {
+            Ending::TooLarge
+        } else {
+            match result {
+                Ok(code) => Ending::Exited(code, out),
+                Err(e) => match e.downcast_ref::<Trapped>() {
+                    Some(t) if t.trap == Some(wasmtime::Trap::Interrupt) => Ending::TimedOut,
+                    Some(t) => Ending::Trapped(t.detail.clone()),
+                    None => Ending::Failed(format!("{e:#}")),
+                },
+            }
+        };
+        Ran {
+            ending,
+            stderr: stderr.contents(),
+            instantiate,
+            run,
+        }
+    }
+}
