@@ -516,3 +516,57 @@ fn embed_bad_input() {
         .failure()
         .stderr(predicate::str::contains("error"));
 }
+
+#[test]
+fn pack_compressed_then_read_it_back() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("lib")).unwrap();
+    let text = "def f(x):\n    return x + 1\n".repeat(10_000); // 270 KB: three chunks
+    fs::write(src.join("lib/mod.py"), &text).unwrap();
+    fs::write(src.join("tiny"), "t").unwrap();
+    for (codec, shown) in [("zstd:3", "zstd"), ("lz4", "lz4")] {
+        let img = tmp.path().join(format!("{shown}.vfs"));
+        bin()
+            .args(["pack", "--compress", codec, "--mtime", "0"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&img)
+            .assert()
+            .success();
+        bin().arg("verify").arg(&img).assert().success();
+        bin()
+            .args(["inspect", "--files"])
+            .arg(&img)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("compressed:     1 contents"))
+            .stdout(predicate::str::contains(format!("{shown} ")))
+            .stdout(predicate::str::contains("raw         /tiny"));
+        bin()
+            .arg("cat")
+            .arg(&img)
+            .arg("lib/mod.py")
+            .assert()
+            .success()
+            .stdout(text.clone());
+        let out = tmp.path().join(format!("out-{shown}"));
+        bin().arg("unpack").arg(&img).arg(&out).assert().success();
+        assert_eq!(fs::read_to_string(out.join("lib/mod.py")).unwrap(), text);
+        assert!(
+            fs::metadata(&img).unwrap().len() < 20_000,
+            "{codec} did not compress"
+        );
+    }
+    // A level out of range is refused before anything is written.
+    let bad = tmp.path().join("bad.vfs");
+    bin()
+        .args(["pack", "--compress", "zstd:23"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&bad)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a number from 1 to 22"));
+    assert!(!bad.exists());
+}

@@ -40,8 +40,9 @@ pub struct PackArgs {
     /// the same tree twice gives the same bytes).
     #[arg(long)]
     keep_atime_ctime: bool,
-    /// Store file contents compressed: `zstd` (level 19), `zstd:LEVEL` (1-22), or `none` to
-    /// keep every file raw and readable in place (format 1.0).
+    /// Store file contents compressed, in 128 KiB chunks: `zstd` (level 19: smallest),
+    /// `zstd:LEVEL` (1-22), `lz4` (LZ4 HC level 12: fastest to read), `lz4:LEVEL` (3-12), or
+    /// `none` to keep every file raw and readable in place (format 1.0).
     #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value = "none")]
     compress: Compression,
 }
@@ -194,7 +195,8 @@ pub struct SquashArgs {
     /// Output image file.
     #[arg(short, long, value_name = "OUT.vfs")]
     output: PathBuf,
-    /// Store file contents compressed (`zstd`, `zstd:LEVEL`) or raw (`none`), as in `pack`.
+    /// Store file contents compressed (`zstd[:LEVEL]`, `lz4[:LEVEL]`) or raw (`none`), as in
+    /// `pack`.
     #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value = "none")]
     compress: Compression,
 }
