@@ -351,6 +351,19 @@ fn a_console_script_runs_as_cmd_and_as_entrypoint() {
         stdout_of_success(&["wasmtime run cmd.wasm"], o),
         "<h1>Title</h1>\n<p>Some <em>text</em>.</p>"
     );
+    // A command that cannot run says why and exits 125 (WASI allows no 126 or 127: wasmtime
+    // would trap), under the wasmtime CLI as under vfs-box run.
+    for (args, why) in [
+        (&["no-such-program"][..], "not found"),
+        (&["/docs/README.md"][..], "cannot execute"),
+    ] {
+        for cli in [true, false] {
+            let o = run(cli, &[], &out, args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(125), "{args:?} (cli: {cli}): {err}");
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
+    }
 
     std::fs::write(
         ctx.join("Boxfile"),
@@ -482,4 +495,26 @@ fn stages_earlier_boxes_archives_and_sdists() {
     build_ok(&next, &second, &[]);
     let o = run(false, &[], &second, &[]);
     assert_eq!(stdout_of_success(&["run second.wasm"], o), "/out 1 hello\n");
+}
+
+#[test]
+fn preinit_code_imports_from_the_workdir_as_python_c_would() {
+    // `--preinit "import app"` under `WORKDIR /app` finds /app/app.py, as `python -c` there
+    // would, with no PYTHONPATH; the snapshot keeps no extra `sys.path` entry for later runs.
+    let dir = scratch_dir("build-preinit-workdir");
+    let ctx = dir.join("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("app.py", "GREETING = 'hi from app'\n"),
+            (
+                "Dockerfile",
+                "FROM python:3.11\nWORKDIR /app\nCOPY app.py .\nCMD [\"python\", \"-c\", \"import sys; print(sys.modules['app'].GREETING, sys.path.count(''))\"]\n",
+            ),
+        ],
+    );
+    let out = dir.join("pre.wasm");
+    build_ok(&ctx, &out, &["--preinit", "import app"]);
+    let o = run(false, &[], &out, &[]);
+    assert_eq!(stdout_of_success(&["run pre.wasm"], o), "hi from app 1\n");
 }

@@ -9,8 +9,9 @@
 //! - any other name is looked up in `PATH` (a path with a `/` is taken as it is), and a file
 //!   whose `#!` line names Python (`#!/usr/local/bin/python3.11`, `#!/usr/bin/env python3`,
 //!   what pip writes for console scripts) runs as `python3.11 FILE ARGS...`;
-//! - anything else fails as `sh` would: 127 for a name not found, 126 for a file that is not a
-//!   Python program.
+//! - anything else fails as `sh` would, with a message saying why, but with exit status
+//!   [`CANNOT_RUN`] (125) where `sh` uses 127 (not found) or 126 (not a program it can run):
+//!   WASI allows exit statuses below 126 only.
 
 use std::os::wasi::ffi::OsStrExt;
 
@@ -23,6 +24,12 @@ pub const PYTHON: &str = INTERPRETER;
 /// `python` images (their user is root).
 const HOME: &str = "/root";
 
+
+/// Exit status of a run whose command cannot run. `sh` and Docker exit 127 for a command not
+/// found and 126 for one that cannot be executed, but WASI allows `proc_exit` statuses below
+/// 126 only (wasmtime turns 126 and above into a trap, which hides the message's meaning
+/// behind a crash), so a box exits with the largest status it may; the message says which.
+pub const CANNOT_RUN: i32 = 125;
 
 /// Why a run cannot start: the message (without the `vfs-box: ` prefix) and the exit status.
 pub struct Refused(pub String, pub i32);
@@ -101,7 +108,7 @@ fn find(program: &str) -> Result<String, Refused> {
         return if std::path::Path::new(program).is_file() {
             Ok(program.into())
         } else {
-            Err(Refused(format!("{program}: not found"), 127))
+            Err(Refused(format!("{program}: not found"), CANNOT_RUN))
         };
     }
     let path = std::env::var("PATH").unwrap_or_default();
@@ -109,7 +116,7 @@ fn find(program: &str) -> Result<String, Refused> {
         .filter(|d| !d.is_empty())
         .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
         .find(|f| std::path::Path::new(f).is_file())
-        .ok_or_else(|| Refused(format!("{program}: not found in PATH={path}"), 127))
+        .ok_or_else(|| Refused(format!("{program}: not found in PATH={path}"), CANNOT_RUN))
 }
 
 /// The interpreter options a Python script's `#!` line adds before the script (Linux passes
@@ -121,10 +128,10 @@ fn script_interpreter_args(file: &str) -> Result<Vec<Vec<u8>>, Refused> {
                 "{file}: cannot execute: a box runs Python programs only, and this file has \
                  no `#!` line naming Python"
             ),
-            126,
+            CANNOT_RUN,
         )
     };
-    let head = std::fs::read(file).map_err(|e| Refused(format!("{file}: {e}"), 126))?;
+    let head = std::fs::read(file).map_err(|e| Refused(format!("{file}: {e}"), CANNOT_RUN))?;
     let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let Some(line) = first.strip_prefix(b"#!") else {
         return Err(not_python());

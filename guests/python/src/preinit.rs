@@ -124,6 +124,13 @@ extern "C" {
     fn PySys_GetObject(name: *const c_char) -> *mut PyObject;
     fn PySys_SetObject(name: *const c_char, v: *mut PyObject) -> c_int;
     fn PyList_Insert(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
+    fn PyList_GetItem(list: *mut PyObject, index: isize) -> *mut PyObject;
+    fn PyList_SetSlice(
+        list: *mut PyObject,
+        low: isize,
+        high: isize,
+        items: *mut PyObject,
+    ) -> c_int;
     fn PyObject_CallMethod(
         o: *mut PyObject,
         name: *const c_char,
@@ -221,15 +228,32 @@ fn run_preinit_code(code: &[u8]) -> bool {
         eprintln!("vfs-box: the pre-initialization code contains a NUL byte");
         return false;
     };
-    // SAFETY: the interpreter is initialized; the new dict is released once.
+    // As `python -c CODE` would run it in the box's working directory: `''` first on
+    // `sys.path` while the code runs, so `import app` finds `/app/app.py` under `WORKDIR /app`.
+    // It is taken off again afterwards: the snapshot's `sys.path` stays the interpreter's own,
+    // and each run puts its own first entry there (`''` for `-c`, the script's folder).
+    // SAFETY: the interpreter is initialized; `sys.path` is borrowed, every new reference is
+    // released once.
     unsafe {
-        let globals = PyDict_New();
-        if globals.is_null() {
+        let path = PySys_GetObject(c"path".as_ptr());
+        let empty = PyUnicode_FromString(c"".as_ptr());
+        if path.is_null() || empty.is_null() || PyList_Insert(path, 0, empty) != 0 {
             return false;
         }
-        let ok = set_str_item(globals, c"__name__", c"__vfs_box_preinit__")
+        Py_DecRef(empty);
+        let globals = PyDict_New();
+        let ok = !globals.is_null()
+            && set_str_item(globals, c"__name__", c"__vfs_box_preinit__")
             && exec_source(&code, c"<preinit>", globals);
-        Py_DecRef(globals);
+        if !globals.is_null() {
+            Py_DecRef(globals);
+        }
+        // The code may have changed `sys.path` itself: remove the entry only if it is still
+        // the first one.
+        let path = PySys_GetObject(c"path".as_ptr());
+        if !path.is_null() && PyList_GetItem(path, 0) == empty {
+            PyList_SetSlice(path, 0, 1, std::ptr::null_mut());
+        }
         ok
     }
 }
