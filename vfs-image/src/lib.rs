@@ -24,7 +24,7 @@
 //! | file | what it holds |
 //! |---|---|
 //! | [`boxconfig`] | a box's run configuration (`ENTRYPOINT`, `CMD`, `ENV`, `WORKDIR`, `LABEL`) at `/.vfs-box/config` |
-//! | [`format`] | the byte layout: header, inode and dirent fields, and the layer table of a module built with the shim |
+//! | [`format`](mod@format) | the byte layout: header, inode and dirent fields, and the layer table of a module built with the shim |
 //! | `reader.rs` | [`Image`]: open (O(1)), lookup, read in place |
 //! | `packed.rs` | compressed files (format 1.1): [`Packed`] bodies, the bounded [`Unpacker`], [`pack_body`] |
 //! | `node.rs` | decoded kinds, inodes, directory entries |

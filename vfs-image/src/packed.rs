@@ -21,9 +21,9 @@ use ruzstd::io::Read;
 use crate::error::{Error, Result};
 use crate::format::*;
 
-/// A validated view of one compressed file's body. Built by [`Image::contents`]
-/// (crate::Image::contents); the checks done there are O(1), and each chunk's range is
-/// checked again when it is used.
+/// A validated view of one compressed file's body. Built by
+/// [`Image::contents`](crate::Image::contents); the checks done there are O(1), and each
+/// chunk's range is checked again when it is used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Packed<'a> {
     ino: u32,
