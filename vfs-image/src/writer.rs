@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::*;
 use crate::node::{Kind, Meta};
 use crate::packed::Packed;
+use crate::reader::Image;
 use crate::verify::meta_checksum;
 
 /// Default metadata of directories the builder creates on its own (missing parents, the root):
@@ -360,6 +361,60 @@ impl ImageBuilder {
             Body::Symlink(_) => Kind::Symlink,
             Body::Whiteout => Kind::Whiteout,
         })
+    }
+
+    /// The tree of `img` as a builder, exactly: every directory with its metadata and opaque
+    /// flag, every file (decoded if compressed), symlink, hard link and whiteout. Finishing it
+    /// gives the same tree, so an image can be laid out again, compressed otherwise; an image
+    /// this writer made comes back byte for byte. Like `cp -a` of a whole filesystem.
+    pub fn from_image(img: &Image) -> Result<ImageBuilder> {
+        let mut b = ImageBuilder::new();
+        let root = img.root();
+        b.set_meta(b"", root.meta())?;
+        if root.is_opaque() {
+            b.set_opaque(b"", true)?;
+        }
+        // The first path of each file or symlink inode with more than one name.
+        let mut first: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+        let mut stack = vec![(Vec::new(), root)];
+        while let Some((prefix, dir)) = stack.pop() {
+            for e in img.read_dir(&dir, 0)? {
+                let e = e?;
+                let mut p = prefix.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(e.name);
+                let n = e.node;
+                match n.kind() {
+                    Kind::Dir => {
+                        b.add_dir(&p, n.meta())?;
+                        if n.is_opaque() {
+                            b.set_opaque(&p, true)?;
+                        }
+                        stack.push((p, n));
+                    }
+                    Kind::Whiteout => {
+                        b.add_whiteout(&p)?;
+                    }
+                    Kind::File | Kind::Symlink => {
+                        if let Some(f) = first.get(&n.ino()) {
+                            b.add_hardlink(&p, f)?;
+                            continue;
+                        }
+                        if n.kind() == Kind::File {
+                            b.add_file(&p, n.meta(), img.read_file(&n)?.into_owned())?;
+                        } else {
+                            b.add_symlink(&p, n.meta(), img.symlink_target(&n)?)?;
+                        }
+                        if n.nlink() > 1 {
+                            first.insert(n.ino(), p);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(b)
     }
 
     /// Lays the tree out and returns the image bytes. Same tree, same bytes.

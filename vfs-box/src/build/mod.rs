@@ -37,7 +37,7 @@ use declaration::{Action, Base, Declaration, PYTHON_IMAGE_ENV};
 pub const BUDGET_BYTES: u64 = 16_000_000;
 
 /// Bump when what a cached layer holds for the same key changes.
-const CACHE_VERSION: &str = "vfs-box-build-2";
+const CACHE_VERSION: &str = "vfs-box-build-3";
 
 /// Arguments of `vfs-box build`.
 #[derive(clap::Args, Debug)]
@@ -63,7 +63,7 @@ pub struct BuildArgs {
     pub preinit: Option<String>,
     /// How the layers store file contents: `lz4` (LZ4 HC level 12, the default: fastest to
     /// read), `zstd` (level 19: smallest), `lz4:LEVEL` (3-12), `zstd:LEVEL` (1-22), or
-    /// `none` (raw, read in place). Layers made by `RUN` in the box are stored raw.
+    /// `none` (raw, read in place).
     #[arg(long, value_name = "CODEC[:LEVEL]|none", default_value_t = layers::DEFAULT_COMPRESSION)]
     pub compress: vfs_image::host::Compression,
 }
@@ -592,7 +592,12 @@ fn run_step(
                                 argv.join(" ")
                             );
                         }
-                        Ok(layer)
+                        // The guest exports what the step wrote raw; stored like every other
+                        // layer of the box.
+                        layer
+                            .map(|l| vfs_image::host::recompress(&l, b.compression))
+                            .transpose()
+                            .context("compressing the layer the step wrote")
                     })?;
                 }
             }

@@ -7,7 +7,7 @@ mod oci;
 mod pack;
 mod unpack;
 
-pub use compress::{ChunkPacker, Compression, DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL};
+pub use compress::{recompress, ChunkPacker, Compression, DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use error::HostError;
 pub use oci::{import_tar, TarReport};
 pub use pack::{
