@@ -44,7 +44,26 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
         println!("{k}: {v}");
     }
     for (i, l) in layers.iter().enumerate() {
-        println!("layer {i}: {} bytes", l.len());
+        println!("layer {i}: {} bytes{}", l.len(), layer_summary(l));
     }
     Ok(())
+}
+
+/// What a layer holds and how it is stored: file count, the contents' decoded size and, for a
+/// compressed layer, the ratio (empty if the layer cannot be read: the size alone is shown).
+fn layer_summary(bytes: &[u8]) -> String {
+    let Ok(s) = vfs_image::Image::open(bytes).and_then(|i| i.stats()) else {
+        return String::new();
+    };
+    // Distinct contents as decoded, what dedup kept (as `vfs-image inspect` counts them).
+    let distinct = s.stored_bytes - s.compressed_stored_bytes + s.compressed_raw_bytes;
+    if s.compressed_contents == 0 {
+        return format!(" ({} files, {distinct} bytes of contents, raw)", s.files);
+    }
+    format!(
+        " ({} files, {distinct} bytes of contents; {} compressed {:.2}x)",
+        s.files,
+        s.compressed_contents,
+        s.compressed_raw_bytes as f64 / s.compressed_stored_bytes.max(1) as f64
+    )
 }

@@ -480,7 +480,14 @@ fn stages_earlier_boxes_archives_and_sdists() {
         stdout_of_success(&["run first.wasm"], o),
         "hello ['__pycache__', 'made.txt', 'mod.py'] [] 0.6.2\n"
     );
-    assert!(inspect(&first).contains("label: org.opencontainers.image.title=stages"));
+    let shown = inspect(&first);
+    assert!(shown.contains("label: org.opencontainers.image.title=stages"));
+    // Each layer with what it holds; the stdlib's is compressed (the default, LZ4).
+    let stdlib = shown
+        .lines()
+        .find(|l| l.starts_with("layer 0: "))
+        .unwrap_or_default();
+    assert!(stdlib.contains(" compressed "), "{shown}");
 
     // A box built before is a base: its layers and configuration (WORKDIR, ENV...).
     let next = dir.join("next");
