@@ -103,7 +103,9 @@ fn print_tree(fs: &mut Fs, root: u32, dir: &[u8], depth: usize) -> Result<(), Er
                     String::from_utf8_lossy(&t)
                 );
             }
-            FileType::Regular => println!("{}{shown}", "  ".repeat(depth)),
+            FileType::Regular | FileType::CharDevice | FileType::Fifo => {
+                println!("{}{shown}", "  ".repeat(depth))
+            }
         }
     }
     Ok(())

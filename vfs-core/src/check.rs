@@ -1,6 +1,5 @@
 //! A full consistency check of the filesystem's internal bookkeeping, for tests and fuzzing.
 
-use crate::fd::Entry;
 use crate::fs::Fs;
 use crate::inode::Kind;
 use crate::types::{FileType, Ino};
@@ -54,13 +53,14 @@ impl Fs {
                 }
             }
         }
-        for (fd, e) in self.fds.iter() {
-            if let Entry::File(f) = e {
-                if self.inodes.get(f.ino).is_none() {
-                    return Err(format!("fd {fd} points at freed {}", f.ino));
-                }
-                *refs.entry(f.ino).or_default() += 1;
+        for (f, slots) in self.fds.descriptions() {
+            if self.inodes.get(f.ino).is_none() {
+                return Err(format!("an open file description points at freed {}", f.ino));
             }
+            if slots == 0 {
+                return Err(format!("an open file description of {} has no descriptor", f.ino));
+            }
+            *refs.entry(f.ino).or_default() += 1;
         }
         for (ino, inode) in self.inodes.iter() {
             let n = names.get(&ino).copied().unwrap_or(0);
@@ -83,7 +83,9 @@ impl Fs {
                 }
                 _ => {}
             }
-            let r = refs.get(&ino).copied().unwrap_or(0);
+            // The stdio devices hold one reference of the filesystem's own.
+            let own = u64::from(self.stdio_inos.contains(&ino));
+            let r = refs.get(&ino).copied().unwrap_or(0) + own;
             if inode.refs != r {
                 return Err(format!("{ino}: refs {} but {r} references", inode.refs));
             }
@@ -97,9 +99,7 @@ impl Fs {
         if bytes != self.used_bytes {
             return Err(format!("byte tally {} but {bytes} held", self.used_bytes));
         }
-        if (self.inodes.len() as u64).saturating_sub(self.lower_inodes)
-            > self.config.max_inodes.max(1)
-        {
+        if self.used_inodes() > self.config.max_inodes.max(1) {
             return Err("inode quota exceeded".into());
         }
         if self.used_bytes > self.config.max_bytes {

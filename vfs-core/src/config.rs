@@ -29,6 +29,47 @@ impl Clock for SystemClock {
     }
 }
 
+/// A source of random bytes for `/dev/random` and `/dev/urandom`.
+///
+/// Injectable like the clock: in a guest the shim fills it from WASI's `random_get`; any
+/// `Fn(&mut [u8]) + Send` is a source.
+pub trait Entropy: Send {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+impl<F: Fn(&mut [u8]) + Send> Entropy for F {
+    fn fill(&self, buf: &mut [u8]) {
+        self(buf)
+    }
+}
+
+/// Random bytes from the standard library's hasher keys, which it draws from the operating
+/// system (`getrandom` on Linux, `random_get` on WASI): SipHash-1-3 under a secret key over
+/// a counter, a keyed pseudo-random function, so the output is unpredictable without the key.
+#[derive(Debug, Default)]
+pub struct SystemEntropy {
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl Entropy for SystemEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        use std::hash::{BuildHasher, Hasher};
+        // One key for the process; each 8-byte block hashes a fresh counter value.
+        static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let keys = KEYS.get_or_init(std::collections::hash_map::RandomState::new);
+        for chunk in buf.chunks_mut(8) {
+            let n = self
+                .counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut h = keys.build_hasher();
+            h.write_u64(n);
+            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
 /// Settings of one [`crate::Fs`].
 ///
 /// The limits are hard quotas: an operation that would exceed one fails with `ENOSPC`
@@ -48,6 +89,8 @@ pub struct Config {
     pub gid: u32,
     /// Where timestamps come from.
     pub clock: Box<dyn Clock>,
+    /// Where `/dev/random` and `/dev/urandom` read from.
+    pub entropy: Box<dyn Entropy>,
 }
 
 impl Default for Config {
@@ -66,6 +109,7 @@ impl Default for Config {
             uid: 0,
             gid: 0,
             clock: Box::new(SystemClock),
+            entropy: Box::new(SystemEntropy::default()),
         }
     }
 }

@@ -77,6 +77,8 @@ errnos! {
     EEXIST = 17, wasi 20, "file exists";
     /// Cross-device link.
     EXDEV = 18, wasi 75, "cross-device link";
+    /// No such device: the call does not apply to this kind of file (`fallocate` of a device).
+    ENODEV = 19, wasi 43, "no such device";
     /// A path component, or the target of the call, is not a directory.
     ENOTDIR = 20, wasi 54, "not a directory";
     /// Is a directory.
@@ -93,6 +95,8 @@ errnos! {
     ENOSPC = 28, wasi 51, "no space left on device";
     /// Illegal seek.
     ESPIPE = 29, wasi 70, "illegal seek";
+    /// Broken pipe: a write to a pipe whose read end is closed.
+    EPIPE = 32, wasi 64, "broken pipe";
     /// Read-only file system.
     EROFS = 30, wasi 69, "read-only file system";
     /// Too many links.

@@ -49,10 +49,14 @@ impl Fs {
     /// Vectored [`Fs::pread`]. Like `preadv`.
     pub fn pread_vectored(&mut self, fd: Fd, bufs: &mut [&mut [u8]], offset: u64) -> Result<usize> {
         let f = self.fds.file(fd)?;
+        let ino = f.ino;
+        // Linux refuses a positioned read of a pipe before it looks at the access mode.
+        if self.is_pipe(ino) {
+            return Err(Errno::ESPIPE);
+        }
         if !f.access.can_read() {
             return Err(Errno::EBADF);
         }
-        let ino = f.ino;
         if offset > MAX_FILE_SIZE {
             return Err(Errno::EINVAL);
         }
@@ -61,6 +65,9 @@ impl Fs {
     }
 
     fn read_inode(&mut self, ino: Ino, offset: u64, bufs: &mut [&mut [u8]]) -> Result<usize> {
+        if let Some(r) = self.read_special(ino, bufs) {
+            return r;
+        }
         let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
         let Kind::File(data) = &inode.kind else {
             return Err(Errno::EISDIR);
@@ -108,6 +115,9 @@ impl Fs {
     /// Vectored [`Fs::pwrite`]. Like `pwritev`.
     pub fn pwrite_vectored(&mut self, fd: Fd, bufs: &[&[u8]], offset: u64) -> Result<usize> {
         let f = self.fds.file(fd)?;
+        if self.is_pipe(f.ino) {
+            return Err(Errno::ESPIPE);
+        }
         if !f.access.can_write() {
             return Err(Errno::EBADF);
         }
@@ -127,6 +137,10 @@ impl Fs {
         offset: u64,
         bufs: &[&[u8]],
     ) -> Result<(u64, usize)> {
+        if let Some(r) = self.write_special(ino, bufs) {
+            // A device or pipe has no offset to move.
+            return r.map(|n| (offset, n));
+        }
         let now = self.now();
         let avail = self.config.max_bytes.saturating_sub(self.used_bytes);
         let inode = self.inodes.get_mut(ino).ok_or(Errno::EBADF)?;
@@ -187,13 +201,14 @@ impl Fs {
     pub fn seek(&mut self, fd: Fd, offset: i64, whence: Whence) -> Result<u64> {
         let f = self.fds.file(fd)?;
         let inode = self.inodes.get(f.ino).ok_or(Errno::EBADF)?;
-        let base: i128 = match whence {
-            Whence::Set => 0,
-            Whence::Cur => f.offset as i128,
-            Whence::End => match &inode.kind {
-                Kind::File(d) => d.len() as i128,
-                _ => return Err(Errno::EINVAL),
-            },
+        let base: i128 = match (whence, &inode.kind) {
+            (_, Kind::Pipe(_)) => return Err(Errno::ESPIPE),
+            // Linux's devices accept any seek and stay where they are.
+            (_, Kind::Device(_)) => return Ok(0),
+            (Whence::Set, _) => 0,
+            (Whence::Cur, _) => f.offset as i128,
+            (Whence::End, Kind::File(d)) => d.len() as i128,
+            (Whence::End, _) => return Err(Errno::EINVAL),
         };
         let new = base + offset as i128;
         if new < 0 || new > MAX_FILE_SIZE as i128 {
@@ -203,9 +218,14 @@ impl Fs {
         Ok(new as u64)
     }
 
-    /// The descriptor's current offset. Like `lseek(fd, 0, SEEK_CUR)` (WASI `fd_tell`).
+    /// The descriptor's current offset. Like `lseek(fd, 0, SEEK_CUR)` (WASI `fd_tell`):
+    /// `ESPIPE` on a pipe, 0 on a device.
     pub fn tell(&self, fd: Fd) -> Result<u64> {
-        Ok(self.fds.file(fd)?.offset)
+        let f = self.fds.file(fd)?;
+        if self.is_pipe(f.ino) {
+            return Err(Errno::ESPIPE);
+        }
+        Ok(f.offset)
     }
 
     /// Sets the file's length: shrinking drops data, growing adds zeros. Like `ftruncate`.
@@ -261,14 +281,19 @@ impl Fs {
             return Err(Errno::EBADF);
         }
         let ino = f.ino;
+        let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
+        // Linux looks at the kind of file before the range: a pipe cannot be allocated in, a
+        // device is no regular file.
+        let data = match &inode.kind {
+            Kind::File(data) => data,
+            Kind::Pipe(_) => return Err(Errno::ESPIPE),
+            Kind::Device(_) => return Err(Errno::ENODEV),
+            _ => return Err(Errno::EISDIR),
+        };
         let end = offset + len;
         if end > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        let inode = self.inodes.get(ino).ok_or(Errno::EBADF)?;
-        let Kind::File(data) = &inode.kind else {
-            return Err(Errno::EISDIR);
-        };
         // Files are sparse, so growing costs nothing; but `posix_fallocate` promises the
         // space, so the new part must fit the byte quota (it is not reserved, though).
         // (Only the range itself counts: a hole before `offset` stays a hole.)

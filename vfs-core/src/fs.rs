@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::data::FileData;
 use crate::dir::{Dir, DirEdit};
 use crate::errno::{Errno, Result};
-use crate::fd::{Entry, FdTable, OpenFile};
+use crate::fd::{Closed, Entry, FdTable, OpenFile};
 use crate::inode::{Inode, InodeTable, Kind};
 use crate::types::{Access, Fd, FdFlags, FileType, Ino, Stat};
 
@@ -37,6 +37,16 @@ pub struct Fs {
     /// the decoder's tables) is the filesystem's own, counted against no quota, like a page
     /// cache; the chunk is dropped when the file it came from is closed.
     pub(crate) unpacker: vfs_image::Unpacker,
+    /// The magic `/dev/fd` directory, once [`Fs::mount_dev`] made it.
+    pub(crate) fd_dir: Option<Ino>,
+    /// The devices standing for the host's descriptors 0, 1, 2 under `/dev/fd`.
+    pub(crate) stdio_inos: Vec<Ino>,
+    /// Set by a walk that went through `/dev/fd`: what it found depends on the descriptor
+    /// table, which the path cache does not watch, so that resolution is not cached.
+    pub(crate) walked_fd_dir: std::cell::Cell<bool>,
+    /// Inodes that are no file of the user's (pipes, the stdio devices); they do not count
+    /// against `max_inodes`, as pipefs is not tmpfs.
+    pub(crate) system_inodes: u64,
 }
 
 impl std::fmt::Debug for Fs {
@@ -81,6 +91,10 @@ impl Fs {
             last_now: std::cell::Cell::new(now),
             path_cache: PathCache::default(),
             unpacker: vfs_image::Unpacker::new(),
+            fd_dir: None,
+            stdio_inos: Vec::new(),
+            walked_fd_dir: std::cell::Cell::new(false),
+            system_inodes: 0,
         };
         fs.edit_names(root, None, |d| d.set_parent(root));
         fs
@@ -123,7 +137,7 @@ impl Fs {
     /// Inodes alive, including unlinked ones still open (like `f_files - f_ffree`); inodes
     /// loaded from image layers are not counted, as they cost no quota.
     pub fn used_inodes(&self) -> u64 {
-        (self.inodes.len() as u64).saturating_sub(self.lower_inodes)
+        (self.inodes.len() as u64).saturating_sub(self.lower_inodes + self.system_inodes)
     }
 
     /// Descriptors open, host ones included.
@@ -198,8 +212,8 @@ impl Fs {
 
     /// Allocates the lowest free descriptor for an open file description of `ino`.
     pub(crate) fn new_fd(&mut self, ino: Ino, access: Access, flags: FdFlags) -> Result<Fd> {
-        let fd = self.fds.alloc(
-            Entry::File(OpenFile {
+        let fd = self.fds.alloc_file(
+            OpenFile {
                 ino,
                 offset: 0,
                 access,
@@ -207,18 +221,19 @@ impl Fs {
                 rights: (u64::MAX, u64::MAX),
                 flock: None,
                 range_owners: Vec::new(),
-            }),
+            },
             self.config.max_fds,
         )?;
         if let Some(i) = self.inodes.get_mut(ino) {
             i.refs += 1;
         }
+        self.open_special(ino, access);
         Ok(fd)
     }
 
     /// Checks the inode quota before creating one (`ENOSPC`, as tmpfs's `nr_inodes`).
     pub(crate) fn check_inode_quota(&self) -> Result<()> {
-        if (self.inodes.len() as u64).saturating_sub(self.lower_inodes) >= self.config.max_inodes {
+        if self.used_inodes() >= self.config.max_inodes {
             Err(Errno::ENOSPC)
         } else {
             Ok(())
@@ -243,6 +258,9 @@ impl Fs {
                 self.lower_inos.remove(&key);
                 self.lower_inodes = self.lower_inodes.saturating_sub(1);
             }
+            if matches!(inode.kind, Kind::Pipe(_)) {
+                self.system_inodes = self.system_inodes.saturating_sub(1);
+            }
             match inode.kind {
                 Kind::Dir(d) if d.parent() != ino => {
                     if let Some(p) = self.inodes.get_mut(d.parent()) {
@@ -255,26 +273,44 @@ impl Fs {
         }
     }
 
-    /// Closes a descriptor: drops its `flock`, the range locks of owners that locked through
-    /// it, and the inode if it was unlinked and this was the last reference. Like `close`.
+    /// Closes a descriptor. The range locks of owners that locked through its open file
+    /// description go at once (POSIX: closing any descriptor of a file drops the process's
+    /// locks on it); the description itself, with its `flock`, goes with its last descriptor,
+    /// and the inode with its last reference if it was unlinked. Like `close`.
     pub fn close(&mut self, fd: Fd) -> Result<()> {
         match self.fds.take(fd) {
             None => Err(Errno::EBADF),
-            Some(Entry::Host(_)) => Ok(()),
-            Some(Entry::File(f)) => {
+            Some(Closed::Host) => Ok(()),
+            Some(Closed::Last(f)) => {
                 self.release(f);
+                Ok(())
+            }
+            Some(Closed::Shared { ino, range_owners }) => {
+                self.release_range_owners(ino, &range_owners);
                 Ok(())
             }
         }
     }
 
+    fn release_range_owners(&mut self, ino: Ino, owners: &[u64]) {
+        if let Some(l) = self.inodes.get_mut(ino).and_then(|i| i.locks.as_mut()) {
+            for o in owners {
+                l.release_owner(*o);
+            }
+        }
+        if let Some(i) = self.inodes.get_mut(ino) {
+            if i.locks.as_ref().is_some_and(|l| l.is_empty()) {
+                i.locks = None;
+            }
+        }
+    }
+
     fn release(&mut self, f: OpenFile) {
+        self.release_range_owners(f.ino, &f.range_owners);
+        self.release_special(f.ino, f.access);
         if let Some(i) = self.inodes.get_mut(f.ino) {
             if let Some(l) = i.locks.as_mut() {
                 l.flock_release(f.flock);
-                for o in &f.range_owners {
-                    l.release_owner(*o);
-                }
                 if l.is_empty() {
                     i.locks = None;
                 }
@@ -304,8 +340,38 @@ impl Fs {
         if self.fds.get(to).is_some() {
             self.close(to)?;
         }
-        let entry = self.fds.take(from).ok_or(Errno::EBADF)?;
-        self.fds.place(to, entry, self.config.max_fds)
+        self.fds.move_entry(from, to, self.config.max_fds)
+    }
+
+    /// A new descriptor for the open file description `fd` refers to (the same offset and
+    /// status flags), at the lowest free number not below `min`. Like `fcntl(fd, F_DUPFD,
+    /// min)`; `dup(fd)` is `min` 0. `EBADF` if `fd` is not open, `EINVAL` if `min` is beyond
+    /// the table, `EMFILE` if no number is free.
+    pub fn dup(&mut self, fd: Fd, min: Fd) -> Result<Fd> {
+        self.fds.dup(fd, min, self.config.max_fds)
+    }
+
+    /// Makes `to` refer to what `from` refers to, closing `to` first if it was open; `from`
+    /// stays open. Like `dup2(from, to)`: nothing happens if they are equal and `from` is
+    /// open; `EBADF` if `from` is not open or `to` is beyond the table.
+    pub fn dup2(&mut self, from: Fd, to: Fd) -> Result<Fd> {
+        let entry = self.fds.get(from).ok_or(Errno::EBADF)?;
+        if to >= self.config.max_fds {
+            return Err(Errno::EBADF);
+        }
+        if from != to {
+            if self.fds.get(to).is_some() {
+                self.close(to)?;
+            }
+            self.fds.place(to, entry, self.config.max_fds)?;
+        }
+        Ok(to)
+    }
+
+    /// Whether any descriptor still refers to host descriptor `host`: the shim closes a host
+    /// descriptor on the host only when the last one referring to it is closed.
+    pub fn holds_host_fd(&self, host: u32) -> bool {
+        self.fds.holds_host(host)
     }
 
     /// Enters a host descriptor (stdio, a host preopen) in the table so that numbering is
@@ -318,14 +384,14 @@ impl Fs {
                 .fds
                 .place(fd, Entry::Host(host), self.config.max_fds)
                 .map(|()| fd),
-            None => self.fds.alloc(Entry::Host(host), self.config.max_fds),
+            None => self.fds.alloc_host(host, self.config.max_fds),
         }
     }
 
     /// The host descriptor behind `fd`, if `fd` is a host entry.
     pub fn host_fd(&self, fd: Fd) -> Option<u32> {
         match self.fds.get(fd) {
-            Some(Entry::Host(h)) => Some(*h),
+            Some(Entry::Host(h)) => Some(h),
             _ => None,
         }
     }
@@ -423,14 +489,18 @@ impl Fs {
     /// Makes the file's data and metadata durable. Like `fsync`. In memory there is nothing
     /// to wait for — the memory is the medium, and it lives exactly as long as the instance —
     /// so this succeeds at once for any open descriptor. (Persisting is done by exporting the
-    /// upper layer as an image, not per file.)
+    /// upper layer as an image, not per file.) `EINVAL` on a device or pipe, as on Linux.
     pub fn sync(&mut self, fd: Fd) -> Result<()> {
-        self.fds.file(fd).map(|_| ())
+        self.datasync(fd)
     }
 
     /// Makes the file's data durable. Like `fdatasync`; succeeds at once for the same reason
-    /// as [`Fs::sync`].
+    /// as [`Fs::sync`], and refuses devices and pipes as it does.
     pub fn datasync(&mut self, fd: Fd) -> Result<()> {
-        self.fds.file(fd).map(|_| ())
+        let ino = self.fds.file(fd)?.ino;
+        if self.is_special(ino) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 use crate::data::FileData;
 use crate::dir::Dir;
 use crate::lock::Locks;
+use crate::special::{Device, Pipe};
 use crate::types::{FileType, Ino, Stat};
 use slab::Slab;
 
@@ -16,6 +17,10 @@ pub(crate) enum Kind {
     File(FileData),
     Dir(Dir),
     Symlink(Box<[u8]>),
+    /// A character device under `/dev`.
+    Device(Device),
+    /// A pipe: never named in a directory, alive while a descriptor of either end is open.
+    Pipe(Box<Pipe>),
 }
 
 #[derive(Debug)]
@@ -67,6 +72,8 @@ impl Inode {
             Kind::File(_) => FileType::Regular,
             Kind::Dir(_) => FileType::Directory,
             Kind::Symlink(_) => FileType::Symlink,
+            Kind::Device(_) => FileType::CharDevice,
+            Kind::Pipe(_) => FileType::Fifo,
         }
     }
 
@@ -78,6 +85,8 @@ impl Inode {
             Kind::File(d) => d.len(),
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir(d) => 20 * (d.len() as u64 + 2),
+            // Linux says 0 for both: a device has no length, a pipe's contents are no size.
+            Kind::Device(_) | Kind::Pipe(_) => 0,
         }
     }
 
@@ -89,7 +98,8 @@ impl Inode {
             Kind::Symlink(_) if self.origin.is_some() => 0,
             Kind::File(d) => d.owned_bytes(),
             Kind::Symlink(t) => t.len() as u64,
-            Kind::Dir(_) => 0,
+            // A pipe's buffer is bounded (`PIPE_CAPACITY`) and, as on Linux, is not tmpfs's.
+            Kind::Dir(_) | Kind::Device(_) | Kind::Pipe(_) => 0,
         }
     }
 
@@ -103,6 +113,8 @@ impl Inode {
             nlink: match &self.kind {
                 // A live directory's link count is its own name, its `.`, and each child's `..`.
                 Kind::Dir(d) if self.nlink > 0 => 2 + d.subdirs(),
+                // A pipe's inode lives in Linux's pipefs, where it has its one link.
+                Kind::Pipe(_) => 1,
                 _ => self.nlink,
             },
             uid: self.uid,

@@ -28,6 +28,7 @@
 //! | `inode.rs` | the inode table |
 //! | `fd.rs` | the descriptor table and open file descriptions |
 //! | `lock.rs` | `flock` and POSIX byte-range locks |
+//! | `special.rs` | devices under `/dev` (`null`, `zero`, `full`, `random`, `urandom`, `fd/N`, stdio) and pipes |
 //! | `config.rs` | limits (quotas) and the clock |
 //! | `errno.rs` | [`Errno`], generated from one table with its names, texts and WASI numbers |
 //! | `types.rs` | the public plain data types (flags, [`Stat`], [`DirEntry`]) |
@@ -50,9 +51,11 @@ mod lock;
 mod namespace;
 mod open;
 mod path;
+mod special;
 mod types;
 
-pub use config::{Clock, Config, SystemClock};
+pub use config::{Clock, Config, Entropy, SystemClock, SystemEntropy};
+pub use special::PIPE_CAPACITY;
 pub use errno::{Errno, Result};
 pub use file::MAX_FILE_SIZE;
 pub use fs::Fs;

@@ -64,6 +64,17 @@ impl Fs {
                         fs.truncate_inode(ino, 0)?;
                     }
                 }
+                // `O_TRUNC` means nothing to a device or a pipe, and Linux ignores it.
+                FileType::CharDevice | FileType::Fifo => {
+                    if oflags.contains(OFlags::DIRECTORY) {
+                        return Err(Errno::ENOTDIR.into());
+                    }
+                    if let Some(host) = fs.host_device(ino) {
+                        // `/dev/fd/1` while descriptor 1 is the host's: another descriptor
+                        // of the host's, which the shim forwards.
+                        return Ok(fs.adopt_host_fd(None, host)?);
+                    }
+                }
             }
             Ok(fs.new_fd(ino, access, fdflags)?)
         })

@@ -172,7 +172,9 @@ impl Fs {
         let slot = self.lookup_name(dir, name)?.ok_or(Errno::ENOENT)?;
         match slot.1 {
             FileType::Directory => Ok(slot.0),
-            FileType::Regular => Err(Errno::ENOTDIR.into()),
+            FileType::Regular | FileType::CharDevice | FileType::Fifo => {
+                Err(Errno::ENOTDIR.into())
+            }
             FileType::Symlink => {
                 let target = self.follow_link(slot.0, hops)?;
                 let ino = self.resolve_from(dir, target, true, hops)?;
@@ -202,6 +204,10 @@ impl Fs {
     /// only when it looks the name up, so errors found before the lookup win). A directory
     /// still in the image layers is [`WalkError::NeedsLoad`].
     pub(crate) fn lookup_name(&self, dir: Ino, name: &[u8]) -> WalkResult<Option<(Ino, FileType)>> {
+        if self.fd_dir == Some(dir) {
+            check_name(name)?;
+            return Ok(self.lookup_fd_dir(name));
+        }
         // One inode fetch per component: this is the hot path of every walk.
         let Some(inode) = self.inodes.get(dir) else {
             return Err(Errno::ENOENT.into());
@@ -298,7 +304,11 @@ impl Fs {
             return Ok(r?);
         }
         let mut hops = 0;
+        self.walked_fd_dir.set(false);
         let r = self.resolve_from(start, path, follow, &mut hops);
+        if self.walked_fd_dir.get() {
+            return r;
+        }
         match r {
             Ok(ino) => self.path_cache.insert(start, follow, path, Some(ino)),
             Err(WalkError::Errno(Errno::ENOENT)) => {

@@ -72,6 +72,11 @@ pub enum FileType {
     Directory,
     /// `S_IFLNK`.
     Symlink,
+    /// `S_IFCHR`: the devices under `/dev` (`null`, `zero`, `full`, `random`, `urandom`, and
+    /// the host's stdio as `/dev/fd/0`..`2` show it).
+    CharDevice,
+    /// `S_IFIFO`: one end of a pipe made by [`crate::Fs::pipe`].
+    Fifo,
 }
 
 /// Where `seek` counts from (`SEEK_SET`, `SEEK_CUR`, `SEEK_END`).

@@ -65,6 +65,10 @@ enum Op {
     Flock(u32, u8),
     SetLk(u32, u8, u64, u64),
     GetLk(u32, u8, u64, u64),
+    Dup(u32),
+    DupFd(u32, u32),
+    Dup2(u32, u32),
+    Pipe,
 }
 
 /// A descriptor for calls on open files: mostly the few that opens hand out.
@@ -193,6 +197,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (fd_sel(), 0u8..3).prop_map(|(f, k)| Op::Flock(f, k)),
         1 => (fd_sel(), 0u8..3, 0u64..50, 0u64..50).prop_map(|(f, k, s, l)| Op::SetLk(f, k, s, l)),
         1 => (fd_sel(), 0u8..2, 0u64..50, 0u64..50).prop_map(|(f, k, s, l)| Op::GetLk(f, k, s, l)),
+        2 => fd_sel().prop_map(Op::Dup),
+        1 => (fd_sel(), 0u32..9).prop_map(|(f, m)| Op::DupFd(f, m)),
+        2 => (fd_sel(), fd_sel()).prop_map(|(a, b)| Op::Dup2(a, b)),
+        2 => Just(Op::Pipe),
     ]
 }
 
@@ -211,6 +219,8 @@ fn ftype_char(t: FileType) -> char {
         FileType::Regular => 'f',
         FileType::Directory => 'd',
         FileType::Symlink => 'l',
+        FileType::CharDevice => 'c',
+        FileType::Fifo => 'p',
     }
 }
 
@@ -362,11 +372,9 @@ fn vfs_apply(fs: &mut Fs, op: &Op) -> String {
                 "ok".into()
             }
             Op::SetAppend(f, a) => {
-                let fl = if *a {
-                    FdFlags::APPEND
-                } else {
-                    FdFlags::empty()
-                };
+                // Only O_APPEND changes: a pipe's O_NONBLOCK stays (see the real side).
+                let mut fl = fs.fd_flags(*f)? & FdFlags::NONBLOCK;
+                fl.set(FdFlags::APPEND, *a);
                 fs.set_fd_flags(*f, fl)?;
                 "ok".into()
             }
@@ -376,12 +384,20 @@ fn vfs_apply(fs: &mut Fs, op: &Op) -> String {
                     Access::Write => "w",
                     Access::ReadWrite => "rw",
                 };
-                let app = fs.fd_flags(*f)?.contains(FdFlags::APPEND);
-                format!("{acc} append={app}")
+                let fl = fs.fd_flags(*f)?;
+                let (app, nb) = (fl.contains(FdFlags::APPEND), fl.contains(FdFlags::NONBLOCK));
+                format!("{acc} append={app} nonblock={nb}")
             }
             Op::Renumber(a, b) => {
                 fs.renumber(*a, *b)?;
                 "ok".into()
+            }
+            Op::Dup(f) => format!("{}", fs.dup(*f, 0)?),
+            Op::DupFd(f, m) => format!("{}", fs.dup(*f, *m)?),
+            Op::Dup2(a, b) => format!("{}", fs.dup2(*a, *b)?),
+            Op::Pipe => {
+                let (r, w) = fs.pipe(FdFlags::NONBLOCK)?;
+                format!("{r} {w}")
             }
             Op::Flock(f, k) => {
                 let op = [FlockOp::Shared, FlockOp::Exclusive, FlockOp::Unlock][*k as usize];
@@ -501,6 +517,10 @@ fn vfs_walk(
                 let _ = writeln!(out);
                 vfs_walk(fs, root, &p, out, classes);
             }
+            // The sequences make neither devices nor pipes in the tree.
+            FileType::CharDevice | FileType::Fifo => {
+                let _ = writeln!(out);
+            }
         }
     }
 }
@@ -541,6 +561,8 @@ fn real_ftype(mode: libc::mode_t) -> char {
         libc::S_IFREG => 'f',
         libc::S_IFDIR => 'd',
         libc::S_IFLNK => 'l',
+        libc::S_IFCHR => 'c',
+        libc::S_IFIFO => 'p',
         _ => '?',
     }
 }
@@ -781,8 +803,11 @@ fn real_apply(op: &Op) -> String {
                 "ok".into()
             }
             Op::SetAppend(f, a) => {
+                // Only O_APPEND changes: a pipe made non-blocking must stay so, or a read of
+                // an empty one would hang the child.
+                let keep = check(libc::fcntl(*f as i32, libc::F_GETFL))? & libc::O_NONBLOCK;
                 let fl = if *a { libc::O_APPEND } else { 0 };
-                check(libc::fcntl(*f as i32, libc::F_SETFL, fl))?;
+                check(libc::fcntl(*f as i32, libc::F_SETFL, fl | keep))?;
                 "ok".into()
             }
             Op::GetFlags(f) => {
@@ -792,7 +817,20 @@ fn real_apply(op: &Op) -> String {
                     libc::O_WRONLY => "w",
                     _ => "rw",
                 };
-                format!("{acc} append={}", fl & libc::O_APPEND != 0)
+                format!(
+                    "{acc} append={} nonblock={}",
+                    fl & libc::O_APPEND != 0,
+                    fl & libc::O_NONBLOCK != 0
+                )
+            }
+            Op::Dup(f) => format!("{}", check(libc::dup(*f as i32))?),
+            Op::DupFd(f, m) => format!("{}", check(libc::fcntl(*f as i32, libc::F_DUPFD, *m))?),
+            Op::Dup2(a, b) => format!("{}", check(libc::dup2(*a as i32, *b as i32))?),
+            Op::Pipe => {
+                let mut fds = [0i32; 2];
+                // Non-blocking, because that is what a pipe in a single-threaded guest is.
+                check(libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK))?;
+                format!("{} {}", fds[0], fds[1])
             }
             Op::Renumber(a, b) => {
                 if a == b {
@@ -918,6 +956,8 @@ fn run_real(ops: &[Op], layers: bool) -> (Vec<String>, String) {
                 libc::close(fd);
             }
             libc::umask(0);
+            // A write to a pipe with no reader must be EPIPE, as in a guest, not a death.
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
             if libc::chroot(cdir.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
                 let msg = b"CHROOT FAILED\n";
                 libc::write(OUT, msg.as_ptr().cast(), msg.len());

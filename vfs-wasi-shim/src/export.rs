@@ -130,6 +130,11 @@ impl Walk<'_, '_> {
             }
         }
         for (name, ft) in names {
+            if path.is_empty() && name == b"dev" {
+                // The devices are the system's, made afresh at every start, and like Docker,
+                // which never commits a container's `/dev`, an exported layer leaves it out.
+                continue;
+            }
             let child = join(path, &name);
             let st = self.fs.stat(fd, &name, false)?;
             let low = self.lower(&child);
@@ -205,6 +210,8 @@ impl Walk<'_, '_> {
                         self.out.add_symlink(&child, meta(&st), &buf)?;
                     }
                 }
+                // Only `/dev` holds devices, and no directory holds a pipe.
+                FileType::CharDevice | FileType::Fifo => {}
             }
         }
         Ok(())

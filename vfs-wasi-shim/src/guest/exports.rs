@@ -147,7 +147,8 @@ wasi_call!(path_readlink(fd, p: i32, l: i32, buf: i32, buf_len: i32, out: i32) p
 wasi_call!(path_remove_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_remove_directory(m, fd as u32, p as u32, l as u32));
 wasi_call!(path_unlink_file(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_unlink_file(m, fd as u32, p as u32, l as u32));
 
-/// `fd_close`: a host descriptor is closed on the host, then dropped from the table.
+/// `fd_close`: the descriptor leaves the table; a host descriptor is closed on the host once
+/// no other guest descriptor (a `dup` of it) refers to it.
 #[export_name = "__imported_wasi_snapshot_preview1_fd_close"]
 pub extern "C" fn fd_close(fd: i32) -> i32 {
     // SAFETY (both closures): closing a descriptor passes no pointer.
@@ -157,11 +158,14 @@ pub extern "C" fn fd_close(fd: i32) -> i32 {
         None,
         |st, o| match o {
             Owner::Host(h) => {
-                let r = unsafe { raw::fd_close(h) };
-                if r == 0 {
-                    let _ = st.shim.fs_mut().close(fd as u32);
+                let _ = st.shim.fs_mut().close(fd as u32);
+                if st.shim.fs().holds_host_fd(h as u32) {
+                    // Another descriptor (a `dup`) still refers to it: as with a POSIX open
+                    // file description, the host's stays open until the last one goes.
+                    0
+                } else {
+                    unsafe { raw::fd_close(h) }
                 }
-                r
             }
             Owner::Vfs => code(st.shim.fd_close(fd as u32)),
         },
@@ -170,7 +174,7 @@ pub extern "C" fn fd_close(fd: i32) -> i32 {
 }
 
 /// `fd_renumber`: the table moves the entry whoever owns it; a host descriptor that `to`
-/// held and that nothing refers to any more is closed on the host.
+/// held and that no other descriptor refers to is closed on the host.
 #[export_name = "__imported_wasi_snapshot_preview1_fd_renumber"]
 pub extern "C" fn fd_renumber(from: i32, to: i32) -> i32 {
     serve(
@@ -181,7 +185,7 @@ pub extern "C" fn fd_renumber(from: i32, to: i32) -> i32 {
             let displaced = st.shim.fs().host_fd(to as u32);
             let r = code(st.shim.fd_renumber(from as u32, to as u32));
             if let Some(h) = displaced {
-                if r == 0 && st.shim.fs().host_fd(to as u32) != Some(h) {
+                if r == 0 && !st.shim.fs().holds_host_fd(h) {
                     // SAFETY: closing a descriptor passes no pointer.
                     unsafe { raw::fd_close(h as i32) };
                 }

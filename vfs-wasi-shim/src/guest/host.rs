@@ -91,3 +91,19 @@ pub fn preopen_dirs() -> Vec<(u32, Vec<u8>)> {
     });
     out
 }
+
+/// Closes the host's descriptor `fd` (the last guest descriptor of it went away).
+pub fn close(fd: u32) {
+    // SAFETY: closing a descriptor passes no pointer.
+    unsafe { raw::fd_close(fd as i32) };
+}
+
+/// Fills `buf` from the host's `random_get`, the source of `/dev/random` and `/dev/urandom`.
+/// A host that refuses (no WASI runtime does) leaves zeros, and says so once.
+pub fn random(buf: &mut [u8]) {
+    // SAFETY: `buf` is a live, writable slice of exactly the length passed.
+    if unsafe { wasi::random_get(buf.as_mut_ptr(), buf.len()) }.is_err() {
+        buf.fill(0);
+        stderr("vfs: the host refused random_get: /dev/urandom read zeros\n");
+    }
+}

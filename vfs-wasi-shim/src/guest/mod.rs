@@ -3,6 +3,7 @@
 
 pub mod exports;
 pub(crate) mod host;
+pub mod posix;
 pub mod resume;
 pub(crate) mod state;
 mod trace;

