@@ -113,8 +113,9 @@ impl Inode {
             nlink: match &self.kind {
                 // A live directory's link count is its own name, its `.`, and each child's `..`.
                 Kind::Dir(d) if self.nlink > 0 => 2 + d.subdirs(),
-                // A pipe's inode lives in Linux's pipefs, where it has its one link.
-                Kind::Pipe(_) => 1,
+                // A pipe's inode lives in Linux's pipefs, where it has its one link; the host's
+                // stdio is a terminal or pipe of the host's, named there.
+                Kind::Pipe(_) | Kind::Device(Device::Host(_)) => 1,
                 _ => self.nlink,
             },
             uid: self.uid,

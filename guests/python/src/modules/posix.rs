@@ -10,6 +10,7 @@
 //! | `statvfs(path)`, `fstatvfs(fd)` | `statvfs`, `fstatvfs` | the VFS's quotas and use; `ENOTSUP` for a host directory |
 //! | `get_terminal_size(fd=1)` | `ioctl(TIOCGWINSZ)` | 80×24 for a terminal (WASI cannot ask its size), `ENOTTY` otherwise |
 //! | `getuid()`, `geteuid()`, `getgid()`, `getegid()` | the same | 0: a box's one user is root |
+//! | `umask(mask)` | `umask` | kept and returned; starts at Docker's 022, which is what WASI's mode-less creates already give (files 0644, directories 0755) |
 //!
 //! Every descriptor is inheritable and close-on-exec means nothing (a WASI program starts no
 //! other), so `inheritable` is accepted and has no effect.
@@ -196,6 +197,23 @@ unsafe extern "C" fn root_id(_m: *mut PyObject, _unused: *mut PyObject) -> *mut 
     unsafe { PyLong_FromLong(0) }
 }
 
+/// The process's file mode creation mask. WASI's `path_open` and `path_create_directory`
+/// carry no mode, so every file is made 0644 and every directory 0755 — what a mask of 022
+/// (Docker's default) gives Linux's default modes; the mask is kept for programs that read it.
+static UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o022);
+
+unsafe extern "C" fn umask(_m: *mut PyObject, arg: *mut PyObject) -> *mut PyObject {
+    // SAFETY: `arg` is a live object the interpreter passed in.
+    let mask = unsafe { PyLong_AsLong(arg) };
+    // SAFETY: reading whether an exception is pending.
+    if mask == -1 && !unsafe { PyErr_Occurred() }.is_null() {
+        return std::ptr::null_mut();
+    }
+    let old = UMASK.swap((mask as u32) & 0o777, Ordering::SeqCst);
+    // SAFETY: making an int.
+    unsafe { PyLong_FromLong(old as c_long) }
+}
+
 /// A `PyMethodDef` entry.
 const fn method(name: &'static std::ffi::CStr, f: *const c_void, flags: c_int) -> PyMethodDef {
     PyMethodDef {
@@ -215,6 +233,7 @@ fn added() -> Vec<PyMethodDef> {
         method(c"statvfs", statvfs as *const c_void, METH_O),
         method(c"fstatvfs", fstatvfs as *const c_void, METH_O),
         method(c"get_terminal_size", get_terminal_size as *const c_void, METH_VARARGS),
+        method(c"umask", umask as *const c_void, METH_O),
         method(c"getuid", root_id as *const c_void, METH_NOARGS),
         method(c"geteuid", root_id as *const c_void, METH_NOARGS),
         method(c"getgid", root_id as *const c_void, METH_NOARGS),
