@@ -16,6 +16,7 @@
 //! | `preinit.rs` | `vfs-box preinit` / `--preinit`: the Wizer snapshot |
 //! | `run.rs` | `vfs-box run`, `--save-upper` |
 //! | `bench.rs` | `vfs-box bench` |
+//! | `oci.rs` | `vfs-box oci`: a box as an OCI image layout archive (for runwasi) |
 //! | `serve/` | `vfs-box serve`: HTTP by the WAGI/CGI contract, one fresh instance per request |
 //! | `cache.rs` | the cache folder and the compiled-module cache |
 
@@ -26,6 +27,7 @@ mod embed;
 mod guest;
 mod inspect;
 mod layers;
+mod oci;
 mod preinit;
 mod python;
 mod run;
@@ -81,6 +83,9 @@ enum Command {
     /// Serve HTTP with boxes: one fresh instance per request, by the WAGI/CGI contract (request
     /// in the environment and on stdin, response on stdout).
     Serve(serve::ServeArgs),
+    /// Write a box as an OCI image (an image layout archive, platform wasip1/wasm) whose
+    /// entrypoint is the box, for containerd's runwasi shims.
+    Oci(oci::OciArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +127,7 @@ fn main() -> ExitCode {
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
         Command::Preinit(args) => preinit::command(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
+        Command::Oci(args) => oci::command(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
