@@ -71,18 +71,82 @@ pub struct OciArgs {
     /// The box's file name in the image's root filesystem (the entrypoint is `/NAME`).
     #[arg(long, value_name = "NAME", default_value = "app.wasm")]
     pub name: String,
-    /// The image's reference in the layout (`org.opencontainers.image.ref.name` in index.json):
-    /// `skopeo inspect oci-archive:OUT.tar:REF` selects it.
-    #[arg(long = "ref", value_name = "REF", default_value = "latest")]
-    pub reference: String,
+    /// The image's tag in the layout (`org.opencontainers.image.ref.name` in index.json):
+    /// `skopeo inspect oci-archive:OUT.tar:TAG` selects it.
+    #[arg(long, value_name = "TAG", default_value = "latest")]
+    pub tag: String,
+    /// The image's name, e.g. `ghcr.io/me/app`: written as `NAME:TAG` in index.json
+    /// (`io.containerd.image.name`), under which `ctr image import` stores the image.
+    #[arg(long, value_name = "NAME")]
+    pub image_name: Option<String>,
+}
+
+/// What index.json says of the image: its tag, and its full name if one was given.
+#[derive(Debug)]
+struct Names {
+    /// `org.opencontainers.image.ref.name`.
+    tag: String,
+    /// `io.containerd.image.name` (`NAME:TAG`).
+    full: Option<String>,
+}
+
+impl Names {
+    /// Checks `tag` and `name` against the grammar of the OCI distribution spec (a tag is
+    /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`; a name is lower case, digits and `._-/`, with an
+    /// optional `host:port/` first).
+    fn new(tag: &str, name: Option<&str>) -> Result<Names> {
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !tag_ok {
+            bail!("--tag {tag:?}: a tag is up to 128 letters, digits, `_`, `.`, `-` (not first)");
+        }
+        let full = match name {
+            None => None,
+            Some(n) => {
+                let (host, path) = match n.split_once('/') {
+                    Some((h, p)) if h.contains([':', '.']) || h == "localhost" => (Some(h), p),
+                    _ => (None, n),
+                };
+                let host_ok = host.is_none_or(|h| {
+                    h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+                });
+                let path_ok = !path.is_empty()
+                    && path.split('/').all(|part| {
+                        !part.is_empty()
+                            && part.chars().all(|c| {
+                                c.is_ascii_lowercase()
+                                    || c.is_ascii_digit()
+                                    || matches!(c, '.' | '_' | '-')
+                            })
+                    });
+                if !host_ok || !path_ok {
+                    bail!(
+                        "--image-name {n:?}: give a repository such as ghcr.io/me/app (lower case; \
+                         the tag goes in --tag)"
+                    );
+                }
+                Some(format!("{n}:{tag}"))
+            }
+        };
+        Ok(Names {
+            tag: tag.to_owned(),
+            full,
+        })
+    }
 }
 
 /// Writes the archive `a.output` for the box `a.wasm`.
 pub fn command(a: &OciArgs) -> Result<()> {
     check_name(&a.name)?;
+    let names = Names::new(&a.tag, a.image_name.as_deref())?;
     let module = std::fs::read(&a.wasm).with_context(|| format!("reading {}", a.wasm.display()))?;
     let config = box_config(&a.wasm, &module)?;
-    let image = Image::new(&module, &config, &a.name, &a.reference)?;
+    let image = Image::new(&module, &config, &a.name, &names)?;
     write_atomically(&a.output, |f| image.write_layout(f))?;
     eprintln!(
         "vfs-box: wrote {} (manifest {}, layer {} bytes, entrypoint /{})",
@@ -182,8 +246,9 @@ struct Image {
 }
 
 impl Image {
-    /// The image of `module` (whose configuration is `c`) as `/name`, referenced as `reference`.
-    fn new(module: &[u8], c: &BoxConfig, name: &str, reference: &str) -> Result<Image> {
+    /// The image of `module` (whose configuration is `c`) as `/name`, named in the index by
+    /// `names`.
+    fn new(module: &[u8], c: &BoxConfig, name: &str, names: &Names) -> Result<Image> {
         let mut files: BTreeMap<String, Option<TarFile<'_>>> = BTreeMap::new();
         // Executable, as a program in a container image is.
         files.insert(name.to_owned(), Some((module, 0o755)));
@@ -218,7 +283,10 @@ impl Image {
         }))?;
         let mut m = descriptor(MANIFEST_TYPE, &manifest);
         m["platform"] = json!({ "architecture": ARCHITECTURE, "os": OS });
-        m["annotations"] = json!({ "org.opencontainers.image.ref.name": reference });
+        m["annotations"] = json!({ "org.opencontainers.image.ref.name": names.tag });
+        if let Some(full) = &names.full {
+            m["annotations"]["io.containerd.image.name"] = json!(full);
+        }
         let index = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": INDEX_TYPE,
@@ -401,8 +469,9 @@ mod tests {
             workdir: Some("/srv/app/".into()),
             ..BoxConfig::default()
         };
-        let a = Image::new(&module, &c, "box.wasm", "latest").unwrap();
-        let b = Image::new(&module, &c, "box.wasm", "latest").unwrap();
+        let names = Names::new("latest", None).unwrap();
+        let a = Image::new(&module, &c, "box.wasm", &names).unwrap();
+        let b = Image::new(&module, &c, "box.wasm", &names).unwrap();
         assert_eq!(a.manifest, b.manifest);
         assert_eq!(a.layer, b.layer);
         let mut names = Vec::new();
@@ -430,7 +499,16 @@ mod tests {
             workdir: Some("/app.wasm".into()),
             ..BoxConfig::default()
         };
-        let e = Image::new(b"", &c, "app.wasm", "latest").err().unwrap();
+        let names = Names::new("latest", None).unwrap();
+        let e = Image::new(b"", &c, "app.wasm", &names).err().unwrap();
         assert!(e.to_string().contains("--name"), "{e}");
+        for t in ["", "-x", "a b", "a:b", &"x".repeat(129)] {
+            assert!(Names::new(t, None).is_err(), "{t:?}");
+        }
+        for n in ["", "App", "a//b", "ghcr.io/", "a:b"] {
+            assert!(Names::new("1", Some(n)).is_err(), "{n:?}");
+        }
+        let n = Names::new("1.0", Some("localhost:5000/me/app")).unwrap();
+        assert_eq!(n.full.as_deref(), Some("localhost:5000/me/app:1.0"));
     }
 }

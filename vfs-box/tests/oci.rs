@@ -202,7 +202,18 @@ fn a_built_box_carries_its_configuration_into_the_image() {
         .unwrap();
     assert!(o.status.success(), "vfs-box build: {}", text(&o.stderr));
     let out = dir.join("app.oci.tar");
-    let o = oci(&wasm, &out, &["--name", "demo.wasm", "--ref", "1.0"]);
+    let o = oci(
+        &wasm,
+        &out,
+        &[
+            "--name",
+            "demo.wasm",
+            "--tag",
+            "1.0",
+            "--image-name",
+            "example.org/demo",
+        ],
+    );
     assert!(o.status.success(), "vfs-box oci: {}", text(&o.stderr));
 
     let archive = format!("oci-archive:{}:1.0", out.display());
@@ -224,6 +235,20 @@ fn a_built_box_carries_its_configuration_into_the_image() {
     assert!(env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
     assert_eq!(k["Labels"]["org.opencontainers.image.title"], "demo");
     assert_eq!(k["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+
+    // The names `ctr image import` and skopeo go by.
+    let files = tar_files(std::fs::File::open(&out).unwrap());
+    let index: Value = serde_json::from_slice(files["index.json"].as_ref().unwrap()).unwrap();
+    let annotations = &index["manifests"][0]["annotations"];
+    assert_eq!(
+        annotations["io.containerd.image.name"],
+        "example.org/demo:1.0"
+    );
+    assert_eq!(annotations["org.opencontainers.image.ref.name"], "1.0");
+    assert_eq!(
+        index["manifests"][0]["platform"],
+        serde_json::json!({"architecture": "wasm", "os": "wasip1"})
+    );
 
     // The box, and the working directory (empty) for a runtime to enter.
     let layer = layer_of(&out);
