@@ -85,6 +85,17 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write a box as an OCI image (an image layout archive, platform wasip1/wasm) whose
     /// entrypoint is the box, for containerd's runwasi shims.
+    ///
+    /// The archive holds `oci-layout`, `index.json` and `blobs/sha256/...`: one gzip layer with
+    /// the box as /NAME (mode 0755; plus the box's WORKDIR as an empty folder), a config with
+    /// `Entrypoint: ["/NAME"]`, platform `os: wasip1`, `architecture: wasm`, and the box's CMD
+    /// (as `Cmd`), ENV (`Env`), WORKDIR (`WorkingDir`), LABELs, EXPOSE and STOPSIGNAL. The box
+    /// still applies its own ENTRYPOINT/CMD/ENV/WORKDIR itself. The same box always gives the same
+    /// bytes (fixed times, sorted entries). Under runwasi the container's root filesystem is
+    /// preopened at `/`; the box shows it at `/host` and keeps its own `/`.
+    ///
+    /// Example: vfs-box oci app.wasm -o app.oci.tar && skopeo copy oci-archive:app.oci.tar
+    /// docker://REGISTRY/app:latest
     Oci(oci::OciArgs),
 }
 

@@ -55,13 +55,6 @@ pub const ARCHITECTURE: &str = "wasm";
 
 /// Arguments of `vfs-box oci`.
 #[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Write a box as an OCI image layout archive (oci-layout, index.json, blobs/sha256/...) \
-for containerd's runwasi shims: platform wasip1/wasm, one gzip layer holding the box as /NAME, \
-Entrypoint [\"/NAME\"], and the box's CMD, ENV, WORKDIR, LABELs, EXPOSE and STOPSIGNAL carried \
-into the image config. The same box always gives the same bytes (fixed times, sorted entries).\n\n\
-Example: vfs-box oci app.wasm -o app.oci.tar && skopeo copy oci-archive:app.oci.tar docker://REGISTRY/app:1"
-)]
 pub struct OciArgs {
     /// The box (a module `vfs-box build` or `vfs-box python` wrote).
     pub wasm: PathBuf,
