@@ -76,7 +76,8 @@ pub fn preopen_name(fd: u32) -> Option<Vec<u8>> {
     // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
     let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
     let [kind, len] = prestat;
-    if r != 0 || kind != u32::from(wasi::PREOPENTYPE_DIR.raw()) {
+    // A longer name than any path could be is not read (no allocation sized by the host).
+    if r != 0 || kind != u32::from(wasi::PREOPENTYPE_DIR.raw()) || len > 4096 {
         return None;
     }
     let mut name = vec![0u8; len as usize];
