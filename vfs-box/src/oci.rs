@@ -26,7 +26,8 @@
 //!
 //! The archive is deterministic: every tar entry has mtime 0, uid/gid 0 and fixed modes, entries
 //! are sorted, the gzip header has no name and no time, JSON keys are sorted and no `created`
-//! time is written, so one box always gives the same manifest digest.
+//! time is written, so one box always gives the same manifest digest (with the same `vfs-box`:
+//! another version of the gzip library may compress differently).
 //!
 //! [image-layout.md]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
@@ -41,10 +42,14 @@ use vfs_image::boxconfig::BoxConfig;
 
 use crate::build::from_box;
 
-/// The media types of the objects an image is made of (OCI image spec 1.1).
+// The media types of the objects an image is made of (OCI image spec 1.1).
+/// `index.json`: the list of the layout's images.
 const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// An image: its config and layers.
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The image config: platform, run configuration, layer digests.
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// An ordinary layer, a gzip-compressed tar (what runwasi loads the module from as a file).
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// The platform runwasi's shims recognize as WebAssembly (their images use these values, and
