@@ -3,7 +3,8 @@
 #  - the wasmtime CLI (48.0.8, the wasmtime the project builds on), to show a box runs under the
 #    plain `wasmtime run` with no arguments and no --dir;
 #  - a host CPython 3.11 with pip, which `vfs-box build` uses to fetch `RUN pip install`
-#    requirements (the box itself has no network).
+#    requirements (the box itself has no network);
+#  - Debian's skopeo, an independent reader of the OCI images `vfs-box oci` writes.
 # Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
 WASMTIME_VERSION=48.0.8
@@ -19,4 +20,9 @@ if ! python3.11 -c 'import pip' 2>/dev/null; then
     echo "tools: installing CPython 3.11 and pip for vfs-box build's RUN pip install" >&2
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
+fi
+if ! command -v skopeo >/dev/null 2>&1; then
+    echo "tools: installing skopeo, which vfs-box/tests/oci.rs reads vfs-box oci's images with" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq skopeo
 fi

@@ -16,6 +16,7 @@
 //! | `preinit.rs` | `vfs-box preinit` / `--preinit`: the Wizer snapshot |
 //! | `run.rs` | `vfs-box run`, `--save-upper` |
 //! | `bench.rs` | `vfs-box bench` |
+//! | `oci.rs` | `vfs-box oci`: a box as an OCI image layout archive (for runwasi) |
 //! | `serve/` | `vfs-box serve`: HTTP by the WAGI/CGI contract, one fresh instance per request |
 //! | `cache.rs` | the cache folder and the compiled-module cache |
 
@@ -26,6 +27,7 @@ mod embed;
 mod guest;
 mod inspect;
 mod layers;
+mod oci;
 mod preinit;
 mod python;
 mod run;
@@ -81,6 +83,20 @@ enum Command {
     /// Serve HTTP with boxes: one fresh instance per request, by the WAGI/CGI contract (request
     /// in the environment and on stdin, response on stdout).
     Serve(serve::ServeArgs),
+    /// Write a box as an OCI image (an image layout archive, platform wasip1/wasm) whose
+    /// entrypoint is the box, for containerd's runwasi shims.
+    ///
+    /// The archive holds `oci-layout`, `index.json` and `blobs/sha256/...`: one gzip layer with
+    /// the box as /NAME (mode 0755; plus the box's WORKDIR as an empty folder), a config with
+    /// `Entrypoint: ["/NAME"]`, platform `os: wasip1`, `architecture: wasm`, and the box's CMD
+    /// (as `Cmd`), ENV (`Env`), WORKDIR (`WorkingDir`), LABELs, EXPOSE and STOPSIGNAL. The box
+    /// still applies its own ENTRYPOINT/CMD/ENV/WORKDIR itself. The same box always gives the same
+    /// bytes (fixed times, sorted entries). Under runwasi the container's root filesystem is
+    /// preopened at `/`; the box shows it at `/host` and keeps its own `/`.
+    ///
+    /// Example: vfs-box oci app.wasm -o app.oci.tar && skopeo copy oci-archive:app.oci.tar
+    /// docker://REGISTRY/app:latest
+    Oci(oci::OciArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +138,7 @@ fn main() -> ExitCode {
         Command::Python(args) => python::build(&args).map(|()| ExitCode::SUCCESS),
         Command::Preinit(args) => preinit::command(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
+        Command::Oci(args) => oci::command(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,7 @@
 //! | `abi/poll.rs` | `poll_oneoff` |
 //! | `abi/layout.rs` | byte layouts of WASI's structures (`filestat`, `fdstat`, `dirent`, events) |
 //! | [`layers`] | building the `vfs_core::Fs` over the embedded layers |
+//! | [`preopen`] | the names the guest sees for the host's preopens (a host `/` is [`preopen::HOST_ROOT`]) |
 //! | [`export`] | `vfs_export_upper`: what the guest wrote, as an image layer |
 //! | `guest/exports.rs` (wasm32 only) | the interposed `__imported_wasi_snapshot_preview1_*` symbols |
 //! | `guest/host.rs`, `guest/state.rs` | forwarding to the host's WASI; the one global state |
@@ -38,6 +39,7 @@ pub mod abi;
 pub mod export;
 pub mod layers;
 pub mod memory;
+pub mod preopen;
 
 #[cfg(target_arch = "wasm32")]
 mod guest;

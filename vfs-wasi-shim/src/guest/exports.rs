@@ -135,8 +135,59 @@ wasi_call!(fd_write(fd, iovs: i32, n: i32, out: i32) => |s, m| s.fd_write(m, fd 
 wasi_call!(fd_readdir(fd, buf: i32, len: i32, cookie: i64, out: i32) => |s, m| s.fd_readdir(m, fd as u32, buf as u32, len as u32, cookie as u64, out as u32));
 wasi_call!(fd_seek(fd, offset: i64, whence: i32, out: i32) => |s, m| s.fd_seek(m, fd as u32, offset, whence as u8, out as u32));
 wasi_call!(fd_tell(fd, out: i32) => |s, m| s.fd_tell(m, fd as u32, out as u32));
-wasi_call!(fd_prestat_get(fd, out: i32) => |s, m| s.fd_prestat_get(m, fd as u32, out as u32));
-wasi_call!(fd_prestat_dir_name(fd, path: i32, len: i32) => |s, m| s.fd_prestat_dir_name(m, fd as u32, path as u32, len as u32));
+
+/// `fd_prestat_get`: a host preopen is described with the name the guest sees for it
+/// ([`crate::preopen::guest_name`]: a host `/` is `/host`, so it cannot tie with the VFS root).
+#[export_name = "__imported_wasi_snapshot_preview1_fd_prestat_get"]
+pub extern "C" fn fd_prestat_get(fd: i32, out: i32) -> i32 {
+    route(
+        "fd_prestat_get",
+        fd,
+        None,
+        |h| match super::host::preopen_name(h as u32) {
+            Some(name) => {
+                let len = crate::preopen::guest_name(&name).len() as u32;
+                let prestat = crate::abi::layout::encode_prestat_dir(len);
+                code(
+                    GuestMemory
+                        .write(out as u32, &prestat)
+                        .map_err(WasiError::from),
+                )
+            }
+            // Not a directory the host named: its own answer (EBADF, or another kind).
+            // SAFETY: the host checks the guest's pointer.
+            None => unsafe { raw::fd_prestat_get(h, out) },
+        },
+        |s, m| s.fd_prestat_get(m, fd as u32, out as u32),
+    )
+}
+
+/// `fd_prestat_dir_name`: for a host preopen, the name the guest sees for it (as
+/// `fd_prestat_get` reported its length).
+#[export_name = "__imported_wasi_snapshot_preview1_fd_prestat_dir_name"]
+pub extern "C" fn fd_prestat_dir_name(fd: i32, path: i32, len: i32) -> i32 {
+    route(
+        "fd_prestat_dir_name",
+        fd,
+        None,
+        |h| match super::host::preopen_name(h as u32) {
+            Some(name) => {
+                let name = crate::preopen::guest_name(&name);
+                if (len as u32 as usize) < name.len() {
+                    return code(Err(WasiError(wasi::ERRNO_NAMETOOLONG)));
+                }
+                code(
+                    GuestMemory
+                        .write(path as u32, name)
+                        .map_err(WasiError::from),
+                )
+            }
+            // SAFETY: the host checks the guest's pointer.
+            None => unsafe { raw::fd_prestat_dir_name(h, path, len) },
+        },
+        |s, m| s.fd_prestat_dir_name(m, fd as u32, path as u32, len as u32),
+    )
+}
 
 wasi_call!(path_create_directory(fd, p: i32, l: i32) path(p, l) => |s, m| s.path_create_directory(m, fd as u32, p as u32, l as u32));
 wasi_call!(path_filestat_get(fd, flags: i32, p: i32, l: i32, out: i32) path(p, l) => |s, m| s.path_filestat_get(m, fd as u32, flags as u32, p as u32, l as u32, out as u32));

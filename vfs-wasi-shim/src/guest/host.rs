@@ -69,23 +69,32 @@ pub fn preopens() -> Vec<u32> {
     out
 }
 
-/// The host's preopened directories with the names the host gave them (one `fd_prestat_get`
-/// and one `fd_prestat_dir_name` each).
+/// The name the host gave its preopened directory `fd`, or `None` if `fd` is not one (or the
+/// host refused to tell).
+pub fn preopen_name(fd: u32) -> Option<Vec<u8>> {
+    let mut prestat = [0u32; 2];
+    // SAFETY: `prestat` is 8 writable bytes, the size of WASI's `prestat`.
+    let r = unsafe { raw::fd_prestat_get(fd as i32, prestat.as_mut_ptr() as i32) };
+    let [kind, len] = prestat;
+    // A longer name than any path could be is not read (no allocation sized by the host).
+    if r != 0 || kind != u32::from(wasi::PREOPENTYPE_DIR.raw()) || len > 4096 {
+        return None;
+    }
+    let mut name = vec![0u8; len as usize];
+    // SAFETY: `name` has exactly the length the host just reported.
+    let r =
+        unsafe { raw::fd_prestat_dir_name(fd as i32, name.as_mut_ptr() as i32, name.len() as i32) };
+    (r == 0).then_some(name)
+}
+
+/// The host's preopened directories with the names the host gave them.
 pub fn preopen_dirs() -> Vec<(u32, Vec<u8>)> {
     let mut out = Vec::new();
     probe_preopens(|fd, prestat| {
-        let Some([kind, len]) = prestat else {
-            return;
-        };
-        if kind != u32::from(wasi::PREOPENTYPE_DIR.raw()) {
+        if prestat.is_none() {
             return;
         }
-        let mut name = vec![0u8; len as usize];
-        // SAFETY: `name` has exactly the length the host just reported.
-        let r = unsafe {
-            raw::fd_prestat_dir_name(fd as i32, name.as_mut_ptr() as i32, name.len() as i32)
-        };
-        if r == 0 {
+        if let Some(name) = preopen_name(fd) {
             out.push((fd, name));
         }
     });

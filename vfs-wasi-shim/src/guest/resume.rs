@@ -19,8 +19,9 @@ extern "C" {
 /// Call first thing when a pre-initialized instance starts its run (before any file access of
 /// the run): every directory the host preopened for this run gets a guest descriptor (the lowest
 /// free ones; the snapshot's own descriptors, the VFS root `/` among them, keep their numbers)
-/// and is registered with wasi-libc under the host's name, so paths below it reach the host as
-/// in a fresh instance. Returns how many host directories were adopted.
+/// and is registered with wasi-libc under the name a fresh instance gives it (the host's, except
+/// that a host `/` is [`crate::preopen::HOST_ROOT`]), so paths below it reach the host as in a
+/// fresh instance. Returns how many host directories were adopted.
 ///
 /// Calling it in an instance that was not pre-initialized is harmless only if the host has no
 /// preopens; normal instances never need it (the shim adopts the host's preopens when it starts).
@@ -44,7 +45,11 @@ pub fn resume() -> usize {
         let fs = st.shim.fs_mut();
         let adopted = host::preopen_dirs()
             .into_iter()
-            .filter_map(|(h, name)| Some((fs.adopt_host_fd(None, h).ok()?, name)))
+            .filter_map(|(h, name)| {
+                // The name the guest sees (a host `/` is `/host`), as in a fresh instance.
+                let name = crate::preopen::guest_name(&name).to_vec();
+                Some((fs.adopt_host_fd(None, h).ok()?, name))
+            })
             .collect::<Vec<(u32, Vec<u8>)>>();
         (adopted, st.trace)
     })
