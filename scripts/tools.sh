@@ -4,7 +4,7 @@
 #    plain `wasmtime run` with no arguments and no --dir;
 #  - a host CPython 3.11 with pip, which `vfs-box build` uses to fetch `RUN pip install`
 #    requirements (the box itself has no network).
-# Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME.
+# Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME and CHROMIUM.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
 WASMTIME_VERSION=48.0.8
 export WASMTIME="$CACHE/tools/bin/wasmtime"
@@ -20,3 +20,10 @@ if ! python3.11 -c 'import pip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
 fi
+# playwright-core drives it; Playwright's own browser downloads are not reachable from CI.
+if ! command -v chromium >/dev/null; then
+    echo "tools: installing Chromium for the browser test (apt)" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+fi
+export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
