@@ -29,7 +29,7 @@ export class Box {
    * and stderr ("stderr") as they are written. Resolves to the exit status (0 when `_start`
    * returns, the `proc_exit` code otherwise).
    */
-  run(code, onOutput, env = []) {
+  async run(code, onOutput, env = []) {
     // A streaming decoder per stream, so a UTF-8 character split over two writes stays whole.
     const stream = (name) => {
       const dec = new TextDecoder("utf-8");
@@ -41,7 +41,9 @@ export class Box {
     const fds = [new OpenFile(new File(new Uint8Array())), stream("stdout"), stream("stderr"), this.tmp];
     // `debug: false` because the shim logs every call when the option is left out.
     const wasi = new WASI([this.name, "-c", code], ["HOME=/root", ...env], fds, { debug: false });
-    const instance = new WebAssembly.Instance(this.module, { wasi_snapshot_preview1: wasi.wasiImport });
+    // Asynchronous: Chromium refuses `new WebAssembly.Instance` of a module over 8 MB on a
+    // page's main thread (a worker may, but one code path serves both).
+    const instance = await WebAssembly.instantiate(this.module, { wasi_snapshot_preview1: wasi.wasiImport });
     return wasi.start(instance);
   }
 

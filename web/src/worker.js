@@ -26,21 +26,28 @@ async function load(url) {
   postMessage({ type: "ready", url, bytes, ms: performance.now() - t0 });
 }
 
-function run(id, code) {
+async function run(id, code) {
   const t0 = performance.now();
-  const status = box.run(code, (stream, text) => postMessage({ type: "output", id, stream, text }));
+  const status = await box.run(code, (stream, text) => postMessage({ type: "output", id, stream, text }));
   postMessage({ type: "done", id, status, ms: performance.now() - t0, tmp: box.tmpNames() });
 }
 
-onmessage = async ({ data }) => {
+async function handle(data) {
   try {
     if (data.type === "load") await load(data.url);
     else if (data.type === "run") {
       if (!box) throw new Error("the box is not loaded yet");
-      run(data.id, data.code);
+      await run(data.id, data.code);
     }
   } catch (e) {
     // A trap (or a bug in a host call) ends only this command: the next run is a fresh instance.
     postMessage({ type: "error", id: data.id, message: String(e?.stack ?? e) });
   }
+}
+
+// One message at a time: a run awaits its instantiation, and a command sent meanwhile must not
+// start before it (both see the same /tmp, in the order they were typed).
+let queue = Promise.resolve();
+onmessage = ({ data }) => {
+  queue = queue.then(() => handle(data));
 };
