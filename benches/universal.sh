@@ -2,7 +2,7 @@
 # Issue #15's start-up comparison: the pre-initialized box against Pyodide on the same Node.js
 # and the same headless Chromium (time to the first output of print(1), medians, ratios), and
 # the same box on the wasmtime CLI, `vfs-box run`, wasmtime-py and Node.js.
-#   benches/universal.sh [--reps N] [--only node|chromium|hosts]
+#   benches/universal.sh [--reps N] [--only node|chromium|chromium-cached|hosts]
 # Builds web/ first (web/build.sh: pinned npm packages, both boxes); installs the PyPI
 # `wasmtime` package into a venv in the cache once.
 set -euo pipefail

@@ -48,7 +48,25 @@ async function pyodide() {
   return { first: firstAt - t0, out: outFirst, again: first - again };
 }
 
-const run = { "box-worker": boxWorker, "box-main": boxMain, pyodide }[what];
+// Whether a compiled module can be kept in IndexedDB (it once could, in Chrome; the spec's
+// structured clone of a WebAssembly.Module is allowed only between agents, not into storage).
+async function idbProbe() {
+  const module = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  const db = await new Promise((resolve, reject) => {
+    const r = indexedDB.open("probe", 1);
+    r.onupgradeneeded = () => r.result.createObjectStore("m");
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  try {
+    db.transaction("m", "readwrite").objectStore("m").put(module, "k");
+    return { out: "1\n", stored: true };
+  } catch (e) {
+    return { out: "1\n", stored: false, refused: `${e.name}: ${e.message}` };
+  }
+}
+
+const run = { "box-worker": boxWorker, "box-main": boxMain, pyodide, "idb-probe": idbProbe }[what];
 run().then(
   (r) => (window.result = r),
   (e) => (window.result = { error: String(e?.stack ?? e) }),

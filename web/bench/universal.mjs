@@ -4,7 +4,7 @@
 // ratios; plus the same box on the other hosts for the README's table. Run by
 // benches/universal.sh after web/build.sh.
 //
-//   node web/bench/universal.mjs [--reps N] [--only node|chromium|hosts]
+//   node web/bench/universal.mjs [--reps N] [--only node|chromium|chromium-cached|hosts]
 //
 // Environment: WASMTIME (the wasmtime CLI), VFS_BOX (vfs-box), WASMTIME_PY (a python with the
 // PyPI `wasmtime` package); a host whose tool is missing is reported as not measured.
@@ -13,7 +13,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { serve, WEB_ROOT } from "../test/serve.mjs";
-import { launch } from "../test/chromium.mjs";
+import { launch, launchPersistent } from "../test/chromium.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const PRE = join(WEB_ROOT, "dist/python-pre.wasm");
@@ -144,6 +146,50 @@ async function chromiumSection() {
   return m;
 }
 
+/**
+ * What Chromium's own caches do: the server lets the browser keep responses, and N loads run in
+ * one context. V8 caches the code of a module compiled by `compileStreaming` from a cacheable
+ * response (its "wasm code cache", keyed by the response); Pyodide's loader uses the same
+ * streaming path. Also asks whether a WebAssembly.Module can go into IndexedDB.
+ */
+async function chromiumCachedSection() {
+  const server = await serve(WEB_ROOT, 0, { cacheable: true });
+  const rows = [];
+  let probe;
+  let version;
+  try {
+    for (const what of ["box-worker", "pyodide", "idb-probe"]) {
+      // A profile on disk per case (an off-the-record context would keep no code cache).
+      const dir = mkdtempSync(join(tmpdir(), "chromium-profile-"));
+      const ctx = await launchPersistent(dir);
+      version = ctx.browser()?.version() ?? version;
+      const loads = [];
+      for (let i = 0; i < (what === "idb-probe" ? 1 : REPS); i++) {
+        const page = await ctx.newPage();
+        await page.goto(`${server.url}bench/startup.html?what=${what}`);
+        await page.waitForFunction(() => window.result !== undefined, null, { timeout: 120_000 });
+        const r = await page.evaluate(() => window.result);
+        if (r.error || r.out !== "1\n") throw new Error(`${what}: ${JSON.stringify(r)}`);
+        loads.push(r.first);
+        if (what === "idb-probe") probe = r;
+        await page.close();
+      }
+      await ctx.close();
+      rmSync(dir, { recursive: true, force: true });
+      if (what !== "idb-probe") rows.push({ what, first: loads[0], later: median(loads.slice(1)), loads });
+    }
+  } finally {
+    await server.close();
+  }
+  const [box, py] = rows;
+  table(`Chromium with its caches: ${REPS} loads in one profile on disk, cacheable responses (HTTP cache, V8's wasm code cache)`, ["what", "first load ms", "later loads, median ms", "Pyodide ÷ box"], [
+    ["box in the Web Worker", ms(box.first), ms(box.later), ratio(py.later, box.later)],
+    ["Pyodide", ms(py.first), ms(py.later), ""],
+  ]);
+  console.log(`\nA WebAssembly.Module into IndexedDB: ${probe.stored ? "stored" : `refused (${probe.refused})`}`);
+  return { rows, probe };
+}
+
 async function hostsSection() {
   const rows = [];
   const cases = {};
@@ -176,5 +222,6 @@ async function hostsSection() {
 const all = {};
 if (!ONLY || ONLY === "node") all.node = await nodeSection();
 if (!ONLY || ONLY === "chromium") all.chromium = await chromiumSection();
+if (!ONLY || ONLY === "chromium-cached") all.chromiumCached = await chromiumCachedSection();
 if (!ONLY || ONLY === "hosts") all.hosts = await hostsSection();
 console.log(`\nraw medians: ${JSON.stringify(all)}`);

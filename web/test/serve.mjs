@@ -20,8 +20,11 @@ const TYPES = {
 
 export const WEB_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Serves `root` on 127.0.0.1 (`port` 0: any free one). Resolves to {url, close()}. */
-export function serve(root = WEB_ROOT, port = 0) {
+/**
+ * Serves `root` on 127.0.0.1 (`port` 0: any free one). Resolves to {url, close()}. With
+ * `cacheable`, responses may be kept by the browser for an hour (the benchmark's cached case).
+ */
+export function serve(root = WEB_ROOT, port = 0, { cacheable = false } = {}) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const file = normalize(join(root, path.endsWith("/") ? path + "index.html" : path));
@@ -35,8 +38,9 @@ export function serve(root = WEB_ROOT, port = 0) {
       res.writeHead(200, {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
         "content-length": body.length,
-        // The figures are about start-up, not about caching: every load is a real fetch.
-        "cache-control": "no-store",
+        // By default every load is a real fetch: the test and the cold figures are about
+        // start-up, not about the browser's caches.
+        "cache-control": cacheable ? "max-age=3600" : "no-store",
       });
       res.end(body);
     } catch {
