@@ -4,8 +4,9 @@
 #    plain `wasmtime run` with no arguments and no --dir;
 #  - a host CPython 3.11 with pip, which `vfs-box build` uses to fetch `RUN pip install`
 #    requirements (the box itself has no network);
-#  - Debian's skopeo, an independent reader of the OCI images `vfs-box oci` writes.
-# Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME.
+#  - Debian's skopeo, an independent reader of the OCI images `vfs-box oci` writes;
+#  - Debian's Chromium, the real browser `vfs-box/tests/browser.rs` drives with playwright-core.
+# Sourced by scripts/demo.sh and scripts/test.sh; exports WASMTIME and CHROMIUM.
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
 WASMTIME_VERSION=48.0.8
 export WASMTIME="$CACHE/tools/bin/wasmtime"
@@ -21,8 +22,15 @@ if ! python3.11 -c 'import pip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
 fi
-if ! command -v skopeo >/dev/null 2>&1; then
-    echo "tools: installing skopeo, which vfs-box/tests/oci.rs reads vfs-box oci's images with" >&2
+# Debian packages the tests need, installed in one apt run when any is missing:
+# skopeo (vfs-box/tests/oci.rs reads `vfs-box oci`'s images with it) and chromium (the browser
+# test; playwright-core drives it, as Playwright's own browser downloads are not reachable).
+missing=()
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "tools: installing ${missing[*]} (apt)" >&2
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq skopeo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
