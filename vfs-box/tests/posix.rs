@@ -126,7 +126,10 @@ fn statvfs_reports_the_quota_and_what_is_used() {
         run_box(hello_box(), &["--max-fs-bytes", "8388608"], &args, None),
     );
     // Used space moves by the file's size, counted in whole 4 KiB blocks as tmpfs counts pages.
-    assert_eq!(out, "4096 8388608 1048576 255\nTrue True\nTrue\nmissing: ENOENT\n");
+    assert_eq!(
+        out,
+        "4096 8388608 1048576 255\nTrue True\nTrue\nmissing: ENOENT\n"
+    );
 }
 
 #[test]

@@ -34,7 +34,15 @@ fn fetch_sources(dir: &Path) -> std::path::PathBuf {
     let req = dir.join("requirements.txt");
     std::fs::write(&req, format!("{SDIST} --hash=sha256:{SDIST_SHA256}\n")).unwrap();
     let o = Command::new("python3.11")
-        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+        ])
         .arg("--require-hashes")
         .arg("-r")
         .arg(&req)
@@ -42,7 +50,11 @@ fn fetch_sources(dir: &Path) -> std::path::PathBuf {
         .arg(dir)
         .output()
         .expect("running python3.11 -m pip (scripts/tools.sh installs it)");
-    assert!(o.status.success(), "pip download failed:\n{}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "pip download failed:\n{}",
+        text(&o.stderr)
+    );
     let st = Command::new("tar")
         .arg("xzf")
         .arg(dir.join(format!("{SOURCES}.tar.gz")))
@@ -68,7 +80,11 @@ fn pytest_with_default_options_runs_a_real_suite() {
         .arg(&wasm)
         .output()
         .expect("running vfs-box build");
-    assert!(o.status.success(), "vfs-box build failed:\n{}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "vfs-box build failed:\n{}",
+        text(&o.stderr)
+    );
     // The box's CMD, with no arguments; `-rf` is not added, so pytest's defaults are what run.
     let run = run_box(&wasm, &[], &[], None);
     let out = text(&run.stdout);

@@ -55,10 +55,16 @@ impl Fs {
         }
         for (f, slots) in self.fds.descriptions() {
             if self.inodes.get(f.ino).is_none() {
-                return Err(format!("an open file description points at freed {}", f.ino));
+                return Err(format!(
+                    "an open file description points at freed {}",
+                    f.ino
+                ));
             }
             if slots == 0 {
-                return Err(format!("an open file description of {} has no descriptor", f.ino));
+                return Err(format!(
+                    "an open file description of {} has no descriptor",
+                    f.ino
+                ));
             }
             *refs.entry(f.ino).or_default() += 1;
         }

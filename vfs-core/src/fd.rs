@@ -191,7 +191,7 @@ impl FdTable {
 
     /// Whether any slot refers to host descriptor `host`.
     pub fn holds_host(&self, host: u32) -> bool {
-        self.slots.iter().any(|s| *s == Some(Entry::Host(host)))
+        self.slots.contains(&Some(Entry::Host(host)))
     }
 
     /// Every open file description, with the number of slots referring to it.

@@ -55,12 +55,12 @@ mod special;
 mod types;
 
 pub use config::{Clock, Config, Entropy, SystemClock, SystemEntropy};
-pub use special::PIPE_CAPACITY;
 pub use errno::{Errno, Result};
 pub use file::MAX_FILE_SIZE;
 pub use fs::Fs;
 pub use layers::ImageOrigin;
 pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX};
+pub use special::PIPE_CAPACITY;
 pub use types::{
     Access, DirEntry, Fd, FdFlags, FileType, FlockOp, Ino, OFlags, RangeLock, RangeLockKind,
     SetTime, Stat, Whence,

@@ -172,9 +172,7 @@ impl Fs {
         let slot = self.lookup_name(dir, name)?.ok_or(Errno::ENOENT)?;
         match slot.1 {
             FileType::Directory => Ok(slot.0),
-            FileType::Regular | FileType::CharDevice | FileType::Fifo => {
-                Err(Errno::ENOTDIR.into())
-            }
+            FileType::Regular | FileType::CharDevice | FileType::Fifo => Err(Errno::ENOTDIR.into()),
             FileType::Symlink => {
                 let target = self.follow_link(slot.0, hops)?;
                 let ino = self.resolve_from(dir, target, true, hops)?;

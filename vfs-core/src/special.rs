@@ -107,7 +107,6 @@ impl Fs {
         self.with_load(|fs| fs.lookup_name(dir, name))
     }
 
-
     /// What `name` in the magic `/dev/fd` names: the inode descriptor `name` refers to (its
     /// file, directory, device or pipe, as Linux's magic links jump straight to it), or for a
     /// host descriptor 0..=2 the device standing for it. `None` if `name` is not an open

@@ -185,7 +185,10 @@ fn vfs_side(ops: &[Op]) -> Vec<String> {
                     }
                     Err(e) => err(e),
                 },
-                Op::Ftruncate(_, l) => fs.ftruncate(fd, *l).map(|()| "ok".into()).unwrap_or_else(err),
+                Op::Ftruncate(_, l) => fs
+                    .ftruncate(fd, *l)
+                    .map(|()| "ok".into())
+                    .unwrap_or_else(err),
                 Op::Fsync(_) => fs.sync(fd).map(|()| "ok".into()).unwrap_or_else(err),
                 Op::Allocate(_, o, l) => fs
                     .allocate(fd, *o, *l)
@@ -352,11 +355,15 @@ fn dev_holds_the_devices_and_links() {
     let (mut fs, root) = dev_fs();
     for d in DEVICES {
         let st = fs.stat(root, format!("/dev/{d}").as_bytes(), true).unwrap();
-        assert_eq!((st.file_type, st.mode, st.size), (FileType::CharDevice, 0o666, 0));
+        assert_eq!(
+            (st.file_type, st.mode, st.size),
+            (FileType::CharDevice, 0o666, 0)
+        );
     }
     for (name, n) in [("stdin", 0), ("stdout", 1), ("stderr", 2)] {
         assert_eq!(
-            fs.readlink_vec(root, format!("/dev/{name}").as_bytes()).unwrap(),
+            fs.readlink_vec(root, format!("/dev/{name}").as_bytes())
+                .unwrap(),
             format!("fd/{n}").into_bytes()
         );
     }
@@ -428,7 +435,10 @@ fn stdio_links_reach_the_hosts_descriptors() {
         .unwrap();
     let saved = fs.dup(1, 0).unwrap();
     assert_eq!(fs.dup2(file, 1), Ok(1));
-    assert!(fs.holds_host_fd(1), "the saved copy still holds the host's 1");
+    assert!(
+        fs.holds_host_fd(1),
+        "the saved copy still holds the host's 1"
+    );
     let st = fs.stat(root, b"/dev/stdout", true).unwrap();
     assert_eq!(st.file_type, FileType::Regular);
     fs.write(1, b"captured").unwrap();
@@ -504,7 +514,11 @@ fn a_pipe_carries_bytes_and_never_waits() {
     fs.close(r).unwrap();
     assert_eq!(fs.write(w, b"x"), Err(EPIPE));
     fs.close(w).unwrap();
-    assert_eq!(fs.used_inodes(), used, "pipes cost no inode quota and are freed");
+    assert_eq!(
+        fs.used_inodes(),
+        used,
+        "pipes cost no inode quota and are freed"
+    );
     fs.check_invariants().unwrap();
 }
 
@@ -517,7 +531,11 @@ fn a_pipe_needs_two_free_descriptors() {
     assert_eq!((r, w), (1, 2));
     fs.close(w).unwrap();
     assert_eq!(fs.pipe(FdFlags::empty()), Err(EMFILE));
-    assert_eq!(fs.open_fds(), 2, "a failed pipe leaves no descriptor behind");
+    assert_eq!(
+        fs.open_fds(),
+        2,
+        "a failed pipe leaves no descriptor behind"
+    );
     fs.check_invariants().unwrap();
 }
 
