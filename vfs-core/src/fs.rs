@@ -44,8 +44,8 @@ pub struct Fs {
     /// Set by a walk that went through `/dev/fd`: what it found depends on the descriptor
     /// table, which the path cache does not watch, so that resolution is not cached.
     pub(crate) walked_fd_dir: std::cell::Cell<bool>,
-    /// Inodes that are no file of the user's (pipes, the stdio devices); they do not count
-    /// against `max_inodes`, as pipefs is not tmpfs.
+    /// Inodes the system made (`Inode::system`: `/dev`, pipes, the stdio devices); they do not
+    /// count against `max_inodes`, as devtmpfs and pipefs are not tmpfs.
     pub(crate) system_inodes: u64,
 }
 
@@ -258,7 +258,7 @@ impl Fs {
                 self.lower_inos.remove(&key);
                 self.lower_inodes = self.lower_inodes.saturating_sub(1);
             }
-            if matches!(inode.kind, Kind::Pipe(_)) {
+            if inode.system {
                 self.system_inodes = self.system_inodes.saturating_sub(1);
             }
             match inode.kind {

@@ -46,6 +46,9 @@ pub(crate) struct Inode {
     /// Names of this (image) inode in directories not yet loaded from the layers: counted in
     /// `nlink` already, so hard links keep their count before every name has been seen.
     pub lower_links: u64,
+    /// Made by the system, not the user (`/dev` and what is in it, pipes, the stdio devices):
+    /// counts against neither quota, as devtmpfs and pipefs are not the user's tmpfs.
+    pub system: bool,
 }
 
 impl Inode {
@@ -64,6 +67,7 @@ impl Inode {
             locks: None,
             origin: None,
             lower_links: 0,
+            system: false,
         }
     }
 
@@ -93,6 +97,9 @@ impl Inode {
     /// Bytes this inode counts against `max_bytes`: data still borrowed from an image
     /// layer costs nothing until it is copied up.
     pub fn charged_bytes(&self) -> u64 {
+        if self.system {
+            return 0;
+        }
         match &self.kind {
             // An image symlink's target stays the image's (it never changes).
             Kind::Symlink(_) if self.origin.is_some() => 0,

@@ -69,28 +69,28 @@ const STDIO_LINKS: [(&[u8], &[u8]); 3] = [
 impl Fs {
     /// Makes `/dev` (if missing) with `null`, `zero`, `full`, `random`, `urandom`, `fd` and the
     /// `stdin`/`stdout`/`stderr` links, as a Linux system's devtmpfs and udev do at boot.
-    /// Names that already exist are left alone. The new names count against the inode quota
-    /// like any (a dozen inodes); the `fd` directory is the magic one every later lookup of `/dev/fd/N` goes through.
+    /// Names that already exist are left alone. What it makes counts against neither quota
+    /// (devtmpfs is not the user's tmpfs); the `fd` directory is the magic one every later lookup of `/dev/fd/N` goes through.
     pub fn mount_dev(&mut self) -> Result<()> {
         let root = self.root;
         let dev = match self.lookup_loaded(root, b"dev")? {
             Some((ino, FileType::Directory)) => ino,
             Some(_) => return Err(Errno::EEXIST),
-            None => self.create_inode(root, b"dev", Kind::Dir(crate::dir::Dir::new(0)), 0o755)?,
+            None => self.create_system(root, b"dev", Kind::Dir(crate::dir::Dir::new(0)), 0o755)?,
         };
         for (name, device, mode) in DEVICES {
             if self.lookup_loaded(dev, name)?.is_none() {
-                self.create_inode(dev, name, Kind::Device(device), mode)?;
+                self.create_system(dev, name, Kind::Device(device), mode)?;
             }
         }
         let fd_dir = match self.lookup_loaded(dev, b"fd")? {
             Some((ino, FileType::Directory)) => ino,
             Some(_) => return Err(Errno::EEXIST),
-            None => self.create_inode(dev, b"fd", Kind::Dir(crate::dir::Dir::new(0)), 0o500)?,
+            None => self.create_system(dev, b"fd", Kind::Dir(crate::dir::Dir::new(0)), 0o500)?,
         };
         for (name, target) in STDIO_LINKS {
             if self.lookup_loaded(dev, name)?.is_none() {
-                self.create_inode(dev, name, Kind::Symlink(target.into()), 0o777)?;
+                self.create_system(dev, name, Kind::Symlink(target.into()), 0o777)?;
             }
         }
         if self.stdio_inos.is_empty() {
@@ -100,6 +100,18 @@ impl Fs {
         // Lookups cached before may have gone through a plain `/dev/fd`.
         self.path_cache.clear();
         Ok(())
+    }
+
+    /// [`Fs::create_inode`] for what the system makes (`/dev` and its entries): counted
+    /// against neither quota once made (the byte charge is given back).
+    fn create_system(&mut self, dir: Ino, name: &[u8], kind: Kind, mode: u32) -> Result<Ino> {
+        let ino = self.create_inode(dir, name, kind, mode)?;
+        if let Some(i) = self.inodes.get_mut(ino) {
+            self.used_bytes -= i.charged_bytes();
+            i.system = true;
+            self.system_inodes += 1;
+        }
+        Ok(ino)
     }
 
     /// Looks `name` up in `dir`, loading `dir` from the image layers first if needed.
@@ -134,6 +146,7 @@ impl Fs {
         for h in 0..3u32 {
             let mut inode = Inode::new(Kind::Device(Device::Host(h)), 0o620, 0, 0, now);
             inode.nlink = 0;
+            inode.system = true;
             // The filesystem's own reference: never freed.
             inode.refs = 1;
             let ino = self.inodes.insert(inode);
@@ -166,6 +179,7 @@ impl Fs {
         ));
         if let Some(i) = self.inodes.get_mut(ino) {
             i.nlink = 0;
+            i.system = true;
         }
         // Not the user's inode quota: a pipe is pipefs's, not tmpfs's.
         self.system_inodes += 1;
