@@ -140,3 +140,27 @@ fn terminal_size_is_an_error_when_stdout_is_no_terminal() {
          print(tuple(shutil.get_terminal_size((33, 11))))");
     assert_eq!(out, "ENOTTY\n(33, 11)\n");
 }
+
+#[test]
+fn fcntl_dups_and_locks_without_waiting() {
+    let out = ok("import fcntl, os, errno\n\
+         fd = os.open('/tmp/lock', os.O_RDWR | os.O_CREAT)\n\
+         print(fcntl.fcntl(fd, fcntl.F_DUPFD, 10))\n\
+         fcntl.flock(fd, fcntl.LOCK_EX)\n\
+         other = os.open('/tmp/lock', os.O_RDWR)\n\
+         for op in (fcntl.LOCK_EX | fcntl.LOCK_NB, fcntl.LOCK_SH):\n    \
+             try:\n        fcntl.flock(other, op)\n    \
+             except BlockingIOError as e:\n        print('conflict:', errno.errorcode[e.errno])\n\
+         fcntl.flock(fd, fcntl.LOCK_UN)\n\
+         fcntl.flock(other, fcntl.LOCK_SH); print('shared after unlock')\n\
+         with open('/tmp/lock', 'r+') as f:\n    fcntl.lockf(f, fcntl.LOCK_EX, 10, 0); fcntl.lockf(f, fcntl.LOCK_UN)\n\
+         print('lockf ok', fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)\n\
+         for call in (lambda: fcntl.ioctl(1, 0x5413, bytes(8)), lambda: fcntl.fcntl(99, fcntl.F_GETFD)):\n    \
+             try:\n        call()\n    \
+             except OSError as e:\n        print(errno.errorcode[e.errno])");
+    // A conflicting blocking request fails at once rather than wait for itself forever.
+    assert_eq!(
+        out,
+        "10\nconflict: EAGAIN\nconflict: EAGAIN\nshared after unlock\nlockf ok 0\nENOTTY\nEBADF\n"
+    );
+}

@@ -23,12 +23,17 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 }
 const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Every regular file under `dir`: (path, contents hash, length), sorted by path.
+/// Every regular file under `dir`: (path, contents hash, length), sorted by path. `/dev` is
+/// the system's devices, not the image's files, and is left out as `find / -xdev` leaves out
+/// devtmpfs.
 fn walk(dir: &Path, out: &mut Vec<(String, u64, u64)>) {
     let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
+        if p == Path::new("/dev") {
+            continue;
+        }
         let t = e.file_type().unwrap();
         if t.is_dir() {
             walk(&p, out);

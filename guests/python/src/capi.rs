@@ -154,6 +154,12 @@ extern "C" {
         keywords: *const *const c_char,
         ...
     ) -> c_int;
+    pub fn PyModule_AddIntConstant(module: *mut PyObject, name: *const c_char, value: c_long)
+        -> c_int;
+    pub fn PyObject_AsFileDescriptor(o: *mut PyObject) -> c_int;
+    pub fn Py_NewRef(o: *mut PyObject) -> *mut PyObject;
+    #[link_name = "_Py_NoneStruct"]
+    static mut PY_NONE: PyObject;
     pub fn PyModule_Create2(def: *mut PyModuleDef, api_version: c_int) -> *mut PyObject;
     pub fn PyImport_AppendInittab(
         name: *const c_char,
@@ -162,6 +168,13 @@ extern "C" {
     /// The table of built-in modules, read by the import system from `Py_Initialize` on.
     pub static mut PyImport_Inittab: *mut Inittab;
     static mut PyExc_OSError: *mut PyObject;
+}
+
+/// `Py_None`: the `None` object (a borrowed reference).
+#[allow(non_snake_case)]
+pub fn Py_None() -> *mut PyObject {
+    // Taking the address of CPython's static `None`; nothing is read or written.
+    std::ptr::addr_of_mut!(PY_NONE)
 }
 
 /// Raises `OSError` (its subclass for `code`, as CPython maps errno values) with `errno` set

@@ -1,10 +1,11 @@
 //! The POSIX calls WASI preview 1 does not have but the VFS can answer, for a guest's language
-//! runtime to offer its programs (the Python box gives them to `os`): `dup`, `dup2`, `pipe` and
-//! the figures `statvfs` reports. Errors are WASI `errno` numbers, which are also wasi-libc's
+//! runtime to offer its programs (the Python box gives them to `os` and `fcntl`): `dup`, `dup2`,
+//! `pipe`, `flock`, byte-range locks and the figures `statvfs` reports. Errors are WASI `errno` numbers, which are also wasi-libc's
 //! `errno` values.
 
 use super::state::{self, State};
 use crate::abi::WasiError;
+pub use vfs_core::{FlockOp, RangeLockKind};
 
 /// A POSIX call's result in the guest: the value, or the `errno` to set.
 pub type Result<T> = core::result::Result<T, u16>;
@@ -81,5 +82,63 @@ pub fn usage() -> Result<Usage> {
             used_inodes: fs.used_inodes(),
             dev: fs.config().dev,
         })
+    })
+}
+
+/// `ENOLCK` for a host descriptor: WASI gives no way to lock the host's files (Linux says the
+/// same of a mount without a lock manager).
+fn no_host_locks(st: &State, fd: u32) -> Result<()> {
+    match st.shim.fs().host_fd(fd) {
+        Some(_) => Err(wasi::ERRNO_NOLCK.raw()),
+        None => Ok(()),
+    }
+}
+
+/// `flock(fd, op)` on the open file description `fd` refers to; a conflict is `EWOULDBLOCK`
+/// whether or not `LOCK_NB` was asked for (see `vfs_core::Fs::flock`: nothing waits).
+pub fn flock(fd: u32, op: FlockOp) -> Result<()> {
+    with(|st| {
+        no_host_locks(st, fd)?;
+        st.shim.fs_mut().flock(fd, op).map_err(errno)
+    })
+}
+
+/// The one owner of the guest's byte-range locks: a WASI guest is one process.
+const PROCESS: u64 = 1;
+
+/// `fcntl(F_SETLK)` / `lockf`: locks (or with `Unlock` releases) `len` bytes from `start`
+/// (`len` 0: to the end and beyond) for the guest's process; a conflict is `EWOULDBLOCK`.
+pub fn lock_range(fd: u32, kind: RangeLockKind, start: u64, len: u64) -> Result<()> {
+    with(|st| {
+        no_host_locks(st, fd)?;
+        st.shim
+            .fs_mut()
+            .lock_range(fd, PROCESS, kind, start, len)
+            .map_err(errno)
+    })
+}
+
+/// `lockf(fd, F_TEST)`: whether another owner's lock would conflict with a write lock of the
+/// range. Only the guest's own process locks, so this is false unless an embedder's other
+/// owners share the filesystem.
+pub fn range_is_locked(fd: u32, start: u64, len: u64) -> Result<bool> {
+    with(|st| {
+        no_host_locks(st, fd)?;
+        st.shim
+            .fs()
+            .get_range_lock(fd, PROCESS, RangeLockKind::Write, start, len)
+            .map(|l| l.is_some())
+            .map_err(errno)
+    })
+}
+
+/// The descriptor's offset and its file's size, to turn `lockf`'s `SEEK_CUR`/`SEEK_END`
+/// starts into absolute ones.
+pub fn offset_and_size(fd: u32) -> Result<(u64, u64)> {
+    with(|st| {
+        let fs = st.shim.fs();
+        let offset = fs.tell(fd).map_err(errno)?;
+        let size = fs.fstat(fd).map_err(errno)?.size;
+        Ok((offset, size))
     })
 }

