@@ -20,3 +20,26 @@ if ! python3.11 -c 'import pip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
 fi
+# The C toolchain for the guest's C modules (zlib, bz2, lzma, sqlite3; issue #12): Debian's clang 16
+# compiles objects for wasm32-wasi against Debian's wasi-libc headers (/usr/include/wasm32-wasi),
+# llvm-ar-16 archives them (with the symbol index rust-lld needs); Rust's rust-lld links them with
+# the rest of the guest, so no wasm-ld or compiler-rt is needed.
+# The C sources are Debian source packages (`apt-get source`, checked by apt against the signed
+# Release files), which needs a deb-src entry. What the compiler is called with
+# lives in one place: vfs-box/src/cmods/toolchain.rs.
+if ! command -v clang-16 >/dev/null || ! command -v llvm-ar-16 >/dev/null \
+    || [ ! -f /usr/include/wasm32-wasi/stdio.h ]; then
+    echo "tools: installing clang-16, llvm-16 and wasi-libc (C modules for wasm32-wasi)" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends clang-16 llvm-16 wasi-libc
+fi
+if ! apt-get indextargets --format '$(CREATED_BY)' 2>/dev/null | grep -q '^Sources$'; then
+    echo "tools: adding a deb-src entry so apt-get source can fetch the C modules' sources" >&2
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm bookworm-updates' \
+        'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' '' \
+        'Types: deb-src' 'URIs: http://deb.debian.org/debian-security' 'Suites: bookworm-security' \
+        'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+        | $SUDO tee /etc/apt/sources.list.d/wasm-vfs-deb-src.sources >/dev/null
+    $SUDO apt-get update -qq
+fi

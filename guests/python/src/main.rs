@@ -14,6 +14,7 @@
 //! prefix on its builder's machine (`/Users/.../prefixed`), so `main` sets the home to
 //! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
+mod cmods;
 mod emulation;
 mod launch;
 mod preinit;
@@ -52,6 +53,7 @@ fn set_home() {
 fn main() {
     emulation::clock::start();
     set_home();
+    cmods::register();
     let args = match launch::prepare().and_then(|config| launch::command_line(&config)) {
         Ok(args) => args,
         Err(launch::Refused(message, status)) => {

@@ -321,6 +321,7 @@ pub extern "C" fn vfs_box_preinit() {
     }
     emulation::clock::start();
     crate::set_home();
+    crate::cmods::register();
     // The box's environment defaults and working directory, as every run will have them, so a
     // run whose host environment is the snapshot's has nothing to rewrite.
     if let Err(crate::launch::Refused(message, _)) = crate::launch::prepare() {
