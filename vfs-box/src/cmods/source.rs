@@ -5,7 +5,9 @@
 //! checksums come from the signed `Sources` index); vfs-box then checks the upstream tarball's
 //! SHA-256 itself, on every build, and unpacks only the glue, once, into the cache. Debian's
 //! python3.11 is 3.11.2, the sdist's libpython 3.11.8: the glue uses the stable 3.11 C API and
-//! compiles and links against 3.11.8's headers (see vfs-box/README.md for what differs).
+//! compiles and links against 3.11.8's headers. Two bugs of the 3.11.2 glue that CPython fixed
+//! by 3.11.8, and that 3.11.8's own tests (the ones in the box) check, are fixed here as
+//! [`FIXES`] (written for this project, each an exact edit that must apply once).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,53 @@ const WANTED: &[&str] = &[
     "_sqlite/",
 ];
 
+/// One edit of the unpacked glue: in `file`, `from` (which must occur exactly once) becomes `to`.
+struct Fix {
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+}
+
+/// Bump with any change to [`FIXES`], so the cache unpacks and edits the sources again.
+const FIXES_VERSION: u32 = 1;
+
+/// 3.11.2 → 3.11.8 behaviour the box needs (the tests of the stdlib it carries are 3.11.8's):
+/// - `_lzma._decode_filter_properties` of a BCJ filter with empty properties: liblzma leaves
+///   no options (NULL) and 3.11.2 reads `start_offset` through the NULL pointer (a crash
+///   natively; in wasm a read of address 0, which returned a bogus `start_offset: 0`).
+///   CPython's fix (gh-104282, in 3.11.8) checks for NULL; so does this one.
+/// - `sqlite3.Connection.blobopen(table, column, row)` took the row id as a C `int`, so any
+///   row id over 2³¹ raised OverflowError (gh-100370); SQLite's row ids are 64-bit.
+const FIXES: &[Fix] = &[
+    Fix {
+        file: "_lzmamodule.c",
+        from: "            lzma_options_bcj *options = f->options;\n            ADD_FIELD(options, start_offset);",
+        to: "            lzma_options_bcj *options = f->options;\n            if (options != NULL) {\n                ADD_FIELD(options, start_offset);\n            }",
+    },
+    Fix {
+        file: "_sqlite/clinic/connection.c.h",
+        from: "              int row, int readonly, const char *name);",
+        to: "              sqlite_int64 row, int readonly, const char *name);",
+    },
+    Fix {
+        file: "_sqlite/clinic/connection.c.h",
+        from: "    int row;\n",
+        to: "    sqlite_int64 row;\n",
+    },
+    Fix {
+        file: "_sqlite/clinic/connection.c.h",
+        from: "    row = _PyLong_AsInt(args[2]);",
+        // util.c's converter: OverflowError only outside SQLite's 64-bit range, -1 with an
+        // exception set on error, as `_PyLong_AsInt`.
+        to: "    row = _pysqlite_long_as_int64(args[2]);",
+    },
+    Fix {
+        file: "_sqlite/connection.c",
+        from: "              int row, int readonly, const char *name)\n/*[clinic end generated code",
+        to: "              sqlite_int64 row, int readonly, const char *name)\n/*[clinic end generated code",
+    },
+];
+
 /// The unpacked `Modules` folder, fetched and unpacked on first use.
 pub fn modules_dir() -> Result<PathBuf> {
     let dir = crate::cache::cache_root()?.join("cpython-src");
@@ -45,11 +94,12 @@ pub fn modules_dir() -> Result<PathBuf> {
             tarball.display()
         );
     }
-    let root = dir.join(&SHA256[..16]);
+    let root = dir.join(format!("{}-fixes{FIXES_VERSION}", &SHA256[..16]));
     let modules = root.join("Modules");
     let marker = root.join("unpacked");
     if !marker.is_file() {
         unpack(&tarball, &root)?;
+        apply_fixes(&modules)?;
         std::fs::write(&marker, SHA256).with_context(|| format!("writing {}", marker.display()))?;
     }
     Ok(modules)
@@ -77,6 +127,25 @@ fn download(dir: &Path) -> Result<()> {
          (sha256 {SHA256}) in {}",
         dir.display()
     )
+}
+
+fn apply_fixes(modules: &Path) -> Result<()> {
+    for fix in FIXES {
+        let path = modules.join(fix.file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let found = text.matches(fix.from).count();
+        if found != 1 {
+            bail!(
+                "{}: the text a fix replaces occurs {found} times, not once: {:?}",
+                path.display(),
+                fix.from
+            );
+        }
+        std::fs::write(&path, text.replacen(fix.from, fix.to, 1))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
