@@ -24,9 +24,10 @@ fi
 # compiles objects for wasm32-wasi against Debian's wasi-libc headers (/usr/include/wasm32-wasi),
 # llvm-ar-16 archives them (with the symbol index rust-lld needs); Rust's rust-lld links them with
 # the rest of the guest, so no wasm-ld or compiler-rt is needed.
-# The C sources are Debian source packages (`apt-get source`, checked by apt against the signed
-# Release files), which needs a deb-src entry. What the compiler is called with
-# lives in one place: vfs-box/src/cmods/toolchain.rs.
+# The libraries' C sources come with their -sys crates (checksummed by guests/python/Cargo.lock);
+# CPython's glue for them from Debian's python3.11 source package (`apt-get source`, checked by apt
+# against the signed Sources index), which needs a deb-src entry. What the compiler is called
+# with lives in one place: vfs-box/src/cmods/toolchain.rs.
 if ! command -v clang-16 >/dev/null || ! command -v llvm-ar-16 >/dev/null \
     || [ ! -f /usr/include/wasm32-wasi/stdio.h ]; then
     echo "tools: installing clang-16, llvm-16 and wasi-libc (C modules for wasm32-wasi)" >&2
