@@ -130,7 +130,10 @@ fn c_modules(python_lib: &Path) {
     for m in &wanted {
         let dep = format!("DEP_{}_INCLUDE", m.links);
         let Some(headers) = std::env::var_os(&dep) else {
-            panic!("{dep} is not set: the {} library crate did not export its headers", m.feature);
+            panic!(
+                "{dep} is not set: the {} library crate did not export its headers",
+                m.feature
+            );
         };
         // libz-sys may list several folders, comma-separated.
         for dir in headers.to_string_lossy().split(',') {
@@ -142,7 +145,10 @@ fn c_modules(python_lib: &Path) {
         for source in m.sources {
             let path = modules.join(source);
             if !path.is_file() {
-                panic!("VFS_BOX_CPYTHON_MODULES={}: {source} is missing", modules.display());
+                panic!(
+                    "VFS_BOX_CPYTHON_MODULES={}: {source} is missing",
+                    modules.display()
+                );
             }
             println!("cargo:rerun-if-changed={}", path.display());
             build.file(path);

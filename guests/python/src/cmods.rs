@@ -14,10 +14,10 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 // native libraries only when the crate is used).
 #[cfg(feature = "bz2")]
 use bzip2_sys as _;
-#[cfg(feature = "sqlite3")]
-use libsqlite3_sys as _;
 #[cfg(feature = "lzma")]
 use liblzma_sys as _;
+#[cfg(feature = "sqlite3")]
+use libsqlite3_sys as _;
 #[cfg(feature = "zlib")]
 use libz_sys as _;
 
