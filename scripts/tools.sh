@@ -22,15 +22,39 @@ if ! python3.11 -c 'import pip' 2>/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3-pip
 fi
-# Debian packages the tests need, installed in one apt run when any is missing:
-# skopeo (vfs-box/tests/oci.rs reads `vfs-box oci`'s images with it) and chromium (the browser
-# test; playwright-core drives it, as Playwright's own browser downloads are not reachable).
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+# CPython's glue for the guest's C modules (zlib, bz2, lzma, sqlite3; issue #12) comes from
+# Debian's python3.11 source package (`apt-get source`, checked by apt against the signed
+# Sources index), which needs a deb-src entry.
+apt_updated=""
+if ! apt-get indextargets --format '$(CREATED_BY)' 2>/dev/null | grep -q '^Sources$'; then
+    echo "tools: adding a deb-src entry so apt-get source can fetch the C modules' sources" >&2
+    printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm bookworm-updates' \
+        'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' '' \
+        'Types: deb-src' 'URIs: http://deb.debian.org/debian-security' 'Suites: bookworm-security' \
+        'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+        | $SUDO tee /etc/apt/sources.list.d/wasm-vfs-deb-src.sources >/dev/null
+    $SUDO apt-get update -qq
+    apt_updated=1
+fi
+# Debian packages, installed in one apt run when any is missing:
+#  - the C toolchain for the C modules: clang 16 compiles objects for wasm32-wasi against Debian's
+#    wasi-libc headers (/usr/include/wasm32-wasi), llvm-ar-16 archives them (with the symbol
+#    index rust-lld needs), and Rust's rust-lld links them with the guest, so no wasm-ld or
+#    compiler-rt is needed. Their C sources come with their -sys crates (checksummed by
+#    guests/python/Cargo.lock); how the compiler is called lives in vfs-box/src/cmods/toolchain.rs;
+#  - skopeo: vfs-box/tests/oci.rs reads `vfs-box oci`'s images with it;
+#  - chromium: the browser test; playwright-core drives it, as Playwright's own browser
+#    downloads are not reachable.
 missing=()
+command -v clang-16 >/dev/null 2>&1 || missing+=(clang-16)
+command -v llvm-ar-16 >/dev/null 2>&1 || missing+=(llvm-16)
+[ -f /usr/include/wasm32-wasi/stdio.h ] || missing+=(wasi-libc)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "tools: installing ${missing[*]} (apt)" >&2
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}"
+    [ -n "$apt_updated" ] || $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"

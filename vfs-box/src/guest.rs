@@ -95,6 +95,8 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
     build
         .env
         .push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
+    // The C modules' toolchain and sources (both flavours carry the modules).
+    build.env.extend(crate::cmods::guest_env()?);
     build.progress = true;
     if flavor == Flavor::Vfs {
         build.features.push("vfs".into());

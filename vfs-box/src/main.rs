@@ -23,6 +23,7 @@
 mod bench;
 mod build;
 mod cache;
+mod cmods;
 mod embed;
 mod guest;
 mod inspect;

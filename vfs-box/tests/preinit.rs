@@ -390,3 +390,23 @@ except MemoryError:
         "ok\n"
     );
 }
+
+#[test]
+fn the_c_modules_work_in_a_pre_initialized_box() {
+    // Registered before CPython starts on the pre-initialization path too, and usable after
+    // the snapshot (SQLite's and zlib's state come back with the memory).
+    let out = ok(
+        &[],
+        &[
+            "-c",
+            "import zlib, bz2, lzma, sqlite3\n\
+             d = b'snapshot ' * 1000\n\
+             assert zlib.decompress(zlib.compress(d)) == d and bz2.decompress(bz2.compress(d)) == d\n\
+             assert lzma.decompress(lzma.compress(d)) == d\n\
+             con = sqlite3.connect('/tmp/pre.db')\n\
+             con.execute('create table t (x)'); con.execute('insert into t values (42)'); con.commit()\n\
+             print(sqlite3.connect('/tmp/pre.db').execute('select x from t').fetchone()[0])",
+        ],
+    );
+    assert_eq!(out, "42\n");
+}

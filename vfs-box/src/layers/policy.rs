@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 pub const STDLIB_IN_GUEST: &str = "/usr/local/lib/python3.11";
 
 /// Bump when the staging rules change, so old stages are not reused.
-pub(super) const STAGE_VERSION: u32 = 3;
+pub(super) const STAGE_VERSION: u32 = 4;
 
 /// Which form of each module the stdlib layer carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -48,7 +48,6 @@ pub(super) const UNUSABLE: &[(&str, &str)] = &[
     ),
     ("multiprocessing", "WASI has no processes"),
     ("curses", "`_curses` is not built"),
-    ("sqlite3", "`_sqlite3` is not built"),
     (
         "venv",
         "creating environments needs subprocesses and ensurepip",
