@@ -18,6 +18,20 @@ fn dev_fs() -> (Fs, Fd) {
     (fs, root)
 }
 
+/// Creates (or opens) the regular file `path` with `access`.
+fn create(fs: &mut Fs, root: Fd, path: &str, access: Access) -> Fd {
+    fs.open(
+        root,
+        path.as_bytes(),
+        true,
+        OFlags::CREAT,
+        access,
+        FdFlags::empty(),
+        0o644,
+    )
+    .unwrap()
+}
+
 fn open(fs: &mut Fs, root: Fd, path: &str, access: Access) -> Result<Fd, Errno> {
     fs.open(
         root,
@@ -382,17 +396,7 @@ fn dev_holds_the_devices_and_links() {
 #[test]
 fn dev_fd_names_what_each_descriptor_refers_to() {
     let (mut fs, root) = dev_fs();
-    let f = fs
-        .open(
-            root,
-            b"/tmp-file",
-            true,
-            OFlags::CREAT,
-            Access::ReadWrite,
-            FdFlags::empty(),
-            0o644,
-        )
-        .unwrap();
+    let f = create(&mut fs, root, "/tmp-file", Access::ReadWrite);
     fs.write(f, b"hello").unwrap();
     let path = format!("/dev/fd/{f}");
     // stat follows to the file itself, as Linux's magic links do.
@@ -427,17 +431,7 @@ fn stdio_links_reach_the_hosts_descriptors() {
         FileType::CharDevice
     );
     // Redirected to a file, /dev/stdout is that file.
-    let file = fs
-        .open(
-            root,
-            b"/log",
-            true,
-            OFlags::CREAT,
-            Access::Write,
-            FdFlags::empty(),
-            0o644,
-        )
-        .unwrap();
+    let file = create(&mut fs, root, "/log", Access::Write);
     let saved = fs.dup(1, 0).unwrap();
     assert_eq!(fs.dup2(file, 1), Ok(1));
     assert!(
@@ -457,17 +451,7 @@ fn stdio_links_reach_the_hosts_descriptors() {
 #[test]
 fn dup_shares_the_offset_and_flags() {
     let (mut fs, root) = dev_fs();
-    let a = fs
-        .open(
-            root,
-            b"/f",
-            true,
-            OFlags::CREAT,
-            Access::ReadWrite,
-            FdFlags::empty(),
-            0o644,
-        )
-        .unwrap();
+    let a = create(&mut fs, root, "/f", Access::ReadWrite);
     let b = fs.dup(a, 0).unwrap();
     let c = fs.dup(a, 10).unwrap();
     assert_eq!(c, 10);

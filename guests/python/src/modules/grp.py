@@ -4,40 +4,13 @@ listed (its one user has it as primary group, which /etc/group does not repeat).
 See pwd.py for why a box has exactly this.
 """
 
-_FIELDS = ("gr_name", "gr_passwd", "gr_gid", "gr_mem")
+from _vfs_records import record_type as _record_type
 
-
-class struct_group(tuple):
-    """grp.struct_group: Results from getgr*() routines.
-
-    A tuple of (gr_name, gr_passwd, gr_gid, gr_mem), each also an attribute."""
-
-    __slots__ = ()
-    n_fields = n_sequence_fields = len(_FIELDS)
-    n_unnamed_fields = 0
-
-    def __new__(cls, sequence):
-        sequence = tuple(sequence)
-        if len(sequence) != len(_FIELDS):
-            raise TypeError(
-                "grp.struct_group() takes a 4-sequence (%d-sequence given)" % len(sequence)
-            )
-        return tuple.__new__(cls, sequence)
-
-    def __repr__(self):
-        return "grp.struct_group(%s)" % ", ".join(
-            "%s=%r" % pair for pair in zip(_FIELDS, self)
-        )
-
-    def __reduce__(self):
-        return (struct_group, (tuple(self),))
-
-
-for _i, _name in enumerate(_FIELDS):
-    setattr(struct_group, _name, property(lambda self, _i=_i: self[_i]))
-del _i, _name
-
-struct_group.__module__ = "grp"
+struct_group = _record_type(
+    "grp.struct_group",
+    ("gr_name", "gr_passwd", "gr_gid", "gr_mem"),
+    "grp.struct_group: Results from getgr*() routines.",
+)
 
 
 def _root():

@@ -4,8 +4,8 @@
 //! - [`posix`]: `dup`, `dup2`, `pipe`, `statvfs`, `fstatvfs`, `get_terminal_size` and the user
 //!   and group ids, added to CPython's own `posix` module (so `os` has them as on Linux);
 //! - [`fcntl`]: `fcntl(F_DUPFD…)`, `flock`, `lockf` over the VFS's advisory locks;
-//! - `pwd` and `grp` (`pwd.py`, `grp.py`): the user and group databases of a container whose
-//!   one user is root.
+//! - `pwd` and `grp` (`pwd.py`, `grp.py`, their record type from `records.py`): the user and
+//!   group databases of a container whose one user is root.
 //!
 //! [`register`] must run before CPython initializes: in `main` and in the pre-initialization.
 
@@ -26,6 +26,7 @@ macro_rules! python_module {
     };
 }
 
+const RECORDS_PY: &CStr = python_module!("records.py");
 const PWD_PY: &CStr = python_module!("pwd.py");
 const GRP_PY: &CStr = python_module!("grp.py");
 
@@ -69,6 +70,10 @@ fn module_from_source(name: &'static CStr, source: &CStr, filename: &CStr) -> *m
     }
 }
 
+unsafe extern "C" fn init_records() -> *mut PyObject {
+    module_from_source(c"_vfs_records", RECORDS_PY, c"<vfs-box _vfs_records>")
+}
+
 unsafe extern "C" fn init_pwd() -> *mut PyObject {
     module_from_source(c"pwd", PWD_PY, c"<vfs-box pwd>")
 }
@@ -92,6 +97,7 @@ pub fn register() {
             entry = entry.add(1);
         }
         PyImport_AppendInittab(c"fcntl".as_ptr(), fcntl::init);
+        PyImport_AppendInittab(c"_vfs_records".as_ptr(), init_records);
         PyImport_AppendInittab(c"pwd".as_ptr(), init_pwd);
         PyImport_AppendInittab(c"grp".as_ptr(), init_grp);
     }

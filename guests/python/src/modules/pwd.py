@@ -5,41 +5,13 @@ root; its files all belong to uid 0. This module answers as that container's /et
 would, with the same functions and record type as CPython's C module.
 """
 
-_FIELDS = ("pw_name", "pw_passwd", "pw_uid", "pw_gid", "pw_gecos", "pw_dir", "pw_shell")
+from _vfs_records import record_type as _record_type
 
-
-class struct_passwd(tuple):
-    """pwd.struct_passwd: Results from getpw*() routines.
-
-    A tuple of (pw_name, pw_passwd, pw_uid, pw_gid, pw_gecos, pw_dir, pw_shell), each also
-    an attribute, as the C module's structseq is."""
-
-    __slots__ = ()
-    n_fields = n_sequence_fields = len(_FIELDS)
-    n_unnamed_fields = 0
-
-    def __new__(cls, sequence):
-        sequence = tuple(sequence)
-        if len(sequence) != len(_FIELDS):
-            raise TypeError(
-                "pwd.struct_passwd() takes a 7-sequence (%d-sequence given)" % len(sequence)
-            )
-        return tuple.__new__(cls, sequence)
-
-    def __repr__(self):
-        return "pwd.struct_passwd(%s)" % ", ".join(
-            "%s=%r" % pair for pair in zip(_FIELDS, self)
-        )
-
-    def __reduce__(self):
-        return (struct_passwd, (tuple(self),))
-
-
-for _i, _name in enumerate(_FIELDS):
-    setattr(struct_passwd, _name, property(lambda self, _i=_i: self[_i]))
-del _i, _name
-
-struct_passwd.__module__ = "pwd"
+struct_passwd = _record_type(
+    "pwd.struct_passwd",
+    ("pw_name", "pw_passwd", "pw_uid", "pw_gid", "pw_gecos", "pw_dir", "pw_shell"),
+    "pwd.struct_passwd: Results from getpw*() routines.",
+)
 
 _ROOT = struct_passwd(("root", "x", 0, 0, "root", "/root", "/bin/sh"))
 
