@@ -63,6 +63,8 @@ errnos! {
     EPERM = 1, wasi 63, "operation not permitted";
     /// No such file or directory.
     ENOENT = 2, wasi 44, "no such file or directory";
+    /// No such device or address: `/dev/tty` of a process with no controlling terminal.
+    ENXIO = 6, wasi 60, "no such device or address";
     /// Input/output error: a read-only image layer turned out to be corrupt.
     EIO = 5, wasi 29, "input/output error";
     /// Bad file descriptor, or the descriptor's access mode forbids the call.

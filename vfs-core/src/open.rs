@@ -69,7 +69,7 @@ impl Fs {
                     if oflags.contains(OFlags::DIRECTORY) {
                         return Err(Errno::ENOTDIR.into());
                     }
-                    if let Some(host) = fs.host_device(ino) {
+                    if let Some(host) = fs.device_open(ino)? {
                         // `/dev/fd/1` while descriptor 1 is the host's: another descriptor
                         // of the host's, which the shim forwards.
                         return Ok(fs.adopt_host_fd(None, host)?);

@@ -4,7 +4,8 @@
 //! Devices are inodes of their own kind named in `/dev` (made by [`Fs::mount_dev`]), with
 //! Linux's behaviour: `null` reads end of file and swallows writes, `zero` reads zeros, `full`
 //! reads zeros and refuses writes with `ENOSPC`, `random` and `urandom` read the
-//! configured [`crate::Entropy`]. `/dev/fd/N` names what descriptor `N` refers to, as
+//! configured [`crate::Entropy`], and `tty` is `ENXIO` to open (there is no controlling
+//! terminal). `/dev/fd/N` names what descriptor `N` refers to, as
 //! Linux's `/proc/self/fd/N` magic links do, and `/dev/stdin`, `/dev/stdout`, `/dev/stderr`
 //! are symlinks to `fd/0`..`fd/2`.
 //!
@@ -37,6 +38,9 @@ pub(crate) enum Device {
     Full,
     /// `/dev/random` (1, 8) and `/dev/urandom` (1, 9): the same source, as since Linux 5.6.
     Random,
+    /// `/dev/tty` (5, 0): the controlling terminal, which a box never has (a WASI program
+    /// cannot acquire one), so opening it is `ENXIO`, as for a daemon or a cron job on Linux.
+    Tty,
     /// The host's descriptor of this number (stdio): what `/dev/fd/N` names while guest
     /// descriptor `N` is the host's. Opening it gives another descriptor of the host's.
     Host(u32),
@@ -51,12 +55,13 @@ pub(crate) struct Pipe {
 }
 
 /// The devices `mount_dev` makes: name, device, permission bits (Linux's).
-const DEVICES: [(&[u8], Device, u32); 5] = [
+const DEVICES: [(&[u8], Device, u32); 6] = [
     (b"null", Device::Null, 0o666),
     (b"zero", Device::Zero, 0o666),
     (b"full", Device::Full, 0o666),
     (b"random", Device::Random, 0o666),
     (b"urandom", Device::Random, 0o666),
+    (b"tty", Device::Tty, 0o666),
 ];
 
 /// The stdio names and the `fd/N` each points at.
@@ -155,12 +160,13 @@ impl Fs {
         }
     }
 
-    /// The host descriptor a device inode stands for, if it is one: opening it adopts another
-    /// descriptor of the host's rather than making an open file description.
-    pub(crate) fn host_device(&self, ino: Ino) -> Option<u32> {
-        match self.inodes.get(ino)?.kind {
-            Kind::Device(Device::Host(h)) => Some(h),
-            _ => None,
+    /// What opening a device does instead of making an open file description: adopt another
+    /// descriptor of the host's (`Ok(Some(h))`), or fail (`/dev/tty`); `Ok(None)` for the rest.
+    pub(crate) fn device_open(&self, ino: Ino) -> Result<Option<u32>> {
+        match self.inodes.get(ino).map(|i| &i.kind) {
+            Some(Kind::Device(Device::Host(h))) => Ok(Some(*h)),
+            Some(Kind::Device(Device::Tty)) => Err(Errno::ENXIO),
+            _ => Ok(None),
         }
     }
 
@@ -242,8 +248,9 @@ impl Fs {
                 bufs.iter_mut().for_each(|b| self.config.entropy.fill(b));
                 Some(Ok(total))
             }
-            // Opening one gives a host descriptor, so no open file description reads it.
-            Kind::Device(Device::Host(_)) => Some(Err(Errno::EBADF)),
+            // Opening one gives a host descriptor (or fails), so no open file description
+            // reads it.
+            Kind::Device(Device::Host(_) | Device::Tty) => Some(Err(Errno::EBADF)),
             Kind::Pipe(p) => {
                 if p.buf.is_empty() {
                     return Some(if p.writers == 0 || total == 0 {
@@ -276,7 +283,7 @@ impl Fs {
         match &mut inode.kind {
             Kind::Device(Device::Null | Device::Zero | Device::Random) => Some(Ok(total)),
             Kind::Device(Device::Full) => Some(Err(Errno::ENOSPC)),
-            Kind::Device(Device::Host(_)) => Some(Err(Errno::EBADF)),
+            Kind::Device(Device::Host(_) | Device::Tty) => Some(Err(Errno::EBADF)),
             Kind::Pipe(p) => {
                 // Linux looks at the length before the readers.
                 if total == 0 {

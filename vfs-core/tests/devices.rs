@@ -379,6 +379,12 @@ fn dev_holds_the_devices_and_links() {
             (FileType::CharDevice, 0o666, 0)
         );
     }
+    // No controlling terminal: /dev/tty is there, and opening it is ENXIO, as for a daemon.
+    assert_eq!(
+        fs.stat(root, b"/dev/tty", true).unwrap().file_type,
+        FileType::CharDevice
+    );
+    assert_eq!(open(&mut fs, root, "/dev/tty", Access::Write), Err(ENXIO));
     for (name, n) in [("stdin", 0), ("stdout", 1), ("stderr", 2)] {
         assert_eq!(
             fs.readlink_vec(root, format!("/dev/{name}").as_bytes())

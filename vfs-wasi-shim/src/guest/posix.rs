@@ -66,6 +66,9 @@ pub struct Usage {
     pub max_inodes: u64,
     /// Inodes in use.
     pub used_inodes: u64,
+    /// Bytes of the embedded image layers: the read-only part of the filesystem, in use from
+    /// the start (as a squashfs reports its image as used).
+    pub image_bytes: u64,
     /// `st_dev` of every file of the VFS: a path on another device (a host directory) is not
     /// the VFS's to describe.
     pub dev: u64,
@@ -80,6 +83,7 @@ pub fn usage() -> Result<Usage> {
             used_bytes: fs.used_bytes(),
             max_inodes: fs.config().max_inodes,
             used_inodes: fs.used_inodes(),
+            image_bytes: st.layers.iter().map(|l| l.len() as u64).sum(),
             dev: fs.config().dev,
         })
     })

@@ -7,9 +7,10 @@
 //! | `dup(fd)` | `dup` | replaces CPython's, which says `ENOTSUP` on WASI |
 //! | `dup2(fd, fd2, inheritable=True)` | `dup2` | |
 //! | `pipe()` | `pipe` | a pipe inside the instance (see `vfs_core::Fs::pipe` for what never waits) |
-//! | `statvfs(path)`, `fstatvfs(fd)` | `statvfs`, `fstatvfs` | the VFS's quotas and use; `ENOTSUP` for a host directory |
+//! | `statvfs(path)`, `fstatvfs(fd)` | `statvfs`, `fstatvfs` | the VFS's quotas and use (the image layers count as used); `ENOTSUP` for a host directory |
 //! | `get_terminal_size(fd=1)` | `ioctl(TIOCGWINSZ)` | 80×24 for a terminal (WASI cannot ask its size), `ENOTTY` otherwise |
 //! | `getuid()`, `geteuid()`, `getgid()`, `getegid()` | the same | 0: a box's one user is root |
+//! | `chown`, `lchown`, `fchown` | the same | to root or -1: nothing to change; another id is `EINVAL`, as in a user namespace mapping only root |
 //! | `umask(mask)` | `umask` | kept and returned; starts at Docker's 022, which is what WASI's mode-less creates already give (files 0644, directories 0755) |
 //!
 //! Every descriptor is inheritable and close-on-exec means nothing (a WASI program starts no
@@ -25,6 +26,8 @@ const ENOTSUP: c_int = 58;
 const ENOTTY: c_int = 59;
 /// `EBADF`, for a negative descriptor (the table would say the same).
 const EBADF: c_int = 8;
+/// `EINVAL`, for an owner a box does not have.
+const EINVAL: c_int = 28;
 
 /// `f_namemax`: the longest name the VFS takes (Linux's `NAME_MAX`).
 const NAME_MAX: u64 = 255;
@@ -135,13 +138,14 @@ fn statvfs_of(module: *mut PyObject, st: *mut PyObject) -> *mut PyObject {
             // A host directory: WASI gives no way to ask the host about its filesystem.
             return raise_errno(ENOTSUP);
         }
-        let blocks = usage.max_bytes / BLOCK;
+        // The image layers are in use from the start; what is free is what the quota leaves.
+        let blocks = usage.max_bytes.saturating_add(usage.image_bytes).div_ceil(BLOCK);
         let free = usage.max_bytes.saturating_sub(usage.used_bytes) / BLOCK;
         let files_free = usage.max_inodes.saturating_sub(usage.used_inodes);
         PyObject_CallMethod(
             module,
             c"statvfs_result".as_ptr(),
-            c"((KKKKKKKKKK))".as_ptr(),
+            c"((KKKKKKKKKKK))".as_ptr(),
             BLOCK,
             BLOCK,
             blocks,
@@ -152,6 +156,8 @@ fn statvfs_of(module: *mut PyObject, st: *mut PyObject) -> *mut PyObject {
             files_free,
             0u64,
             NAME_MAX,
+            // `f_fsid`: the VFS's device number, as Linux derives it from the device.
+            usage.dev,
         )
     }
 }
@@ -189,6 +195,93 @@ unsafe extern "C" fn get_terminal_size(m: *mut PyObject, args: *mut PyObject) ->
     // (and `shutil.get_terminal_size` still prefers COLUMNS and LINES).
     // SAFETY: calling the module's own `terminal_size` type with a 2-tuple.
     unsafe { PyObject_CallMethod(m, c"terminal_size".as_ptr(), c"((ii))".as_ptr(), 80, 24) }
+}
+
+/// `chown(path, uid, gid, *, dir_fd=None, follow_symlinks=True)`, `lchown(path, uid, gid)`
+/// and `fchown(fd, uid, gid)`: the file must exist (checked with the module's own `stat`, so
+/// the errors are `os.stat`'s); changing to root (0) or leaving as is (-1) succeeds, and any
+/// other id is `EINVAL`, as Linux says in a user namespace that maps only root — a box's one
+/// user. Every file already belongs to root, so nothing changes.
+fn chown_checked(
+    m: *mut PyObject,
+    stat: &std::ffi::CStr,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    let keywords: [*const c_char; 6] = [
+        c"path".as_ptr(),
+        c"uid".as_ptr(),
+        c"gid".as_ptr(),
+        c"dir_fd".as_ptr(),
+        c"follow_symlinks".as_ptr(),
+        std::ptr::null(),
+    ];
+    let (mut path, mut uid, mut gid, mut dir_fd, mut follow): (
+        *mut PyObject,
+        c_long,
+        c_long,
+        *mut PyObject,
+        c_int,
+    ) = (std::ptr::null_mut(), 0, 0, std::ptr::null_mut(), 1);
+    // SAFETY: the format's five conversions write the five locals given, by address.
+    let ok = unsafe {
+        PyArg_ParseTupleAndKeywords(
+            args,
+            kwargs,
+            c"Oll|$Op:chown".as_ptr(),
+            keywords.as_ptr(),
+            &mut path as *mut *mut PyObject,
+            &mut uid as *mut c_long,
+            &mut gid as *mut c_long,
+            &mut dir_fd as *mut *mut PyObject,
+            &mut follow as *mut c_int,
+        )
+    };
+    if ok == 0 {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: calling the module's own stat; the result is released once.
+    let st = unsafe {
+        if stat == c"stat" && follow == 0 {
+            PyObject_CallMethod(m, c"lstat".as_ptr(), c"(O)".as_ptr(), path)
+        } else {
+            PyObject_CallMethod(m, stat.as_ptr(), c"(O)".as_ptr(), path)
+        }
+    };
+    if st.is_null() {
+        return st;
+    }
+    // SAFETY: releasing the stat result.
+    unsafe { Py_DecRef(st) };
+    if ![0, -1].contains(&uid) || ![0, -1].contains(&gid) {
+        return raise_errno(EINVAL);
+    }
+    // SAFETY: returning a new reference to None.
+    unsafe { Py_NewRef(Py_None()) }
+}
+
+unsafe extern "C" fn chown(
+    m: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    chown_checked(m, c"stat", args, kwargs)
+}
+
+unsafe extern "C" fn lchown(
+    m: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    chown_checked(m, c"lstat", args, kwargs)
+}
+
+unsafe extern "C" fn fchown(
+    m: *mut PyObject,
+    args: *mut PyObject,
+    kwargs: *mut PyObject,
+) -> *mut PyObject {
+    chown_checked(m, c"fstat", args, kwargs)
 }
 
 /// The user and group ids: a box's one user is root.
@@ -234,6 +327,9 @@ fn added() -> Vec<PyMethodDef> {
         method(c"fstatvfs", fstatvfs as *const c_void, METH_O),
         method(c"get_terminal_size", get_terminal_size as *const c_void, METH_VARARGS),
         method(c"umask", umask as *const c_void, METH_O),
+        method(c"chown", chown as *const c_void, METH_VARARGS | METH_KEYWORDS),
+        method(c"lchown", lchown as *const c_void, METH_VARARGS | METH_KEYWORDS),
+        method(c"fchown", fchown as *const c_void, METH_VARARGS | METH_KEYWORDS),
         method(c"getuid", root_id as *const c_void, METH_NOARGS),
         method(c"geteuid", root_id as *const c_void, METH_NOARGS),
         method(c"getgid", root_id as *const c_void, METH_NOARGS),
