@@ -5,7 +5,9 @@
 //! renames over existing names, symlink loops and deep paths are common. Quotas are small so
 //! that ENOSPC/EMFILE paths run too.
 //!
-//! Half the inputs run over a fixed two-layer image stack (`Fs::with_layers`).
+//! Half the inputs run over a fixed two-layer image stack (`Fs::with_layers`). Descriptors are
+//! duplicated (`dup`, `dup2`), pipes made, and `/dev` mounted and opened (`/dev/fd/N` too), so
+//! shared open file descriptions and the special inodes meet every other call.
 //!
 //! Run: `cargo +nightly fuzz run core_ops -- -runs=1200000` (from `fuzz/`).
 #![no_main]
@@ -49,7 +51,18 @@ enum Op {
     Sync(u8),
     Adopt(Option<u8>, u32),
     SetRights(u8, u64, u64),
+    Dup(u8, u8),
+    Dup2(u8, u8),
+    Pipe(u8),
+    MountDev,
+    /// Opens `/dev/NAME` (one of `DEV_NAMES`) or, past them, `/dev/fd/N`, with access `2`.
+    OpenDev(u8, u8, u8),
 }
+
+/// The names under `/dev` that `OpenDev` picks from.
+const DEV_NAMES: [&str; 9] = [
+    "null", "zero", "full", "random", "urandom", "tty", "stdin", "stdout", "stderr",
+];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -150,6 +163,22 @@ fuzz_target!(|input: Input| {
                 let _ = fs.rights(fd(*f));
                 let _ = fs.access(fd(*f));
                 let _ = fs.fd_file_type(fd(*f));
+            }
+            Op::Dup(f, min) => drop(fs.dup(fd(*f), fd(*min))),
+            Op::Dup2(a, b) => drop(fs.dup2(fd(*a), fd(*b))),
+            Op::Pipe(fl) => {
+                if let Ok((r, _)) = fs.pipe(FdFlags::from_bits_truncate(u32::from(*fl))) {
+                    let _ = fs.pipe_buffered(r);
+                }
+            }
+            Op::MountDev => drop(fs.mount_dev()),
+            Op::OpenDev(which, n, acc) => {
+                let name = match DEV_NAMES.get(usize::from(*which % 12)) {
+                    Some(name) => format!("/dev/{name}"),
+                    None => format!("/dev/fd/{}", fd(*n)),
+                };
+                let acc = [Access::Read, Access::Write, Access::ReadWrite][(*acc % 3) as usize];
+                let _ = fs.open(0, name.as_bytes(), true, OFlags::empty(), acc, FdFlags::empty(), 0);
             }
         }
         if let Err(e) = fs.check_invariants() {
