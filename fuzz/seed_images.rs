@@ -1,15 +1,28 @@
 //! Writes seed corpora for the image fuzz targets: small valid images, raw and compressed
-//! (Zstandard and LZ4, in 4 KiB chunks so that files of a few KiB already have several), so
+//! (Zstandard and LZ4, in 4 KiB chunks so that files of a few KiB already have several, and
+//! with a shared body of two near-copies, format 1.2), so
 //! that mutations start from structures the decoders accept and reach deep into them.
 //!
 //! Usage (in `fuzz/`): `cargo +nightly run --release --bin seed_images` → `corpus/image_read/`,
 //! `corpus/image_overlay/` (the overlay target's input: 2-byte split, lower image, upper image).
 
 use vfs_image::format::{CHUNK_SHIFT_MIN, CODEC_LZ4, CODEC_ZSTD};
-use vfs_image::{pack_body, ImageBuilder, Meta, Packer};
+use vfs_image::{pack_body, pack_shared_body, ImageBuilder, Meta, Packer};
 
 /// Compresses with `codec` in 4 KiB chunks (the smallest a reader accepts).
 struct Small(Option<u8>);
+
+impl Small {
+    fn chunk(codec: u8, chunk: &[u8]) -> Option<Vec<u8>> {
+        if codec == CODEC_LZ4 {
+            return Some(lz4_flex::block::compress(chunk));
+        }
+        let mut z = zstd::bulk::Compressor::new(3).ok()?;
+        z.include_checksum(false).ok()?;
+        z.include_dictid(false).ok()?;
+        z.compress(chunk).ok()
+    }
+}
 
 impl Packer for Small {
     fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
@@ -18,18 +31,21 @@ impl Packer for Small {
         };
         contents
             .iter()
-            .map(|c| {
-                pack_body(c, codec, CHUNK_SHIFT_MIN, &mut |chunk| {
-                    if codec == CODEC_LZ4 {
-                        return Some(lz4_flex::block::compress(chunk));
-                    }
-                    let mut z = zstd::bulk::Compressor::new(3).ok()?;
-                    z.include_checksum(false).ok()?;
-                    z.include_dictid(false).ok()?;
-                    z.compress(chunk).ok()
-                })
-            })
+            .map(|c| pack_body(c, codec, CHUNK_SHIFT_MIN, &mut |k| Small::chunk(codec, k)))
             .collect()
+    }
+
+    /// Siblings sharing a stem (`mod.py`, `mod.opt-1.py`) go into one shared body (format 1.2).
+    fn pack_shared(&self, groups: &[Vec<&[u8]>]) -> Option<Vec<Option<Vec<u8>>>> {
+        let codec = self.0?;
+        Some(
+            groups
+                .iter()
+                .map(|m| {
+                    pack_shared_body(m, codec, CHUNK_SHIFT_MIN, &mut |k| Small::chunk(codec, k))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -41,7 +57,11 @@ fn image(variant: usize, codec: Option<u8>) -> Vec<u8> {
     let text: String = (0..170)
         .map(|i| format!("def f{i}(x):\n    return x * {}\n", i * variant + 1))
         .collect();
+    // A near-copy beside it, with the same stem: the two share one body.
+    let mut near = text.clone().into_bytes();
+    near[100] = b'#';
     b.add_file(b"pkg/mod.py", m, text.into_bytes()).unwrap();
+    b.add_file(b"pkg/mod.opt-1.py", m, near).unwrap();
     b.add_file(b"pkg/sub/lines.txt", m, b"line\n".repeat(300 + variant))
         .unwrap();
     b.add_file(b"tiny", m, b"x".to_vec()).unwrap();

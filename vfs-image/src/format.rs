@@ -11,6 +11,9 @@ pub const VERSION_MINOR: u16 = 0;
 /// Minor version of images holding compressed files (1.1 added them; a 1.0 reader refuses
 /// such an image by its unknown header flag [`HEADER_FLAG_COMPRESSED`]).
 pub const VERSION_MINOR_COMPRESSED: u16 = 1;
+/// Minor version of images holding shared bodies (1.2 added them; a 1.0 or 1.1 reader refuses
+/// such an image by its unknown header flag [`HEADER_FLAG_SHARED`]).
+pub const VERSION_MINOR_SHARED: u16 = 2;
 /// Size of the version 1 header.
 pub const HEADER_SIZE: usize = 128;
 /// Size of one inode record.
@@ -29,23 +32,34 @@ pub const SYMLINK_MAX: usize = 4095;
 pub const HEADER_FLAG_LAYER: u32 = 1;
 /// Header flag: some files are stored compressed (format 1.1).
 pub const HEADER_FLAG_COMPRESSED: u32 = 2;
+/// Header flag: some packed bodies are shared by several files, compressed together
+/// (format 1.2). Only with [`HEADER_FLAG_COMPRESSED`].
+pub const HEADER_FLAG_SHARED: u32 = 4;
 /// Header flags this reader understands.
-pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER | HEADER_FLAG_COMPRESSED;
+pub const HEADER_FLAGS_KNOWN: u32 = HEADER_FLAG_LAYER | HEADER_FLAG_COMPRESSED | HEADER_FLAG_SHARED;
 
 /// Inode flag: the directory is opaque (hides everything below it in lower layers).
 pub const INODE_FLAG_OPAQUE: u8 = 1;
 /// Inode flag: the file's contents are a packed body (chunk table + compressed chunks), not
 /// the bytes themselves. Only with [`HEADER_FLAG_COMPRESSED`].
 pub const INODE_FLAG_COMPRESSED: u8 = 2;
+/// Inode flag (with [`INODE_FLAG_COMPRESSED`]): the packed body is shared by several files
+/// and the inode's `member` field says which part of its decoded bytes is this file's. Only
+/// with [`HEADER_FLAG_SHARED`].
+pub const INODE_FLAG_SHARED: u8 = 4;
 
 /// Codec byte of a packed body: every compressed chunk is one Zstandard frame (RFC 8878).
 pub const CODEC_ZSTD: u8 = 1;
 /// Codec byte of a packed body: every compressed chunk is one LZ4 block (the LZ4 block
 /// format, no frame), decoding to exactly the chunk's length.
 pub const CODEC_LZ4: u8 = 2;
-/// Size of a packed body's header: codec `u8`, chunk shift `u8`, reserved `u16`, chunk count
-/// `u32`; the chunk table (`u32` end offsets) follows.
+/// Size of a packed body's header: codec `u8`, chunk shift `u8`, member count `u16` (0 for a
+/// body of one file), chunk count `u32`. A shared body's member table (`u64` decoded length,
+/// then a `u64` start per member) follows, then the chunk table (`u32` end offsets).
 pub const PACKED_HEADER: usize = 8;
+/// Most members a shared body may have (the writer's limit; the format's is `u16::MAX`): a
+/// bound on the member table a reader meets.
+pub const SHARED_MEMBERS_MAX: usize = 64;
 /// Chunk size the writer uses, as a shift: 128 KiB, Zstandard's largest block, so one chunk is
 /// one block and a `pread` in the middle of a large file decodes at most 128 KiB.
 pub const CHUNK_SHIFT: u8 = 17;
@@ -127,6 +141,7 @@ pub(crate) const H_DATA_CHECKSUM: usize = 104;
 // Inode record field offsets.
 pub(crate) const I_KIND: usize = 0;
 pub(crate) const I_FLAGS: usize = 1;
+pub(crate) const I_MEMBER: usize = 2;
 pub(crate) const I_MODE: usize = 4;
 pub(crate) const I_UID: usize = 8;
 pub(crate) const I_GID: usize = 12;

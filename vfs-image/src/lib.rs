@@ -59,7 +59,7 @@ pub mod host;
 pub use error::{Error, Result};
 pub use node::{DirEntry, Kind, Meta, Node};
 pub use overlay::{squash, squash_tree, LayerNode, Overlay, OverlayEntry, OverlayNode};
-pub use packed::{pack_body, Packed, Unpacker};
+pub use packed::{pack_body, pack_shared_body, Packed, Unpacker};
 pub use reader::{Contents, Header, Image, ReadDir};
 pub use verify::{data_checksum, meta_checksum, Stats};
 pub use writer::{ImageBuilder, Packer, DEFAULT_DIR_META};

@@ -113,6 +113,8 @@ pub struct Node {
     pub(crate) stored: u64,
     /// A regular file stored as a packed body (format 1.1).
     pub(crate) compressed: bool,
+    /// Which member of a shared body the file is (format 1.2), or `None`.
+    pub(crate) member: Option<u16>,
     pub(crate) meta: Meta,
 }
 

@@ -51,6 +51,7 @@ impl OverlayNode {
                 offset: 0,
                 stored: 0,
                 compressed: false,
+                member: None,
                 meta: crate::Meta::with_mode(0o755),
             },
         })

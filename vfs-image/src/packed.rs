@@ -24,19 +24,44 @@ use crate::format::*;
 /// A validated view of one compressed file's body. Built by
 /// [`Image::contents`](crate::Image::contents); the checks done there are O(1), and each
 /// chunk's range is checked again when it is used.
+///
+/// A body of one file decodes to that file. A shared body (format 1.2) decodes to the bytes
+/// of all its members back to back, and this view is of one member: its `size` bytes from
+/// `base` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Packed<'a> {
     ino: u32,
     size: u64,
+    /// Where this file's bytes start in the body's decoded bytes (0 unless shared).
+    base: u64,
+    /// Length of the body's decoded bytes (`size` unless shared).
+    total: u64,
+    /// Member count (0: a body of one file).
+    members: u16,
     shift: u8,
     count: u32,
-    /// The whole body: header, chunk table, chunks.
+    /// Offset of the chunk table in `body`.
+    table: usize,
+    /// The whole body: header, member table, chunk table, chunks.
     body: &'a [u8],
 }
 
-/// The length of the body that starts at `head` (the bytes from the body's start to the end of
-/// the data region) for a file of `size` bytes, after checking its header and table bounds.
-pub(crate) fn body_len(ino: u32, size: u64, head: &[u8]) -> Result<u64> {
+/// What a body's header and tables say, checked against the inode that points at it.
+struct Layout {
+    base: u64,
+    total: u64,
+    members: u16,
+    shift: u8,
+    count: u32,
+    table: usize,
+    /// Length of the whole body.
+    len: u64,
+}
+
+/// Reads and checks the header and tables of the body that starts at `head` (the bytes from the
+/// body's start to the end of the data region) for inode `ino`, a file of `size` bytes that is
+/// member `member` of a shared body, or `None` for a body of its own. O(1).
+fn layout(ino: u32, size: u64, member: Option<u16>, head: &[u8]) -> Result<Layout> {
     let bad = |why| Error::BadPacked { ino, why };
     let h = head
         .get(..PACKED_HEADER)
@@ -48,27 +73,68 @@ pub(crate) fn body_len(ino: u32, size: u64, head: &[u8]) -> Result<u64> {
     if !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift) {
         return Err(bad("chunk size out of range"));
     }
-    if u16_at(h, 2) != 0 {
-        return Err(bad("reserved bytes are not zero"));
+    if size == 0 {
+        return Err(bad("an empty file has no body"));
     }
-    let count = u32_at(h, 4) as u64;
-    if size == 0 || count != size.div_ceil(1 << shift) {
-        return Err(bad("chunk count does not match the file size"));
+    let members = u16_at(h, 2);
+    let (base, total, table) = match (members, member) {
+        (0, None) => (0, size, PACKED_HEADER),
+        (0, Some(_)) => return Err(bad("a shared file's body has no members")),
+        (1, _) => return Err(bad("a shared body has a single member")),
+        (_, None) => return Err(bad("a file of its own points at a shared body")),
+        (m, Some(k)) if k >= m => return Err(bad("member index past the member table")),
+        (m, Some(k)) => {
+            let table = PACKED_HEADER + 8 + 8 * m as usize;
+            let t = head
+                .get(PACKED_HEADER..table)
+                .ok_or(bad("member table past the data region"))?;
+            let total = u64_at(t, 0);
+            let base = u64_at(t, 8 + 8 * k as usize);
+            if base.checked_add(size).is_none_or(|e| e > total) {
+                return Err(bad("member lies outside the body's decoded bytes"));
+            }
+            (base, total, table)
+        }
+    };
+    let count = u32_at(h, 4);
+    if count as u64 != total.div_ceil(1 << shift) {
+        return Err(bad("chunk count does not match the decoded size"));
     }
-    let table_end = PACKED_HEADER as u64 + 4 * count;
+    let table_end = table as u64 + 4 * count as u64;
     let last = (table_end - 4) as usize;
     let last_end = head
         .get(last..last + 4)
         .map(|b| u32_at(b, 0) as u64)
         .ok_or(bad("chunk table past the data region"))?;
-    Ok(table_end + last_end)
+    Ok(Layout {
+        base,
+        total,
+        members,
+        shift,
+        count,
+        table,
+        len: table_end + last_end,
+    })
+}
+
+/// The length of the body that starts at `head` (the bytes from the body's start to the end of
+/// the data region) for inode `ino` of `size` bytes (`member` as in [`Packed::new`]), after
+/// checking its header and table bounds.
+pub(crate) fn body_len(ino: u32, size: u64, member: Option<u16>, head: &[u8]) -> Result<u64> {
+    layout(ino, size, member, head).map(|l| l.len)
 }
 
 impl<'a> Packed<'a> {
-    /// Wraps `body`, which [`body_len`] measured, of inode `ino` holding `size` bytes.
-    pub(crate) fn new(ino: u32, size: u64, body: &'a [u8]) -> Result<Packed<'a>> {
-        let len = body_len(ino, size, body)?;
-        if len != body.len() as u64 {
+    /// Wraps `body`, which [`body_len`] measured, of inode `ino` holding `size` bytes: the
+    /// whole body, or member `member` of a shared one.
+    pub(crate) fn new(
+        ino: u32,
+        size: u64,
+        member: Option<u16>,
+        body: &'a [u8],
+    ) -> Result<Packed<'a>> {
+        let l = layout(ino, size, member, body)?;
+        if l.len != body.len() as u64 {
             return Err(Error::BadPacked {
                 ino,
                 why: "body length does not match its chunk table",
@@ -77,8 +143,12 @@ impl<'a> Packed<'a> {
         Ok(Packed {
             ino,
             size,
-            shift: body[1],
-            count: u32_at(body, 4),
+            base: l.base,
+            total: l.total,
+            members: l.members,
+            shift: l.shift,
+            count: l.count,
+            table: l.table,
             body,
         })
     }
@@ -93,7 +163,8 @@ impl<'a> Packed<'a> {
         self.size == 0
     }
 
-    /// Bytes the body takes in the image: header, chunk table and chunks.
+    /// Bytes the body takes in the image: header, tables and chunks (shared bodies are
+    /// stored once for all their members).
     pub fn stored_len(&self) -> u64 {
         self.body.len() as u64
     }
@@ -113,6 +184,16 @@ impl<'a> Packed<'a> {
         self.ino
     }
 
+    /// Number of files sharing the body (1 for a body of one file).
+    pub fn members(&self) -> u16 {
+        self.members.max(1)
+    }
+
+    /// Length of the body's decoded bytes: the file's own, or all members' of a shared body.
+    pub fn decoded_len(&self) -> u64 {
+        self.total
+    }
+
     /// Number of chunks.
     pub fn chunk_count(&self) -> u32 {
         self.count
@@ -126,11 +207,11 @@ impl<'a> Packed<'a> {
     /// Decoded length of chunk `i`.
     fn raw_len(&self, i: u32) -> usize {
         let start = (i as u64) << self.shift;
-        self.size.saturating_sub(start).min(self.chunk_size()) as usize
+        self.total.saturating_sub(start).min(self.chunk_size()) as usize
     }
 
     fn end(&self, i: u32) -> u64 {
-        u32_at(self.body, PACKED_HEADER + 4 * i as usize) as u64
+        u32_at(self.body, self.table + 4 * i as usize) as u64
     }
 
     /// Chunk `i`: (decoded length, stored bytes). A chunk stored as long as its decoded length
@@ -145,7 +226,7 @@ impl<'a> Packed<'a> {
         if start > end {
             return Err(bad("chunk table not ascending (chunks overlap)"));
         }
-        let base = PACKED_HEADER as u64 + 4 * self.count as u64;
+        let base = self.table as u64 + 4 * self.count as u64;
         let stored = self
             .body
             .get((base + start) as usize..(base + end) as usize)
@@ -299,7 +380,8 @@ impl Unpacker {
         let n = (buf.len() as u64).min(p.size - offset) as usize;
         let mut done = 0usize;
         while done < n {
-            let pos = offset + done as u64;
+            // Position in the body's decoded bytes (a shared body's member starts at `base`).
+            let pos = p.base + offset + done as u64;
             let i = (pos >> p.shift) as u32;
             let o = (pos - ((i as u64) << p.shift)) as usize;
             let raw = p.raw_len(i);
@@ -335,7 +417,8 @@ impl Unpacker {
     }
 
     /// The whole file, decoded into `out` (cleared first). Memory for exactly the declared size
-    /// is reserved up front, and no more is ever used.
+    /// is reserved up front; beyond it, only the one-chunk cache is used (for a shared body's
+    /// member whose bytes start or end inside a chunk).
     pub fn read_all(&mut self, p: &Packed, out: &mut Vec<u8>) -> Result<()> {
         out.clear();
         let n = usize::try_from(p.size).map_err(|_| Error::TooLarge {
@@ -345,12 +428,7 @@ impl Unpacker {
         out.try_reserve_exact(n)
             .map_err(|_| Error::Limit("out of memory decoding a file".into()))?;
         out.resize(n, 0);
-        let mut at = 0usize;
-        for i in 0..p.count {
-            let raw = p.raw_len(i);
-            self.decode_chunk(p, i, &mut out[at..at + raw])?;
-            at += raw;
-        }
+        self.read_at(p, 0, out)?;
         Ok(())
     }
 }
@@ -366,19 +444,73 @@ pub fn pack_body(
     shift: u8,
     compress: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
-    if content.is_empty()
+    pack_parts(&[content], codec, shift, compress)
+}
+
+/// Builds the shared body (format 1.2) of `members`, 2 to [`SHARED_MEMBERS_MAX`] contents that
+/// are compressed together, back to back in this order, so each chunk's compressor sees the
+/// others' bytes: what makes `foo.pyc` and `foo.opt-1.pyc` cost little more than one of them.
+/// Chunks and `compress` as in [`pack_body`]; `None` when that would not save at least
+/// [`DATA_ALIGN`] bytes over storing every member raw.
+pub fn pack_shared_body(
+    members: &[&[u8]],
+    codec: u8,
+    shift: u8,
+    compress: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    if !(2..=SHARED_MEMBERS_MAX).contains(&members.len()) || members.iter().any(|m| m.is_empty()) {
+        return None;
+    }
+    pack_parts(members, codec, shift, compress)
+}
+
+/// [`pack_body`] for one part, [`pack_shared_body`] for several.
+fn pack_parts(
+    parts: &[&[u8]],
+    codec: u8,
+    shift: u8,
+    compress: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total == 0
         || !(CHUNK_SHIFT_MIN..=CHUNK_SHIFT_MAX).contains(&shift)
         || (codec != CODEC_ZSTD && codec != CODEC_LZ4)
     {
         return None;
     }
+    let joined;
+    let content: &[u8] = if parts.len() == 1 {
+        parts[0]
+    } else {
+        joined = parts.concat();
+        &joined
+    };
     let chunks: Vec<&[u8]> = content.chunks(1 << shift).collect();
     let count = u32::try_from(chunks.len()).ok()?;
-    let table = PACKED_HEADER + 4 * chunks.len();
-    let mut body = alloc::vec![0u8; table];
+    let members = if parts.len() == 1 {
+        0
+    } else {
+        u16::try_from(parts.len()).ok()?
+    };
+    let table = if members == 0 {
+        PACKED_HEADER
+    } else {
+        PACKED_HEADER + 8 + 8 * parts.len()
+    };
+    let data = table + 4 * chunks.len();
+    let mut body = alloc::vec![0u8; data];
     body[0] = codec;
     body[1] = shift;
+    put_u16(&mut body, 2, members);
     put_u32(&mut body, 4, count);
+    if members > 0 {
+        put_u64(&mut body, PACKED_HEADER, total as u64);
+        let mut start = 0u64;
+        for (k, p) in parts.iter().enumerate() {
+            put_u64(&mut body, PACKED_HEADER + 8 + 8 * k, start);
+            start += p.len() as u64;
+        }
+    }
     for (i, c) in chunks.iter().enumerate() {
         let fits = |z: &Vec<u8>| {
             z.len() < c.len() && (codec == CODEC_LZ4 || check_frame(z, c.len()).is_ok())
@@ -387,9 +519,9 @@ pub fn pack_body(
             Some(z) => body.extend_from_slice(&z),
             None => body.extend_from_slice(c),
         }
-        let end = u32::try_from(body.len() - table).ok()?;
-        put_u32(&mut body, PACKED_HEADER + 4 * i, end);
-        if body.len() + DATA_ALIGN as usize > content.len() {
+        let end = u32::try_from(body.len() - data).ok()?;
+        put_u32(&mut body, table + 4 * i, end);
+        if body.len() + DATA_ALIGN as usize > total {
             return None;
         }
     }

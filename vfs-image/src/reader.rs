@@ -171,6 +171,11 @@ impl<'a> Image<'a> {
         if h.flags & !HEADER_FLAGS_KNOWN != 0 {
             return Err(Error::BadHeader("unknown header flags"));
         }
+        if h.flags & HEADER_FLAG_SHARED != 0 && h.flags & HEADER_FLAG_COMPRESSED == 0 {
+            return Err(Error::BadHeader(
+                "shared bodies flagged in an image without compression",
+            ));
+        }
         if h.image_size > have {
             return Err(Error::Truncated {
                 what: "image",
@@ -295,6 +300,7 @@ impl<'a> Image<'a> {
             offset: 0,
             stored: 0,
             compressed: false,
+            member: None,
             meta: Meta::with_mode(0o755),
         })
     }
@@ -321,7 +327,7 @@ impl<'a> Image<'a> {
             why: "unknown kind",
         })?;
         let flags = r[I_FLAGS];
-        if flags & !(INODE_FLAG_OPAQUE | INODE_FLAG_COMPRESSED) != 0 {
+        if flags & !(INODE_FLAG_OPAQUE | INODE_FLAG_COMPRESSED | INODE_FLAG_SHARED) != 0 {
             return Err(Error::BadInode {
                 ino,
                 why: "unknown inode flags",
@@ -339,6 +345,20 @@ impl<'a> Image<'a> {
             return Err(Error::BadInode {
                 ino,
                 why: "compressed flag on a non-file or in an image without compression",
+            });
+        }
+        let shared = flags & INODE_FLAG_SHARED != 0;
+        if shared && (!compressed || h.flags & HEADER_FLAG_SHARED == 0) {
+            return Err(Error::BadInode {
+                ino,
+                why: "shared flag on an uncompressed file or in an image without shared bodies",
+            });
+        }
+        let member = shared.then(|| u16_at(r, I_MEMBER));
+        if !shared && u16_at(r, I_MEMBER) != 0 {
+            return Err(Error::BadInode {
+                ino,
+                why: "reserved bytes are not zero",
             });
         }
         let mode = u32_at(r, I_MODE);
@@ -363,7 +383,7 @@ impl<'a> Image<'a> {
                     len: PACKED_HEADER as u64,
                     limit: h.data_len,
                 })?;
-            crate::packed::body_len(ino, size, head)?
+            crate::packed::body_len(ino, size, member, head)?
         } else {
             size
         };
@@ -377,6 +397,7 @@ impl<'a> Image<'a> {
             offset,
             stored,
             compressed,
+            member,
             meta: Meta {
                 mode,
                 uid: u32_at(r, I_UID),
@@ -570,7 +591,7 @@ impl<'a> Image<'a> {
             .bytes
             .get((base + node.offset) as usize..(base + end) as usize)
             .ok_or_else(oob)?;
-        Packed::new(node.ino, node.size, body).map(Contents::Packed)
+        Packed::new(node.ino, node.size, node.member, body).map(Contents::Packed)
     }
 
     /// The whole contents of a regular file: borrowed in place, or decoded into a new buffer

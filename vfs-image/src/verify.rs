@@ -37,6 +37,10 @@ pub struct Stats {
     pub compressed_raw_bytes: u64,
     /// Bytes their bodies take (chunk tables included).
     pub compressed_stored_bytes: u64,
+    /// Bodies shared by several files, compressed together (format 1.2).
+    pub shared_bodies: u64,
+    /// Distinct contents stored in a shared body beyond the first of each.
+    pub shared_files: u64,
 }
 
 /// Computes the metadata checksum: XXH3-64 (seed 0) over the header with both checksum fields zeroed,
@@ -149,7 +153,8 @@ impl Image<'_> {
             }
         }
         // Per-inode checks, and the data ranges of files for the overlap check.
-        let mut extents: Vec<(u64, u64, u32)> = Vec::new();
+        // (offset, stored length, member of a shared body or u32::MAX, inode).
+        let mut extents: Vec<(u64, u64, u32, u32)> = Vec::new();
         let mut unpacker = Unpacker::new();
         let mut scratch: Vec<u8> = Vec::new();
         for ino in 0..h.inode_count as u32 {
@@ -180,7 +185,8 @@ impl Image<'_> {
                                 why: "file data not 16-aligned",
                             });
                         }
-                        extents.push((node.offset, node.stored_len(), ino));
+                        let member = node.member.map_or(u32::MAX, u32::from);
+                        extents.push((node.offset, node.stored_len(), member, ino));
                     }
                     if strict && node.is_compressed() {
                         if let Contents::Packed(p) = self.contents(&node)? {
@@ -207,14 +213,23 @@ impl Image<'_> {
             }
         }
         extents.sort_unstable();
-        let mut last: Option<(u64, u64, u32)> = None;
-        for (off, len, ino) in extents {
+        let mut last: Option<(u64, u64, u32, u32)> = None;
+        for (off, len, member, ino) in extents {
             match last {
-                Some((lo, ll, _)) if lo == off && ll == len => stats.deduped_files += 1,
+                Some((lo, ll, lm, _)) if lo == off && ll == len => {
+                    if lm == member {
+                        stats.deduped_files += 1;
+                    } else {
+                        // Another member of the same shared body: its own contents.
+                        stats.shared_files += 1;
+                        stats.compressed_contents += 1;
+                    }
+                    last = Some((off, len, member, ino));
+                }
                 _ if off.checked_add(len).is_none() => {
                     return Err(Error::DataOverlap { a: ino, b: ino })
                 }
-                Some((lo, ll, li)) if off < lo + ll => {
+                Some((lo, ll, _, li)) if off < lo + ll => {
                     return Err(Error::DataOverlap { a: li, b: ino })
                 }
                 _ => {
@@ -222,10 +237,16 @@ impl Image<'_> {
                     let node = self.node(ino)?;
                     if node.is_compressed() {
                         stats.compressed_contents += 1;
-                        stats.compressed_raw_bytes += node.size();
                         stats.compressed_stored_bytes += len;
+                        match self.contents(&node)? {
+                            Contents::Packed(p) if p.members() > 1 => {
+                                stats.shared_bodies += 1;
+                                stats.compressed_raw_bytes += p.decoded_len();
+                            }
+                            _ => stats.compressed_raw_bytes += node.size(),
+                        }
                     }
-                    last = Some((off, len, ino));
+                    last = Some((off, len, member, ino));
                 }
             }
         }

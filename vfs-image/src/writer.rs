@@ -26,6 +26,38 @@ pub trait Packer {
     /// [`pack_body`](crate::pack_body)) or `None` to store it raw. The same contents must give
     /// the same bodies, or the image is not reproducible.
     fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>>;
+
+    /// For each group of distinct contents (2 to [`SHARED_MEMBERS_MAX`] files of one directory
+    /// whose names share a stem, see [`ImageBuilder::finish_packed`]), in order, one shared
+    /// body of them all (built with [`pack_shared_body`](crate::pack_shared_body), members in
+    /// the given order), or `None` to pack that group's contents one by one. The default,
+    /// `None` for the whole call, shares nothing (format 1.1 at most).
+    fn pack_shared(&self, groups: &[Vec<&[u8]>]) -> Option<Vec<Option<Vec<u8>>>> {
+        let _ = groups;
+        None
+    }
+}
+
+/// The part of a name before its first dot, a leading dot belonging to the name (`foo` of
+/// `foo.cpython-311.opt-1.pyc`, `.bashrc` of `.bashrc`): files of one directory with the same
+/// stem are offered to [`Packer::pack_shared`] as a group.
+fn stem(name: &[u8]) -> &[u8] {
+    let lead = name.iter().take_while(|&&b| b == b'.').count();
+    match name[lead..].iter().position(|&b| b == b'.') {
+        Some(p) => &name[..lead + p],
+        None => name,
+    }
+}
+
+/// Where a distinct content is stored.
+#[derive(Clone, Copy)]
+enum Stored {
+    /// Its bytes, raw.
+    Raw,
+    /// Its own packed body (index into the single bodies).
+    Body,
+    /// Member `k` of shared body `g`.
+    Shared { g: usize, k: u16 },
 }
 
 #[derive(Clone, Debug)]
@@ -450,12 +482,14 @@ impl ImageBuilder {
         let mut order: Vec<usize> = vec![0];
         let mut parent_of: Vec<u32> = vec![0];
         let mut nlink: Vec<u64> = vec![1];
+        // The directory and name each inode was first reached by (the root: none).
+        let mut first_name: Vec<(u32, &[u8])> = vec![(0, &[])];
         ino_of[0] = 0;
         let mut i = 0;
         while i < order.len() {
             let idx = order[i];
             if let Body::Dir { children, .. } = &self.nodes[idx].body {
-                for &c in children.values() {
+                for (name, &c) in children {
                     if ino_of[c] == unset {
                         if order.len() >= u32::MAX as usize {
                             return Err(Error::Limit("more than 2^32-1 inodes".into()));
@@ -463,6 +497,7 @@ impl ImageBuilder {
                         ino_of[c] = order.len() as u32;
                         order.push(c);
                         parent_of.push(i as u32);
+                        first_name.push((i as u32, name));
                         nlink.push(0);
                     }
                     nlink[ino_of[c] as usize] += 1;
@@ -530,6 +565,8 @@ impl ImageBuilder {
         let mut seen: BTreeMap<(u64, u128), Vec<usize>> = BTreeMap::new();
         // The builder node of each distinct content, in order of first occurrence.
         let mut distinct: Vec<usize> = Vec::new();
+        // The inode each distinct content first occurs at.
+        let mut distinct_ino: Vec<usize> = Vec::new();
         let mut content_of = vec![usize::MAX; n];
         for (ino, &idx) in order.iter().enumerate() {
             let Body::File(bytes, hash) = &self.nodes[idx].body else {
@@ -550,48 +587,126 @@ impl ImageBuilder {
                 None => {
                     candidates.push(distinct.len());
                     distinct.push(idx);
+                    distinct_ino.push(ino);
                     distinct.len() - 1
                 }
             };
         }
-        let bodies: Vec<Option<Vec<u8>>> = match packer {
-            Some(p) => {
-                let contents: Vec<&[u8]> = distinct.iter().map(|&i| self.file_bytes(i)).collect();
-                let bodies = p.pack(&contents);
-                if bodies.len() != contents.len() {
+        // 4b. Shared bodies: distinct contents whose first names lie in one directory and share
+        //     a stem form a group, its members ordered shortest name first (`foo.pyc` before
+        //     `foo.opt-1.pyc`), then by name; a group is full at SHARED_MEMBERS_MAX members and
+        //     later ones are packed alone. Everything here is in inode order: deterministic.
+        let name_of = |c: usize| first_name[distinct_ino[c]].1;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        if packer.is_some() {
+            let mut by_key: BTreeMap<(u32, &[u8]), usize> = BTreeMap::new();
+            for c in 0..distinct.len() {
+                let (dir, name) = first_name[distinct_ino[c]];
+                match by_key.get(&(dir, stem(name))) {
+                    Some(&g) if groups[g].len() < SHARED_MEMBERS_MAX => groups[g].push(c),
+                    Some(_) => {}
+                    None => {
+                        by_key.insert((dir, stem(name)), groups.len());
+                        groups.push(vec![c]);
+                    }
+                }
+            }
+            groups.retain(|g| g.len() > 1);
+            for g in &mut groups {
+                g.sort_by_key(|&c| (name_of(c).len(), name_of(c)));
+            }
+        }
+        let mut stored = vec![Stored::Raw; distinct.len()];
+        let shared: Vec<Option<Vec<u8>>> = match packer {
+            Some(p) if !groups.is_empty() => {
+                let members: Vec<Vec<&[u8]>> = groups
+                    .iter()
+                    .map(|g| g.iter().map(|&c| self.file_bytes(distinct[c])).collect())
+                    .collect();
+                let bodies = p
+                    .pack_shared(&members)
+                    .unwrap_or_else(|| vec![None; groups.len()]);
+                if bodies.len() != groups.len() {
                     return Err(Error::Limit(
-                        "the packer returned a wrong number of bodies".into(),
+                        "the packer returned a wrong number of shared bodies".into(),
                     ));
                 }
-                for (c, b) in contents.iter().zip(&bodies) {
-                    if let Some(b) = b {
-                        Packed::new(0, c.len() as u64, b).map_err(|_| {
-                            Error::Limit("the packer returned a malformed body".into())
+                for (g, body) in bodies.iter().enumerate() {
+                    let Some(b) = body else { continue };
+                    for (k, m) in members[g].iter().enumerate() {
+                        Packed::new(0, m.len() as u64, Some(k as u16), b).map_err(|_| {
+                            Error::Limit("the packer returned a malformed shared body".into())
                         })?;
+                        stored[groups[g][k]] = Stored::Shared { g, k: k as u16 };
                     }
                 }
                 bodies
             }
-            None => vec![None; distinct.len()],
+            _ => Vec::new(),
         };
-        let compressed_any = bodies.iter().any(Option::is_some);
-        // (offset in the data region, stored length) of each distinct content, ascending.
+        // The contents left to pack one by one.
+        let singles: Vec<usize> = (0..distinct.len())
+            .filter(|&c| !matches!(stored[c], Stored::Shared { .. }))
+            .collect();
+        let mut bodies: Vec<Option<Vec<u8>>> = vec![None; distinct.len()];
+        if let Some(p) = packer {
+            let contents: Vec<&[u8]> = singles
+                .iter()
+                .map(|&c| self.file_bytes(distinct[c]))
+                .collect();
+            let packed = p.pack(&contents);
+            if packed.len() != contents.len() {
+                return Err(Error::Limit(
+                    "the packer returned a wrong number of bodies".into(),
+                ));
+            }
+            for ((&c, content), body) in singles.iter().zip(&contents).zip(packed) {
+                if let Some(b) = &body {
+                    Packed::new(0, content.len() as u64, None, b)
+                        .map_err(|_| Error::Limit("the packer returned a malformed body".into()))?;
+                    stored[c] = Stored::Body;
+                }
+                bodies[c] = body;
+            }
+        }
+        let compressed_any = stored.iter().any(|s| !matches!(s, Stored::Raw));
+        let shared_any = stored.iter().any(|s| matches!(s, Stored::Shared { .. }));
+        // (offset in the data region, stored length) of each distinct content; a shared body
+        // is placed where its first member in inode order would be.
         let mut placed: Vec<(u64, u64)> = Vec::with_capacity(distinct.len());
+        let mut shared_at: Vec<Option<(u64, u64)>> = vec![None; shared.len()];
+        // What is written to the data region, in order: (offset, length, content or body).
+        let mut runs: Vec<(u64, u64, Stored, usize)> = Vec::with_capacity(distinct.len());
         let mut data_end = 0u64;
         for (c, &idx) in distinct.iter().enumerate() {
+            if let Stored::Shared { g, .. } = stored[c] {
+                if let Some(at) = shared_at[g] {
+                    placed.push(at);
+                    continue;
+                }
+            }
             // Offsets are relative to the data region, which starts 16-aligned.
             let off = align_up(data_end, DATA_ALIGN)
                 .ok_or_else(|| Error::Limit("image too large".into()))?;
-            let len = bodies[c]
-                .as_ref()
-                .map_or(self.file_bytes(idx).len(), Vec::len) as u64;
+            let len = match stored[c] {
+                Stored::Raw => self.file_bytes(idx).len(),
+                Stored::Body => bodies[c].as_ref().map_or(0, Vec::len),
+                Stored::Shared { g, .. } => shared[g].as_ref().map_or(0, Vec::len),
+            } as u64;
+            if let Stored::Shared { g, .. } = stored[c] {
+                shared_at[g] = Some((off, len));
+                runs.push((off, len, stored[c], g));
+            } else {
+                runs.push((off, len, stored[c], c));
+            }
             placed.push((off, len));
             data_end = off + len;
         }
-        let stored_bytes = |c: usize| -> &[u8] {
-            match &bodies[c] {
-                Some(b) => b,
-                None => self.file_bytes(distinct[c]),
+        let stored_bytes = |kind: Stored, i: usize| -> &[u8] {
+            match kind {
+                Stored::Raw => self.file_bytes(distinct[i]),
+                Stored::Body => bodies[i].as_deref().unwrap_or(&[]),
+                Stored::Shared { .. } => shared[i].as_deref().unwrap_or(&[]),
             }
         };
         let data_len =
@@ -602,7 +717,9 @@ impl ImageBuilder {
         let mut out = vec![0u8; data_off as usize];
         out[..8].copy_from_slice(&MAGIC);
         put_u16(&mut out, H_VERSION_MAJOR, VERSION_MAJOR);
-        let minor = if compressed_any {
+        let minor = if shared_any {
+            VERSION_MINOR_SHARED
+        } else if compressed_any {
             VERSION_MINOR_COMPRESSED
         } else {
             VERSION_MINOR
@@ -617,7 +734,8 @@ impl ImageBuilder {
                     HEADER_FLAG_COMPRESSED
                 } else {
                     0
-                }),
+                })
+                | (if shared_any { HEADER_FLAG_SHARED } else { 0 }),
         );
         put_u32(&mut out, H_ROOT, 0);
         put_u64(&mut out, H_IMAGE_SIZE, image_size);
@@ -637,13 +755,18 @@ impl ImageBuilder {
             let node = &self.nodes[idx];
             let at = inode_off as usize + ino * INODE_SIZE;
             let r = &mut out[at..at + INODE_SIZE];
+            let mut member = 0u16;
             let (kind, flags, links, size, offset) = match &node.body {
                 Body::File(b, _) => {
                     let c = content_of[ino];
-                    let (off, flags) = match placed.get(c) {
-                        Some(&(off, _)) if bodies[c].is_some() => (off, INODE_FLAG_COMPRESSED),
-                        Some(&(off, _)) => (off, 0),
-                        None => (0, 0), // empty file
+                    let (off, flags) = match (placed.get(c), stored.get(c)) {
+                        (Some(&(off, _)), Some(Stored::Shared { k, .. })) => {
+                            member = *k;
+                            (off, INODE_FLAG_COMPRESSED | INODE_FLAG_SHARED)
+                        }
+                        (Some(&(off, _)), Some(Stored::Body)) => (off, INODE_FLAG_COMPRESSED),
+                        (Some(&(off, _)), _) => (off, 0),
+                        (None, _) => (0, 0), // empty file
                     };
                     (Kind::File, flags, nlink[ino], b.len() as u64, off)
                 }
@@ -661,6 +784,7 @@ impl ImageBuilder {
             let links = u32::try_from(links).map_err(|_| Error::Limit("link count".into()))?;
             r[I_KIND] = kind.to_byte();
             r[I_FLAGS] = flags;
+            put_u16(r, I_MEMBER, member);
             put_u32(r, I_MODE, node.meta.mode & 0o7777);
             put_u32(r, I_UID, node.meta.uid);
             put_u32(r, I_GID, node.meta.gid);
@@ -680,9 +804,9 @@ impl ImageBuilder {
         let zeros = [0u8; DATA_ALIGN as usize];
         let emit_data = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
             let mut pos = 0u64;
-            for (c, &(off, len)) in placed.iter().enumerate() {
+            for &(off, len, kind, i) in &runs {
                 sink(&zeros[..(off - pos) as usize])?;
-                sink(stored_bytes(c))?;
+                sink(stored_bytes(kind, i))?;
                 pos = off + len;
             }
             sink(&zeros[..(data_len - pos) as usize])

@@ -1,13 +1,16 @@
-//! Hostile compressed images (format 1.1): truncated frames, frames that expand past their
-//! declared size (bombs), chunk tables that overlap, bad body headers, and every single bit
-//! flipped in a compressed body. Each must be an error or, for a flip the format cannot see
+//! Hostile compressed images (formats 1.1 and 1.2): truncated frames, frames that expand past
+//! their declared size (bombs), chunk tables that overlap, bad body headers, member tables of
+//! shared bodies that point outside them, and every single bit flipped in a compressed body. Each must be an error or, for a flip the format cannot see
 //! without checksums, different bytes of the declared length; never a panic, a hang or an
 //! allocation beyond the declared size. `verify` catches every flip by the data checksum.
 
-use vfs_image::format::{CHUNK_SHIFT_MIN, CODEC_LZ4, CODEC_ZSTD, PACKED_HEADER};
+use vfs_image::format::{
+    CHUNK_SHIFT_MIN, CODEC_LZ4, CODEC_ZSTD, HEADER_FLAG_SHARED, INODE_FLAG_SHARED, PACKED_HEADER,
+};
 use vfs_image::host::{ChunkPacker, Compression};
 use vfs_image::{
-    meta_checksum, pack_body, Contents, Error, Image, ImageBuilder, Meta, Packer, Unpacker,
+    meta_checksum, pack_body, pack_shared_body, Contents, Error, Image, ImageBuilder, Meta, Packer,
+    Unpacker,
 };
 
 const INODE_OFF: usize = 32;
@@ -62,24 +65,36 @@ fn text(len: usize, seed: usize) -> Vec<u8> {
 
 /// Zstandard at level 3 or LZ4 (by codec byte) with chunks of 4 KiB (the smallest a reader
 /// takes), so a small file has several chunks.
+/// Groups of siblings sharing a stem are packed into one shared body, in the same chunks.
 struct SmallChunks(u8);
+
+impl SmallChunks {
+    fn chunk(&self, chunk: &[u8]) -> Option<Vec<u8>> {
+        if self.0 == CODEC_LZ4 {
+            return Some(lz4_flex::block::compress(chunk));
+        }
+        let mut z = zstd::bulk::Compressor::new(3).ok()?;
+        z.include_checksum(false).ok()?;
+        z.include_dictid(false).ok()?;
+        z.compress(chunk).ok()
+    }
+}
 
 impl Packer for SmallChunks {
     fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
         contents
             .iter()
-            .map(|c| {
-                pack_body(c, self.0, CHUNK_SHIFT_MIN, &mut |chunk| {
-                    if self.0 == CODEC_LZ4 {
-                        return Some(lz4_flex::block::compress(chunk));
-                    }
-                    let mut z = zstd::bulk::Compressor::new(3).ok()?;
-                    z.include_checksum(false).ok()?;
-                    z.include_dictid(false).ok()?;
-                    z.compress(chunk).ok()
-                })
-            })
+            .map(|c| pack_body(c, self.0, CHUNK_SHIFT_MIN, &mut |chunk| self.chunk(chunk)))
             .collect()
+    }
+
+    fn pack_shared(&self, groups: &[Vec<&[u8]>]) -> Option<Vec<Option<Vec<u8>>>> {
+        Some(
+            groups
+                .iter()
+                .map(|m| pack_shared_body(m, self.0, CHUNK_SHIFT_MIN, &mut |c| self.chunk(c)))
+                .collect(),
+        )
     }
 }
 
@@ -116,9 +131,14 @@ fn body_at(img: &[u8]) -> usize {
 
 /// Reads `f` whole, and in 1000-byte pieces; returns the first error.
 fn read_f(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    read_named(bytes, b"f")
+}
+
+/// [`read_f`] for the file `name`.
+fn read_named(bytes: &[u8], name: &[u8]) -> Result<Vec<u8>, Error> {
     let img = Image::open(bytes)?;
-    let n = img.resolve(b"f")?.ok_or(Error::NotFound {
-        path: b"f".to_vec(),
+    let n = img.resolve(name)?.ok_or(Error::NotFound {
+        path: name.to_vec(),
     })?;
     let whole = img.read_file(&n)?.into_owned();
     assert_eq!(
@@ -215,7 +235,7 @@ fn bad_body_headers_are_errors_when_the_inode_is_read() {
     let cases: [(usize, u8, &str); 4] = [
         (0, 9, "unknown codec"),
         (1, 30, "chunk size out of range"),
-        (2, 1, "reserved"),
+        (2, 1, "single member"),
         (4, 7, "chunk count"),
     ];
     for (off, value, why) in cases {
@@ -415,5 +435,268 @@ fn lz4_bodies_truncated_flipped_or_overflowing_are_handled() {
             }
             assert!(Image::open(&b).unwrap().verify().is_err());
         }
+    }
+}
+
+/// `len` bytes of 64 symbols in no order: Zstandard's entropy coding shrinks them by a
+/// quarter, and only a copy of them compresses much (LZ4, which has no entropy coding, keeps
+/// them raw).
+fn noise(len: usize) -> Vec<u8> {
+    let mut i = 7u64;
+    (0..len)
+        .map(|_| {
+            i = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            b'0' + (i >> 58) as u8
+        })
+        .collect()
+}
+
+/// The three members of [`shared_sample`], in the order the writer puts them (shortest name
+/// first): names and contents. The second is a near-copy of the first, as `.opt-1.pyc` is of
+/// `.pyc`; each is longer than a 4 KiB chunk and starts inside one.
+fn members() -> [(&'static [u8], Vec<u8>); 3] {
+    let mut near = noise(9_000);
+    near[4_500] = b'!';
+    [
+        (b"m.pyc", noise(9_000)),
+        (b"m.opt-1.pyc", near),
+        (b"m.opt-2.pyc", text(6_001, 2)),
+    ]
+}
+
+/// An image with one shared body holding [`members`], packed by `codec` in 4 KiB chunks, and
+/// a raw file `g`.
+fn shared_sample(codec: u8) -> Vec<u8> {
+    let mut b = ImageBuilder::new();
+    for (name, c) in members() {
+        b.add_file(name, Meta::with_mode(0o644), c).unwrap();
+    }
+    b.add_file(b"g", Meta::with_mode(0o644), b"raw".to_vec())
+        .unwrap();
+    let mut out = Vec::new();
+    b.finish_packed(Some(&SmallChunks(codec)), &mut |x| {
+        out.extend_from_slice(x);
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+/// Where the shared body starts, and where `name`'s inode record is.
+fn shared_at(img: &[u8], name: &[u8]) -> (usize, usize) {
+    let i = Image::open(img).unwrap();
+    let n = i.resolve(name).unwrap().unwrap();
+    let Contents::Packed(p) = i.contents(&n).unwrap() else {
+        panic!("{name:?} is compressed")
+    };
+    let rec = get64(img, INODE_OFF) as usize + 64 * n.ino() as usize;
+    (p.body().as_ptr() as usize - img.as_ptr() as usize, rec)
+}
+
+/// Reads every member whole and in pieces: their contents, or the first error.
+fn read_members(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    members()
+        .iter()
+        .map(|(name, _)| read_named(bytes, name))
+        .collect()
+}
+
+#[test]
+fn a_shared_body_reads_back_each_member() {
+    for codec in [CODEC_ZSTD, CODEC_LZ4] {
+        let b = shared_sample(codec);
+        let img = Image::open(&b).unwrap();
+        assert_eq!(img.header().version_minor, 2);
+        assert_ne!(img.header().flags & HEADER_FLAG_SHARED, 0);
+        let s = img.verify().unwrap();
+        assert_eq!((s.shared_bodies, s.shared_files), (1, 2));
+        assert_eq!(s.compressed_contents, 3);
+        let want: Vec<Vec<u8>> = members().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(read_members(&b).unwrap(), want);
+        // Compressed together, with the writer's own packer (the whole group in one chunk): the
+        // near-copy costs next to nothing, where on its own it costs as much as the original.
+        let packed = |p: ChunkPacker, skip_copy: bool| {
+            let mut t = ImageBuilder::new();
+            for (name, c) in members() {
+                if !(skip_copy && name == b"m.opt-1.pyc") {
+                    t.add_file(name, Meta::with_mode(0o644), c).unwrap();
+                }
+            }
+            let mut out = Vec::new();
+            t.finish_packed(Some(&p), &mut |x| {
+                out.extend_from_slice(x);
+                Ok(())
+            })
+            .unwrap();
+            let s = Image::open(&out).unwrap().verify().unwrap();
+            (s.shared_bodies, s.stored_bytes)
+        };
+        let c = if codec == CODEC_LZ4 {
+            Compression::Lz4 { level: 9 }
+        } else {
+            Compression::Zstd { level: 3 }
+        };
+        let (bodies, with_copy) = packed(ChunkPacker::new(c), false);
+        let (_, without) = packed(ChunkPacker::new(c), true);
+        assert_eq!(bodies, 1);
+        assert!(with_copy < without + 64, "{with_copy} vs {without}");
+        let (none, alone) = packed(ChunkPacker::new(c).without_sharing(), false);
+        let (_, alone_without) = packed(ChunkPacker::new(c).without_sharing(), true);
+        assert_eq!(none, 0);
+        assert!(alone > alone_without + 1000, "{alone} vs {alone_without}");
+        // Every member's own bytes, at every offset: a read that starts in one member's last
+        // chunk never runs into the next member.
+        let n = img.resolve(b"m.opt-1.pyc").unwrap().unwrap();
+        let Contents::Packed(p) = img.contents(&n).unwrap() else {
+            panic!("compressed")
+        };
+        assert_eq!(p.members(), 3);
+        let mut u = Unpacker::new();
+        for at in (0..9_100u64).step_by(997) {
+            let mut buf = vec![0u8; 1500];
+            let k = u.read_at(&p, at, &mut buf).unwrap();
+            let end = (at as usize + 1500).min(9_000);
+            assert_eq!(&buf[..k], &want[1][(at as usize).min(9_000)..end]);
+        }
+    }
+}
+
+#[test]
+fn hostile_member_tables_are_errors_when_the_inode_is_read() {
+    let b0 = shared_sample(CODEC_ZSTD);
+    let (at, rec) = shared_at(&b0, b"m.opt-2.pyc");
+    // (what to break, expected words in the error)
+    type Edit = fn(&mut Vec<u8>, usize, usize);
+    let cases: [(Edit, &str); 7] = [
+        // The body says one member, or none while the inode says it is shared.
+        (|b, at, _| b[at + 2] = 1, "single member"),
+        (|b, at, _| b[at + 2] = 0, "no members"),
+        // The inode's member index past the table.
+        (|b, _, rec| b[rec + 2] = 3, "member index"),
+        // The member's start past the decoded length, and at a start that runs past it.
+        (
+            |b, at, _| set64(b, at + PACKED_HEADER + 8 + 16, 1 << 40),
+            "outside",
+        ),
+        (
+            |b, at, _| set64(b, at + PACKED_HEADER + 8 + 16, 20_000),
+            "outside",
+        ),
+        // A decoded length the chunk count does not match.
+        (
+            |b, at, _| set64(b, at + PACKED_HEADER, 1 << 30),
+            "chunk count",
+        ),
+        // A member table too long for the data region.
+        (
+            |b, at, rec| {
+                b[at + 2] = 0xff;
+                b[at + 3] = 0xff;
+                b[rec + 2] = 0xfe;
+                b[rec + 3] = 0xff;
+            },
+            "past the data region",
+        ),
+    ];
+    for (edit, why) in cases {
+        let mut b = b0.clone();
+        edit(&mut b, at, rec);
+        let img = Image::open(&b).unwrap();
+        let e = img.resolve(b"m.opt-2.pyc").unwrap_err();
+        assert!(
+            matches!(&e, Error::BadPacked { why: w, .. } if w.contains(why)),
+            "{why}: {e:?}"
+        );
+    }
+    // The inode's shared flag cleared: a file of its own pointing at a shared body.
+    let mut b = b0.clone();
+    b[rec + 1] &= !INODE_FLAG_SHARED;
+    b[rec + 2] = 0;
+    let e = Image::open(&b)
+        .unwrap()
+        .resolve(b"m.opt-2.pyc")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::BadPacked { why, .. } if why.contains("shared body")),
+        "{e:?}"
+    );
+    // A shared flag in an image whose header does not announce shared bodies.
+    let mut b = b0.clone();
+    let flags = get32(&b, 16) & !HEADER_FLAG_SHARED;
+    set32(&mut b, 16, flags);
+    let e = Image::open(&b)
+        .unwrap()
+        .resolve(b"m.opt-2.pyc")
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::BadInode { why, .. } if why.contains("shared")),
+        "{e:?}"
+    );
+    // Reserved inode bytes on a file that is not shared.
+    let mut b = b0.clone();
+    let g = Image::open(&b)
+        .unwrap()
+        .resolve(b"g")
+        .unwrap()
+        .unwrap()
+        .ino();
+    b[get64(&b0, INODE_OFF) as usize + 64 * g as usize + 2] = 1;
+    let e = Image::open(&b).unwrap().resolve(b"g").unwrap_err();
+    assert!(
+        matches!(&e, Error::BadInode { why, .. } if why.contains("reserved")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn truncations_and_bit_flips_in_a_shared_body_are_handled() {
+    for codec in [CODEC_ZSTD, CODEC_LZ4] {
+        let b0 = shared_sample(codec);
+        let want: Vec<Vec<u8>> = members().into_iter().map(|(_, c)| c).collect();
+        let (at, _) = shared_at(&b0, b"m.pyc");
+        let img = Image::open(&b0).unwrap();
+        let n = img.resolve(b"m.pyc").unwrap().unwrap();
+        let end = at + n.stored_len() as usize;
+        let table = at + PACKED_HEADER + 8 + 8 * 3;
+        let chunks = (want.iter().map(Vec::len).sum::<usize>()).div_ceil(4096);
+        for chunk in 0..chunks {
+            let e = get32(&b0, table + 4 * chunk);
+            let prev = if chunk == 0 {
+                0
+            } else {
+                get32(&b0, table + 4 * chunk - 4)
+            };
+            if e - prev == 4096 {
+                continue; // stored raw: cutting it only moves bytes
+            }
+            for cut in 1..=12u32 {
+                let mut b = b0.clone();
+                set32(&mut b, table + 4 * chunk, e - cut);
+                assert!(read_members(&b).is_err(), "chunk {chunk} cut by {cut}");
+            }
+        }
+        // One bit of every byte of the header and tables, and of every 5th byte of the chunks
+        // (the bit moves along); all eight of every byte take minutes in a debug build.
+        let chunks_at = table + 4 * chunks;
+        let mut refused = 0;
+        for i in (at..end).filter(|i| *i < chunks_at || i % 5 == 0) {
+            let bit = i % 8;
+            let mut b = b0.clone();
+            b[i] ^= 1 << bit;
+            match read_members(&b) {
+                Err(_) => refused += 1,
+                Ok(got) => {
+                    let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+                    assert_eq!(lens, vec![9_000, 9_000, 6_001]);
+                }
+            }
+            assert!(
+                Image::open(&b).unwrap().verify().is_err(),
+                "flip of bit {bit} in byte {i} not detected"
+            );
+        }
+        assert!(refused > 0);
     }
 }

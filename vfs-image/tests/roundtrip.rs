@@ -17,10 +17,15 @@ use vfs_image::host::{pack_dir, unpack, Compression, PackOptions, UnpackOptions}
 use vfs_image::Image;
 
 /// Odd but legal names: non-UTF-8, spaces, newlines, leading dash or dot, glob characters,
-/// backslashes, 255 bytes.
+/// backslashes, 255 bytes; and names sharing a stem (`m`, `m.py`, `m.opt-1.pyc`), which a
+/// compressing packer puts in one shared body when they are siblings.
 fn names() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = [
         &b"a"[..],
+        b"m",
+        b"m.py",
+        b"m.opt-1.pyc",
+        b"m.\xff",
         b"b",
         b"\xc3\xbc",
         b"\xff\xfe",
@@ -223,6 +228,54 @@ fn round_trip(items: &[Item], compression: Compression) -> Result<(), TestCaseEr
         "repacking the unpacked tree differs"
     );
     Ok(())
+}
+
+/// Siblings sharing a stem, in the root and in a directory, round-trip through a shared body
+/// with both codecs (the random trees above meet such groups only now and then).
+#[test]
+fn stems_share_a_body_and_round_trip() {
+    let name = |n: &[u8]| names().iter().position(|x| x == n).unwrap();
+    let file = |parent, n: &[u8], len, seed| Item {
+        parent,
+        name: name(n),
+        kind: Kind::File {
+            len,
+            seed,
+            dup: false,
+        },
+        mode: 0o644,
+        mtime: (1_700_000_000, 5),
+    };
+    let dir = Item {
+        parent: 0,
+        name: name(b"a"),
+        kind: Kind::Dir,
+        mode: 0o755,
+        mtime: (1_700_000_000, 0),
+    };
+    let items = vec![
+        dir,
+        file(0, b"m", 4000, 1),
+        file(0, b"m.py", 4000, 2),
+        file(0, b"m.opt-1.pyc", 3000, 1),
+        file(1, b"m", 2000, 3),
+        file(1, b"m.py", 64, 4),
+    ];
+    for compression in [
+        Compression::Zstd { level: 3 },
+        Compression::Lz4 { level: 9 },
+    ] {
+        round_trip(&items, compression).unwrap();
+        let tmp = tempfile::TempDir::new().unwrap();
+        materialize(tmp.path(), &items);
+        let opts = PackOptions {
+            compression,
+            ..PackOptions::default()
+        };
+        let image = pack_dir(tmp.path(), &opts).unwrap();
+        let s = Image::open(&image).unwrap().verify().unwrap();
+        assert_eq!((s.shared_bodies, s.shared_files), (2, 3), "{compression}");
+    }
 }
 
 proptest! {

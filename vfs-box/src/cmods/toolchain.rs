@@ -21,8 +21,12 @@ const RUST_TARGET_VAR: &str = "wasm32_wasip1";
 /// Flags for every C file: the target by clang 16's name for it (LLVM 16 does not know
 /// `wasm32-wasip1`, Rust's name), and wasi-libc's headers *only*: clang would otherwise
 /// also search the host's `/usr/include` (glibc's headers) after them.
+///
+/// `-Oz` comes after the cc crate's `-Os` (the guest's `opt-level = "s"`) and wins: the C modules
+/// are more than a tenth of a box's code, and size is what a box is short of.
 const CFLAGS: &[&str] = &[
     "--target=wasm32-wasi",
+    "-Oz",
     "-nostdlibinc",
     "-isystem",
     WASI_HEADERS,

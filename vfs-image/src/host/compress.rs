@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::format::{CHUNK_SHIFT, CODEC_LZ4, CODEC_ZSTD};
-use crate::{pack_body, Packer};
+use crate::format::{CHUNK_SHIFT, CHUNK_SHIFT_MAX, CODEC_LZ4, CODEC_ZSTD};
+use crate::{pack_body, pack_shared_body, Packer};
 
 /// The Zstandard level `--compress zstd` means: chosen by measurement on the CPython stdlib
 /// (vfs-image README, "Compression"): past 19 the images barely shrink while packing slows
@@ -92,10 +92,24 @@ impl FromStr for Compression {
 /// are single-segment without checksum or dictionary (what readers accept), or LZ4 blocks.
 /// Distinct contents are spread over all cores; each is compressed on its own, so the result
 /// does not depend on the number of threads and packing stays deterministic.
+///
+/// Unless [`ChunkPacker::without_sharing`], it also takes the groups the writer offers
+/// (siblings sharing a name stem) and compresses each group's members together in one shared
+/// body, in chunks of up to 1 MiB ([`shared_shift`]), so that near-copies such as
+/// `foo.cpython-311.pyc` and its `.opt-1.pyc` and `.opt-2.pyc` cost little more than one.
 #[derive(Clone, Copy, Debug)]
 pub struct ChunkPacker {
     compression: Compression,
     threads: usize,
+    share: bool,
+}
+
+/// The chunk shift of a shared body of `total` bytes: the whole group in one chunk, so every
+/// member is compressed against all the others, from 128 KiB up to the 1 MiB a reader allows
+/// (larger groups are cut into 1 MiB chunks).
+pub fn shared_shift(total: usize) -> u8 {
+    let bits = usize::BITS - total.saturating_sub(1).leading_zeros();
+    (bits as u8).clamp(CHUNK_SHIFT, CHUNK_SHIFT_MAX)
 }
 
 /// One thread's compressor.
@@ -120,35 +134,63 @@ impl Worker {
         }
     }
 
-    fn pack(&mut self, content: &[u8]) -> Option<Vec<u8>> {
-        match self {
-            Worker::Zstd(cx) => pack_body(content, CODEC_ZSTD, CHUNK_SHIFT, &mut |chunk| {
-                cx.compress(chunk).ok()
-            }),
-            Worker::Lz4(level) => pack_body(content, CODEC_LZ4, CHUNK_SHIFT, &mut |chunk| {
+    /// The codec byte and a chunk compressor for this worker.
+    fn codec(&mut self) -> (u8, impl FnMut(&[u8]) -> Option<Vec<u8>> + '_) {
+        let codec = match self {
+            Worker::Zstd(_) => CODEC_ZSTD,
+            Worker::Lz4(_) => CODEC_LZ4,
+        };
+        (codec, move |chunk: &[u8]| match self {
+            Worker::Zstd(cx) => cx.compress(chunk).ok(),
+            Worker::Lz4(level) => {
                 let mut out = Vec::new();
                 lzzzz::lz4_hc::compress_to_vec(chunk, &mut out, *level).ok()?;
                 Some(out)
-            }),
-        }
+            }
+        })
+    }
+
+    fn pack(&mut self, content: &[u8]) -> Option<Vec<u8>> {
+        let (codec, mut compress) = self.codec();
+        pack_body(content, codec, CHUNK_SHIFT, &mut compress)
+    }
+
+    fn pack_shared(&mut self, members: &[&[u8]]) -> Option<Vec<u8>> {
+        let total = members.iter().map(|m| m.len()).sum();
+        let (codec, mut compress) = self.codec();
+        pack_shared_body(members, codec, shared_shift(total), &mut compress)
     }
 }
 
 impl ChunkPacker {
-    /// A packer for `compression`, using every core.
+    /// A packer for `compression`, using every core, sharing bodies among groups.
     pub fn new(compression: Compression) -> ChunkPacker {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         ChunkPacker {
             compression,
             threads,
+            share: true,
         }
     }
-}
 
-impl Packer for ChunkPacker {
-    fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+    /// The same packer with every file compressed on its own (format 1.1): each file's chunks
+    /// decode alone, at the cost of the groups' savings.
+    pub fn without_sharing(self) -> ChunkPacker {
+        ChunkPacker {
+            share: false,
+            ..self
+        }
+    }
+
+    /// `job` on every item, spread over the threads (each with its own [`Worker`]); results in
+    /// the items' order, whatever the threads did.
+    fn each<T: Sync>(
+        &self,
+        items: &[T],
+        job: impl Fn(&mut Worker, &T) -> Option<Vec<u8>> + Sync,
+    ) -> Vec<Option<Vec<u8>>> {
         let next = AtomicUsize::new(0);
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; contents.len()];
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; items.len()];
         let results: Vec<Vec<(usize, Option<Vec<u8>>)>> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..self.threads.max(1))
                 .map(|_| {
@@ -159,8 +201,8 @@ impl Packer for ChunkPacker {
                         };
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(c) = contents.get(i) else { break };
-                            done.push((i, w.pack(c)));
+                            let Some(item) = items.get(i) else { break };
+                            done.push((i, job(&mut w, item)));
                         }
                         done
                     })
@@ -172,6 +214,17 @@ impl Packer for ChunkPacker {
             out[i] = body;
         }
         out
+    }
+}
+
+impl Packer for ChunkPacker {
+    fn pack(&self, contents: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        self.each(contents, |w, c| w.pack(c))
+    }
+
+    fn pack_shared(&self, groups: &[Vec<&[u8]>]) -> Option<Vec<Option<Vec<u8>>>> {
+        self.share
+            .then(|| self.each(groups, |w, members| w.pack_shared(members)))
     }
 }
 
@@ -257,11 +310,13 @@ mod tests {
             let one = ChunkPacker {
                 compression,
                 threads: 1,
+                share: true,
             }
             .pack(&refs);
             let four = ChunkPacker {
                 compression,
                 threads: 4,
+                share: true,
             }
             .pack(&refs);
             assert_eq!(one, four);

@@ -7,7 +7,9 @@ mod oci;
 mod pack;
 mod unpack;
 
-pub use compress::{recompress, ChunkPacker, Compression, DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL};
+pub use compress::{
+    recompress, shared_shift, ChunkPacker, Compression, DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL,
+};
 pub use error::HostError;
 pub use oci::{import_tar, TarReport};
 pub use pack::{

@@ -194,35 +194,35 @@ pub fn run_stat(a: StatArgs) -> Result<ExitCode> {
         Kind::Symlink => "symbolic link",
         Kind::Whiteout => "whiteout",
     };
-    println!("  Path: {}", a.path.display());
+    outln!("  Path: {}", a.path.display());
     if n.kind() == Kind::Symlink {
-        println!("Target: {}", show(img.symlink_target(&n)?));
+        outln!("Target: {}", show(img.symlink_target(&n)?));
     }
-    println!(
+    outln!(
         "  Type: {kind}{}",
         if n.is_opaque() { " (opaque)" } else { "" }
     );
-    println!("  Size: {}", n.size());
-    println!(" Inode: {}", n.ino());
-    println!(" Links: {}", n.nlink());
-    println!(
+    outln!("  Size: {}", n.size());
+    outln!(" Inode: {}", n.ino());
+    outln!(" Links: {}", n.nlink());
+    outln!(
         "Access: ({:04o}/{})  Uid: {}  Gid: {}",
         n.mode(),
         mode_string(&n),
         n.uid(),
         n.gid()
     );
-    println!(
+    outln!(
         "Access: {} UTC ({} ns)",
         format_ns(n.atime_ns()),
         n.atime_ns()
     );
-    println!(
+    outln!(
         "Modify: {} UTC ({} ns)",
         format_ns(n.mtime_ns()),
         n.mtime_ns()
     );
-    println!(
+    outln!(
         "Change: {} UTC ({} ns)",
         format_ns(n.ctime_ns()),
         n.ctime_ns()

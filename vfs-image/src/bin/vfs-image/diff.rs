@@ -114,17 +114,17 @@ pub fn run(a: DiffArgs) -> Result<ExitCode> {
         match (ma.get(p), mb.get(p)) {
             (Some(_), None) => {
                 differ = true;
-                println!("- /{}", show(p));
+                outln!("- /{}", show(p));
             }
             (None, Some(_)) => {
                 differ = true;
-                println!("+ /{}", show(p));
+                outln!("+ /{}", show(p));
             }
             (Some((ea, ca)), Some((eb, cb))) => {
                 let w = what_changed(ea, ca, eb, cb);
                 if !w.is_empty() {
                     differ = true;
-                    println!("M /{} ({})", show(p), w.join(", "));
+                    outln!("M /{} ({})", show(p), w.join(", "));
                 }
             }
             (None, None) => {}

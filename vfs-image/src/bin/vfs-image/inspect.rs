@@ -81,21 +81,23 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
                 "compressed_raw_bytes": s.compressed_raw_bytes,
                 "compressed_stored_bytes": s.compressed_stored_bytes,
                 "compression_ratio": ratio(s.compressed_raw_bytes, s.compressed_stored_bytes),
+                "shared_bodies": s.shared_bodies, "shared_files": s.shared_files,
             },
             "files": files.iter().map(|f| json!({
                 "path": f.path, "size": f.size, "stored": f.stored, "codec": f.codec,
+                "body_members": f.members.max(1),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "image:          {} ({} bytes, {})",
         a.image.display(),
         h.image_size,
         human_size(h.image_size)
     );
-    println!(
+    outln!(
         "version:        {}.{}{}",
         h.version_major,
         h.version_minor,
@@ -105,40 +107,49 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
             ""
         }
     );
-    println!(
+    outln!(
         "inode table:    {} inodes at {} ({} bytes)",
         h.inode_count,
         h.inode_off,
         h.inode_count * 64
     );
-    println!(
+    outln!(
         "entry table:    {} entries at {} ({} bytes)",
         h.dirent_count,
         h.dirent_off,
         h.dirent_count * 12
     );
-    println!(
+    outln!(
         "string pool:    {} bytes at {}",
-        h.strings_len, h.strings_off
+        h.strings_len,
+        h.strings_off
     );
-    println!("file data:      {} bytes at {}", h.data_len, h.data_off);
-    println!(
+    outln!("file data:      {} bytes at {}", h.data_len, h.data_off);
+    outln!(
         "checksums:      meta {:016x}, data {:016x} (XXH3-64)",
-        h.meta_checksum, h.data_checksum
+        h.meta_checksum,
+        h.data_checksum
     );
-    println!(
+    outln!(
         "counts:         {} files, {} dirs, {} symlinks, {} hard links, {} whiteouts, {} opaque dirs",
         s.files, s.dirs, s.symlinks, s.extra_links, s.whiteouts, s.opaque_dirs
     );
-    println!(
+    outln!(
         "contents:       {} in files, {} stored; dedup saved {} ({} files shared)",
         human_size(s.file_bytes),
         human_size(s.stored_bytes),
         human_size(saved),
         s.deduped_files
     );
+    if s.shared_bodies > 0 {
+        outln!(
+            "shared bodies:  {} bodies hold {} files compressed together",
+            s.shared_bodies,
+            s.shared_bodies + s.shared_files
+        );
+    }
     if s.compressed_contents > 0 {
-        println!(
+        outln!(
             "compressed:     {} contents, {} -> {} ({:.2}x)",
             s.compressed_contents,
             human_size(s.compressed_raw_bytes),
@@ -148,10 +159,21 @@ pub fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
     }
     for f in &files {
         let how = match f.codec {
-            Some(codec) => format!("{codec} {:.2}x", ratio(f.size, f.stored)),
+            Some(codec) => format!("{codec} {:.2}x", ratio(f.decoded, f.stored)),
             None => "raw".to_string(),
         };
-        println!("{:>10} {:>10} {:<11} {}", f.size, f.stored, how, f.path);
+        // A shared body is listed with each member: its stored size and ratio are the body's.
+        let shared = match f.members {
+            0 | 1 => String::new(),
+            m => format!("  (one of {m} files sharing {} stored bytes)", f.stored),
+        };
+        outln!(
+            "{:>10} {:>10} {:<11} {}{shared}",
+            f.size,
+            f.stored,
+            how,
+            f.path
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -163,6 +185,10 @@ struct FileRow {
     stored: u64,
     /// `zstd` or `lz4` for a compressed file.
     codec: Option<&'static str>,
+    /// Decoded length of its body (`size`, unless shared).
+    decoded: u64,
+    /// Files sharing its body (0 or 1: none).
+    members: u16,
 }
 
 /// Every regular file of `img` (each inode once, under its first name), in path order.
@@ -177,16 +203,25 @@ fn list_files(img: &vfs_image::Image) -> Result<Vec<FileRow>> {
             match e.node.kind() {
                 vfs_image::Kind::Dir => stack.push((path, e.node)),
                 vfs_image::Kind::File if seen.insert(e.node.ino()) => {
-                    let codec = match img.contents(&e.node)? {
-                        vfs_image::Contents::Packed(p) if p.codec() == CODEC_LZ4 => Some("lz4"),
-                        vfs_image::Contents::Packed(_) => Some("zstd"),
-                        vfs_image::Contents::Raw(_) => None,
+                    let (codec, decoded, members) = match img.contents(&e.node)? {
+                        vfs_image::Contents::Packed(p) => (
+                            Some(if p.codec() == CODEC_LZ4 {
+                                "lz4"
+                            } else {
+                                "zstd"
+                            }),
+                            p.decoded_len(),
+                            p.members(),
+                        ),
+                        vfs_image::Contents::Raw(_) => (None, e.node.size(), 0),
                     };
                     rows.push(FileRow {
                         path,
                         size: e.node.size(),
                         stored: e.node.stored_len(),
                         codec,
+                        decoded,
+                        members,
                     })
                 }
                 _ => {}
@@ -204,7 +239,7 @@ pub fn run_verify(a: VerifyArgs) -> Result<ExitCode> {
     let s = img
         .verify()
         .with_context(|| format!("{}: verification failed", a.image.display()))?;
-    println!(
+    outln!(
         "{}: ok ({} files, {} dirs, {} symlinks, {} whiteouts; checksums and structure verified)",
         a.image.display(),
         s.files,

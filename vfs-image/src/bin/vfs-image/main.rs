@@ -10,6 +10,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// `println!` for what the commands print: when stdout is a pipe whose reader has gone
+/// (`vfs-image inspect --files x.vfs | head`), the program ends at once with status 141, as a
+/// Unix tool killed by `SIGPIPE` does, instead of panicking as `println!` would.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
+
 mod browse;
 mod diff;
 mod embed;
@@ -58,6 +67,20 @@ fn read_image(path: &Path) -> Result<Vec<u8>> {
 /// Opens image bytes, naming the file in the error.
 fn open_image<'a>(path: &Path, bytes: &'a [u8]) -> Result<vfs_image::Image<'a>> {
     vfs_image::Image::open(bytes).with_context(|| format!("{}: not a valid image", path.display()))
+}
+
+/// What [`outln!`] does: one line to stdout; a closed pipe ends the program (status 141, the
+/// shell's number for death by `SIGPIPE`), any other write error too, with a message.
+fn print_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("vfs-image: error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn main() -> ExitCode {
