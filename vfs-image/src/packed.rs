@@ -32,27 +32,23 @@ use crate::format::*;
 pub struct Packed<'a> {
     ino: u32,
     size: u64,
-    /// Where this file's bytes start in the body's decoded bytes (0 unless shared).
-    base: u64,
-    /// Length of the body's decoded bytes (`size` unless shared).
-    total: u64,
-    /// Member count (0: a body of one file).
-    members: u16,
-    shift: u8,
-    count: u32,
-    /// Offset of the chunk table in `body`.
-    table: usize,
+    layout: Layout,
     /// The whole body: header, member table, chunk table, chunks.
     body: &'a [u8],
 }
 
 /// What a body's header and tables say, checked against the inode that points at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Layout {
+    /// Where this file's bytes start in the body's decoded bytes (0 unless shared).
     base: u64,
+    /// Length of the body's decoded bytes (the file's size unless shared).
     total: u64,
+    /// Member count (0: a body of one file).
     members: u16,
     shift: u8,
     count: u32,
+    /// Offset of the chunk table in the body.
     table: usize,
     /// Length of the whole body.
     len: u64,
@@ -143,12 +139,7 @@ impl<'a> Packed<'a> {
         Ok(Packed {
             ino,
             size,
-            base: l.base,
-            total: l.total,
-            members: l.members,
-            shift: l.shift,
-            count: l.count,
-            table: l.table,
+            layout: l,
             body,
         })
     }
@@ -186,39 +177,42 @@ impl<'a> Packed<'a> {
 
     /// Number of files sharing the body (1 for a body of one file).
     pub fn members(&self) -> u16 {
-        self.members.max(1)
+        self.layout.members.max(1)
     }
 
     /// Length of the body's decoded bytes: the file's own, or all members' of a shared body.
     pub fn decoded_len(&self) -> u64 {
-        self.total
+        self.layout.total
     }
 
     /// Number of chunks.
     pub fn chunk_count(&self) -> u32 {
-        self.count
+        self.layout.count
     }
 
     /// Bytes per chunk (all but the last).
     pub fn chunk_size(&self) -> u64 {
-        1 << self.shift
+        1 << self.layout.shift
     }
 
     /// Decoded length of chunk `i`.
     fn raw_len(&self, i: u32) -> usize {
-        let start = (i as u64) << self.shift;
-        self.total.saturating_sub(start).min(self.chunk_size()) as usize
+        let start = (i as u64) << self.layout.shift;
+        self.layout
+            .total
+            .saturating_sub(start)
+            .min(self.chunk_size()) as usize
     }
 
     fn end(&self, i: u32) -> u64 {
-        u32_at(self.body, self.table + 4 * i as usize) as u64
+        u32_at(self.body, self.layout.table + 4 * i as usize) as u64
     }
 
     /// Chunk `i`: (decoded length, stored bytes). A chunk stored as long as its decoded length
     /// is stored raw; one stored longer is an error (the writer stores raw instead).
     pub fn chunk(&self, i: u32) -> Result<(usize, &'a [u8])> {
         let bad = |why| Error::BadPacked { ino: self.ino, why };
-        if i >= self.count {
+        if i >= self.layout.count {
             return Err(bad("chunk index out of range"));
         }
         let start = if i == 0 { 0 } else { self.end(i - 1) };
@@ -226,7 +220,7 @@ impl<'a> Packed<'a> {
         if start > end {
             return Err(bad("chunk table not ascending (chunks overlap)"));
         }
-        let base = self.table as u64 + 4 * self.count as u64;
+        let base = self.layout.table as u64 + 4 * self.layout.count as u64;
         let stored = self
             .body
             .get((base + start) as usize..(base + end) as usize)
@@ -381,9 +375,9 @@ impl Unpacker {
         let mut done = 0usize;
         while done < n {
             // Position in the body's decoded bytes (a shared body's member starts at `base`).
-            let pos = p.base + offset + done as u64;
-            let i = (pos >> p.shift) as u32;
-            let o = (pos - ((i as u64) << p.shift)) as usize;
+            let pos = p.layout.base + offset + done as u64;
+            let i = (pos >> p.layout.shift) as u32;
+            let o = (pos - ((i as u64) << p.layout.shift)) as usize;
             let raw = p.raw_len(i);
             let m = (raw - o).min(n - done);
             let dst = &mut buf[done..done + m];

@@ -105,13 +105,18 @@ fn sample() -> Vec<u8> {
 
 /// [`sample`] with `codec`.
 fn sample_with(codec: u8) -> Vec<u8> {
+    let files = vec![(&b"f"[..], text(10_000, 1)), (b"g", b"raw".to_vec())];
+    packed_image(files, &SmallChunks(codec))
+}
+
+/// An image of `files` (mode 0644, in the root) stored as `packer` says.
+fn packed_image(files: Vec<(&[u8], Vec<u8>)>, packer: &dyn Packer) -> Vec<u8> {
     let mut b = ImageBuilder::new();
-    b.add_file(b"f", Meta::with_mode(0o644), text(10_000, 1))
-        .unwrap();
-    b.add_file(b"g", Meta::with_mode(0o644), b"raw".to_vec())
-        .unwrap();
+    for (name, c) in files {
+        b.add_file(name, Meta::with_mode(0o644), c).unwrap();
+    }
     let mut out = Vec::new();
-    b.finish_packed(Some(&SmallChunks(codec)), &mut |x| {
+    b.finish_packed(Some(packer), &mut |x| {
         out.extend_from_slice(x);
         Ok(())
     })
@@ -469,19 +474,9 @@ fn members() -> [(&'static [u8], Vec<u8>); 3] {
 /// An image with one shared body holding [`members`], packed by `codec` in 4 KiB chunks, and
 /// a raw file `g`.
 fn shared_sample(codec: u8) -> Vec<u8> {
-    let mut b = ImageBuilder::new();
-    for (name, c) in members() {
-        b.add_file(name, Meta::with_mode(0o644), c).unwrap();
-    }
-    b.add_file(b"g", Meta::with_mode(0o644), b"raw".to_vec())
-        .unwrap();
-    let mut out = Vec::new();
-    b.finish_packed(Some(&SmallChunks(codec)), &mut |x| {
-        out.extend_from_slice(x);
-        Ok(())
-    })
-    .unwrap();
-    out
+    let mut files = members().to_vec();
+    files.push((b"g", b"raw".to_vec()));
+    packed_image(files, &SmallChunks(codec))
 }
 
 /// Where the shared body starts, and where `name`'s inode record is.
@@ -518,18 +513,11 @@ fn a_shared_body_reads_back_each_member() {
         // Compressed together, with the writer's own packer (the whole group in one chunk): the
         // near-copy costs next to nothing, where on its own it costs as much as the original.
         let packed = |p: ChunkPacker, skip_copy: bool| {
-            let mut t = ImageBuilder::new();
-            for (name, c) in members() {
-                if !(skip_copy && name == b"m.opt-1.pyc") {
-                    t.add_file(name, Meta::with_mode(0o644), c).unwrap();
-                }
-            }
-            let mut out = Vec::new();
-            t.finish_packed(Some(&p), &mut |x| {
-                out.extend_from_slice(x);
-                Ok(())
-            })
-            .unwrap();
+            let files = members()
+                .into_iter()
+                .filter(|(name, _)| !(skip_copy && *name == b"m.opt-1.pyc"))
+                .collect();
+            let out = packed_image(files, &p);
             let s = Image::open(&out).unwrap().verify().unwrap();
             (s.shared_bodies, s.stored_bytes)
         };
@@ -600,54 +588,53 @@ fn hostile_member_tables_are_errors_when_the_inode_is_read() {
             "past the data region",
         ),
     ];
-    for (edit, why) in cases {
-        let mut b = b0.clone();
-        edit(&mut b, at, rec);
-        let img = Image::open(&b).unwrap();
-        let e = img.resolve(b"m.opt-2.pyc").unwrap_err();
-        assert!(
-            matches!(&e, Error::BadPacked { why: w, .. } if w.contains(why)),
-            "{why}: {e:?}"
-        );
-    }
-    // The inode's shared flag cleared: a file of its own pointing at a shared body.
-    let mut b = b0.clone();
-    b[rec + 1] &= !INODE_FLAG_SHARED;
-    b[rec + 2] = 0;
-    let e = Image::open(&b)
-        .unwrap()
-        .resolve(b"m.opt-2.pyc")
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::BadPacked { why, .. } if why.contains("shared body")),
-        "{e:?}"
-    );
-    // A shared flag in an image whose header does not announce shared bodies.
-    let mut b = b0.clone();
-    let flags = get32(&b, 16) & !HEADER_FLAG_SHARED;
-    set32(&mut b, 16, flags);
-    let e = Image::open(&b)
-        .unwrap()
-        .resolve(b"m.opt-2.pyc")
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::BadInode { why, .. } if why.contains("shared")),
-        "{e:?}"
-    );
-    // Reserved inode bytes on a file that is not shared.
-    let mut b = b0.clone();
-    let g = Image::open(&b)
+    // The inode of `g`, a file of its own.
+    let g = Image::open(&b0)
         .unwrap()
         .resolve(b"g")
         .unwrap()
         .unwrap()
         .ino();
-    b[get64(&b0, INODE_OFF) as usize + 64 * g as usize + 2] = 1;
-    let e = Image::open(&b).unwrap().resolve(b"g").unwrap_err();
-    assert!(
-        matches!(&e, Error::BadInode { why, .. } if why.contains("reserved")),
-        "{e:?}"
-    );
+    let g_rec = get64(&b0, INODE_OFF) as usize + 64 * g as usize;
+    let more: [(Edit, &[u8], &str); 3] = [
+        // The inode's shared flag cleared: a file of its own pointing at a shared body.
+        (
+            |b, _, rec| {
+                b[rec + 1] &= !INODE_FLAG_SHARED;
+                b[rec + 2] = 0;
+            },
+            b"m.opt-2.pyc",
+            "shared body",
+        ),
+        // A shared flag in an image whose header does not announce shared bodies.
+        (
+            |b, _, _| {
+                let flags = get32(b, 16) & !HEADER_FLAG_SHARED;
+                set32(b, 16, flags);
+            },
+            b"m.opt-2.pyc",
+            "shared",
+        ),
+        // Reserved inode bytes on a file that is not shared (`rec` is `g`'s here).
+        (|b, _, rec| b[rec + 2] = 1, b"g", "reserved"),
+    ];
+    let all =
+        cases
+            .iter()
+            .map(|&(edit, why)| (edit, &b"m.opt-2.pyc"[..], why, rec))
+            .chain(more.iter().map(|&(edit, name, why)| {
+                (edit, name, why, if name == b"g" { g_rec } else { rec })
+            }));
+    for (edit, name, why, rec) in all {
+        let mut b = b0.clone();
+        edit(&mut b, at, rec);
+        let e = Image::open(&b).unwrap().resolve(name).unwrap_err();
+        let said = match &e {
+            Error::BadPacked { why, .. } | Error::BadInode { why, .. } => *why,
+            _ => "",
+        };
+        assert!(said.contains(why), "{why}: {e:?}");
+    }
 }
 
 #[test]
