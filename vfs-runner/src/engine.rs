@@ -40,17 +40,25 @@ pub fn engine_with(allocation: Allocation) -> Result<Engine> {
     wt(Engine::new(&config))
 }
 
-/// The engine of a server that runs up to `slots` instances at once (`vfs-box serve`): pooled
-/// memory with one slot per instance in flight, and epoch interruption, so that a store given a
-/// deadline ([`wasmtime::Store::set_epoch_deadline`]) traps with [`wasmtime::Trap::Interrupt`]
-/// once the engine's epoch passes it. Every store of this engine needs a deadline: the default
-/// one is the current epoch, which traps at once.
-pub fn server_engine(slots: u32) -> Result<Engine> {
+/// The engine of a server (`vfs-box serve`): memories from `slots` (resident slots restored
+/// page by page from each box's snapshot, see `vfs-slots`), everything else allocated on
+/// demand, and epoch interruption, so that a store given a deadline
+/// ([`wasmtime::Store::set_epoch_deadline`]) traps with [`wasmtime::Trap::Interrupt`] once the
+/// engine's epoch passes it. Every store of this engine needs a deadline: the default one is
+/// the current epoch, which traps at once.
+///
+/// Not wasmtime's pooling allocator: it keeps a slot's written pages only up to the 32nd
+/// region `PAGEMAP_SCAN` reports and gives the rest back to the kernel, and a CPython request
+/// writes far more regions than that, so every request faulted on hundreds of pages.
+pub fn server_engine(slots: &std::sync::Arc<vfs_slots::Slots>) -> Result<Engine> {
     let mut config = Config::new();
-    config.memory_init_cow(true).epoch_interruption(true);
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool(
-        slots.max(1),
-    )));
+    // No copy-on-write images: wasmtime 48 panics ("memory_image is Some only for mmap-based
+    // memories") when a module with one is instantiated in a memory it did not create. The
+    // slots hold the images instead; a module that could not be split gets its data copied.
+    config
+        .epoch_interruption(true)
+        .memory_init_cow(false)
+        .with_host_memory(slots.clone());
     wt(Engine::new(&config))
 }
 

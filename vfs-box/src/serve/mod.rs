@@ -110,18 +110,19 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         usize::try_from(n)
             .with_context(|| format!("{flag} {n} is larger than this machine's memory"))
     };
-    let pool = pool::Pool::new(
-        // Every box may fill every permit, and a slot remembers the box it last held, so each
-        // box keeps warm slots of its own.
-        concurrency.saturating_mul(wanted.len() as u32).min(1000),
-        pool::Settings {
-            env: a.envs.clone(),
-            dirs: a.dirs.clone(),
-            limits: a.limits.clone(),
-            timeout: Duration::from_millis(a.timeout_ms.max(1)),
-            max_response: to_usize(a.max_response, "--max-response")?,
-        },
-    )?;
+    let pool = pool::Pool::new(pool::Settings {
+        env: a.envs.clone(),
+        dirs: a.dirs.clone(),
+        limits: a.limits.clone(),
+        timeout: Duration::from_millis(a.timeout_ms.max(1)),
+        max_response: to_usize(a.max_response, "--max-response")?,
+    })?;
+    if !pool.scans() {
+        eprintln!(
+            "vfs-box serve: this kernel has no PAGEMAP_SCAN (Linux 6.7): every instance's \
+             memory is mapped afresh"
+        );
+    }
     let mut targets = Vec::new();
     for r in &wanted {
         let t = std::time::Instant::now();

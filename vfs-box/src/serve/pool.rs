@@ -1,7 +1,8 @@
-//! Running the guest: every box compiled once and pre-instantiated (`InstancePre`: imports
-//! resolved once), then one fresh instance per request in a slot of wasmtime's pooling
-//! allocator, with the request's environment and body, its output kept in memory, and a
-//! deadline enforced by epoch interruption. Nothing here knows HTTP.
+//! Running the guest: every box split into code and memory image (`vfs-slots`), the code
+//! compiled once and pre-instantiated (`InstancePre`: imports resolved once), then one fresh
+//! instance per request in a resident memory slot restored from the image, with the request's
+//! environment and body, its output kept in memory, and a deadline enforced by epoch
+//! interruption. Nothing here knows HTTP.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +22,18 @@ pub const TICK: Duration = Duration::from_millis(2);
 /// guest.
 const STDERR_CAP: usize = 64 << 10;
 
+/// Most bytes of written pages a memory slot keeps between instances (copied back from the
+/// image rather than faulted in again); past it, pages go back to the kernel.
+const KEEP_RESIDENT: usize = 64 << 20;
+
 /// One box, ready to be instantiated many times.
 pub struct Guest {
     /// The file it came from (for messages).
     pub wasm: PathBuf,
     pre: InstancePre<Host>,
+    /// Its memory image, when it could be split off (else wasmtime copies the data segments
+    /// into each instance).
+    image: Option<Arc<vfs_slots::Image>>,
 }
 
 /// What every instance of every box gets, besides the request.
@@ -46,6 +54,7 @@ pub struct Settings {
 pub struct Pool {
     engine: Engine,
     settings: Settings,
+    slots: Arc<vfs_slots::Slots>,
 }
 
 /// How one instance ended.
@@ -76,10 +85,11 @@ pub struct Ran {
 }
 
 impl Pool {
-    /// A pool with room for `slots` instances at once. Starts the thread that advances the
-    /// engine's epoch (it ends with the process).
-    pub fn new(slots: u32, settings: Settings) -> Result<Arc<Pool>> {
-        let engine = vfs_runner::server_engine(slots)?;
+    /// A pool of memory slots (made as instances need them, kept for the next). Starts the
+    /// thread that advances the engine's epoch (it ends with the process).
+    pub fn new(settings: Settings) -> Result<Arc<Pool>> {
+        let slots = vfs_slots::Slots::new(KEEP_RESIDENT);
+        let engine = vfs_runner::server_engine(&slots)?;
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("vfs-box-epoch".into())
@@ -91,15 +101,43 @@ impl Pool {
                 }
             })
             .context("starting the epoch thread")?;
-        Ok(Arc::new(Pool { engine, settings }))
+        Ok(Arc::new(Pool {
+            engine,
+            settings,
+            slots,
+        }))
     }
 
-    /// Compiles `wasm` (or loads it from the compiled-module cache) and resolves its imports.
+    /// Whether slots find written pages with `PAGEMAP_SCAN` (else they give every page back
+    /// to the kernel after each instance).
+    pub fn scans(&self) -> bool {
+        self.slots.scans()
+    }
+
+    /// Splits `wasm` into code and memory image, compiles the code (or loads it from the
+    /// compiled-module cache) and resolves its imports. A module that cannot be split runs
+    /// with its data segments copied into each instance; the reason is printed.
     pub fn guest(&self, wasm: &Path) -> Result<Guest> {
         if !wasm.is_file() {
             anyhow::bail!("{}: no such file", wasm.display());
         }
-        let module = crate::cache::load(&self.engine, wasm)?;
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let label = wasm.display().to_string();
+        let (module, image) = match vfs_slots::split(&bytes) {
+            Ok(split) => {
+                let module = crate::cache::load_bytes(&self.engine, &split.module, &label)?;
+                let image = vfs_slots::Image::new(&split.image, split.minimum)
+                    .with_context(|| format!("{label}: making its memory image"))?;
+                (module, Some(image))
+            }
+            Err(why) => {
+                eprintln!("vfs-box serve: {label}: data copied into every instance ({why})");
+                (
+                    crate::cache::load_bytes(&self.engine, &bytes, &label)?,
+                    None,
+                )
+            }
+        };
         if module.get_export("_start").is_none() {
             anyhow::bail!(
                 "{}: exports no `_start`: not a WASI command (a box)",
@@ -112,6 +150,7 @@ impl Pool {
         Ok(Guest {
             wasm: wasm.to_path_buf(),
             pre,
+            image,
         })
     }
 
@@ -138,8 +177,13 @@ impl Pool {
             // One tick more: the epoch may advance right after the deadline is set.
             store.set_epoch_deadline(ticks.max(1) + 1);
             store.epoch_deadline_trap();
-            let instance = vfs_runner::wt(guest.pre.instantiate(&mut store))
-                .context("instantiating the box")?;
+            let made = match &guest.image {
+                Some(image) => {
+                    vfs_slots::Slots::with_image(image, || guest.pre.instantiate(&mut store))
+                }
+                None => guest.pre.instantiate(&mut store),
+            };
+            let instance = vfs_runner::wt(made).context("instantiating the box")?;
             Ok((store, instance))
         });
         let instantiate = t0.elapsed();

@@ -1,0 +1,282 @@
+//! The memories wasmtime gets: [`Slots`] is the engine's `MemoryCreator`; each memory is a
+//! slot of an [`Image`], mapped copy-on-write from it once and restored in place afterwards.
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::sys::{page_align, page_size, ImageFile, PageScanner, Reservation};
+
+/// The initial contents of one module's memory, and its free slots.
+pub struct Image {
+    file: ImageFile,
+    /// The memory's initial size in bytes (whole wasm pages).
+    minimum: usize,
+    free: Mutex<Vec<Slot>>,
+}
+
+impl Image {
+    /// An image of `contents` (the memory's first bytes; the rest reads as zeros) for a memory
+    /// of `minimum` bytes at start.
+    pub fn new(contents: &[u8], minimum: usize) -> io::Result<Arc<Image>> {
+        if contents.len() > minimum {
+            return Err(io::Error::other(format!(
+                "a memory image of {} bytes does not fit a memory of {minimum} bytes",
+                contents.len()
+            )));
+        }
+        Ok(Arc::new(Image {
+            file: ImageFile::new(contents)?,
+            minimum,
+            free: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Slots made so far that are not in use.
+    pub fn idle_slots(&self) -> usize {
+        self.free.lock().map(|f| f.len()).unwrap_or(0)
+    }
+}
+
+/// One memory's address space and what it holds now.
+struct Slot {
+    reservation: Reservation,
+    /// Bytes readable and writable from the start.
+    accessible: usize,
+}
+
+/// The engine's memory creator: memories for instances made inside [`Slots::with_image`]
+/// come from that image's slots; any other memory is plain zeroed memory (wasmtime then
+/// copies the module's data segments into it itself).
+pub struct Slots {
+    restorer: Arc<Restorer>,
+}
+
+/// What puts a used slot back as its image gave it.
+struct Restorer {
+    /// Most bytes of written pages a slot keeps (restored by copying) between instances;
+    /// written pages past it are given back to the kernel.
+    keep_resident: usize,
+    scanner: Mutex<Option<PageScanner>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Image>>> = const { RefCell::new(None) };
+}
+
+impl Slots {
+    /// A creator whose slots keep up to `keep_resident` bytes of written pages.
+    pub fn new(keep_resident: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            restorer: Arc::new(Restorer {
+                keep_resident,
+                scanner: Mutex::new(PageScanner::open()),
+            }),
+        })
+    }
+
+    /// Whether written pages are found with `PAGEMAP_SCAN` (Linux 6.7 and later); without it
+    /// a slot gives all its pages back to the kernel after each instance.
+    pub fn scans(&self) -> bool {
+        self.restorer
+            .scanner
+            .lock()
+            .map(|s| s.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Runs `f` (which instantiates a module stripped of its data segments, see
+    /// [`crate::split`]) with memories coming from `image`'s slots, on this thread.
+    pub fn with_image<R>(image: &Arc<Image>, f: impl FnOnce() -> R) -> R {
+        struct Reset(Option<Arc<Image>>);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                CURRENT.with(|c| *c.borrow_mut() = self.0.take());
+            }
+        }
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(image.clone()));
+        let _reset = Reset(previous);
+        f()
+    }
+}
+
+impl Restorer {
+    /// A slot for `image` with room for `reserve` bytes: an idle one, or a new one.
+    fn take(&self, image: &Arc<Image>, reserve: usize) -> io::Result<Slot> {
+        let idle = image
+            .free
+            .lock()
+            .map_err(|_| io::Error::other("a slot list was poisoned"))?
+            .pop();
+        if let Some(slot) = idle {
+            if slot.reservation.len() == reserve {
+                return Ok(slot);
+            }
+        }
+        let reservation = Reservation::new(reserve)?;
+        reservation.map_file(image.file.fd(), image.file.len())?;
+        reservation.protect(image.file.len()..image.minimum, true)?;
+        Ok(Slot {
+            reservation,
+            accessible: image.minimum,
+        })
+    }
+
+    /// Puts `slot` back as `image` first gave it: written pages copied back from the image
+    /// (or zeroed past it), up to the resident budget; the rest given back to the kernel;
+    /// memory grown past the start made inaccessible again.
+    fn restore(&self, image: &Image, slot: &mut Slot) -> io::Result<()> {
+        let image_len = image.file.len();
+        let mut written = Vec::new();
+        let scanned = {
+            let mut scanner = self
+                .scanner
+                .lock()
+                .map_err(|_| io::Error::other("the page scanner was poisoned"))?;
+            match scanner.as_mut() {
+                Some(s) => s.written(
+                    &slot.reservation,
+                    slot.accessible,
+                    self.keep_resident / page_size(),
+                    &mut written,
+                )?,
+                None => 0,
+            }
+        };
+        for r in written {
+            let in_image = r.start.min(image_len)..r.end.min(image_len);
+            if !in_image.is_empty() {
+                slot.reservation
+                    .write(in_image.start, &image.file.bytes()[in_image.clone()]);
+            }
+            let past = r.start.max(image_len)..r.end;
+            if !past.is_empty() {
+                slot.reservation.zero(past);
+            }
+        }
+        // What the scan did not reach (budget spent, or no scanner) reverts to the image's
+        // pages and to zeros.
+        slot.reservation.discard(scanned..slot.accessible)?;
+        if slot.accessible > image.minimum {
+            slot.reservation
+                .protect(image.minimum..slot.accessible, false)?;
+            slot.accessible = image.minimum;
+        }
+        Ok(())
+    }
+}
+
+/// The memory wasmtime holds for one instance.
+struct Memory {
+    slot: Option<Slot>,
+    image: Option<Arc<Image>>,
+    restorer: Arc<Restorer>,
+    maximum: usize,
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        let (Some(mut slot), Some(image)) = (self.slot.take(), self.image.take()) else {
+            return;
+        };
+        // A slot that cannot be restored is unmapped (dropped), never reused.
+        if self.restorer.restore(&image, &mut slot).is_ok() {
+            if let Ok(mut free) = image.free.lock() {
+                free.push(slot);
+            }
+        }
+    }
+}
+
+impl Memory {
+    fn slot(&self) -> &Slot {
+        self.slot.as_ref().expect("a live memory has its slot")
+    }
+}
+
+// SAFETY: the memory is `accessible` readable and writable bytes at `as_ptr`, inside a
+// reservation of `byte_capacity` bytes (plus wasmtime's guard) that never moves and stays
+// mapped until this value is dropped; growing only adds pages within the reservation.
+unsafe impl wasmtime::LinearMemory for Memory {
+    fn byte_size(&self) -> usize {
+        self.slot().accessible
+    }
+
+    fn byte_capacity(&self) -> usize {
+        self.maximum
+    }
+
+    fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
+        let maximum = self.maximum;
+        let slot = self.slot.as_mut().expect("a live memory has its slot");
+        if new_size > maximum {
+            wasmtime::bail!("memory of {new_size} bytes is past its reservation of {maximum}");
+        }
+        let new_size_pages = page_align(new_size);
+        if new_size_pages > slot.accessible {
+            slot.reservation
+                .protect(slot.accessible..new_size_pages, true)?;
+        }
+        slot.accessible = slot.accessible.max(new_size);
+        Ok(())
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.slot().reservation.base()
+    }
+}
+
+// SAFETY: `new_memory` returns memories honouring the requested reservation and guard: the
+// whole `reserved + guard` range is reserved, inaccessible past the memory's size.
+unsafe impl wasmtime::MemoryCreator for Slots {
+    fn new_memory(
+        &self,
+        ty: wasmtime::MemoryType,
+        minimum: usize,
+        maximum: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
+        guard_size_in_bytes: usize,
+    ) -> Result<Box<dyn wasmtime::LinearMemory>, String> {
+        if ty.is_shared() || ty.is_64() {
+            return Err("vfs-slots makes unshared 32-bit memories only".into());
+        }
+        // A wasm32 memory never exceeds 4 GiB: reserving that much (as wasmtime does by
+        // default) lets compiled code skip bounds checks and the memory never move.
+        let capacity = reserved_size_in_bytes
+            .unwrap_or(1 << 32)
+            .max(page_align(minimum));
+        let capacity = maximum.map_or(capacity, |m| capacity.min(page_align(m).max(minimum)));
+        let reserve = page_align(capacity)
+            .checked_add(page_align(guard_size_in_bytes))
+            .ok_or("reservation overflows")?;
+        let image = CURRENT.with(|c| c.borrow().clone());
+        let slot = match &image {
+            Some(image) if image.minimum == minimum => self
+                .restorer
+                .take(image, reserve)
+                .map_err(|e| e.to_string())?,
+            Some(image) => {
+                return Err(format!(
+                    "the memory image is for {} bytes, the module asks for {minimum}",
+                    image.minimum
+                ))
+            }
+            None => {
+                let reservation = Reservation::new(reserve).map_err(|e| e.to_string())?;
+                reservation
+                    .protect(0..page_align(minimum), true)
+                    .map_err(|e| e.to_string())?;
+                Slot {
+                    reservation,
+                    accessible: minimum,
+                }
+            }
+        };
+        Ok(Box::new(Memory {
+            slot: Some(slot),
+            image,
+            restorer: self.restorer.clone(),
+            maximum: capacity,
+        }))
+    }
+}

@@ -1,0 +1,294 @@
+//! Slots against wasmtime: every fresh instance sees exactly the image, however the last one
+//! scribbled and grew; written pages stay resident; modules that cannot be split are named.
+
+use std::sync::Arc;
+
+use vfs_slots::{split, Image, Slots};
+use wasmtime::{Config, Engine, Instance, Memory, Module, Store};
+
+/// Initial memory of the test module: 64 wasm pages (4 MiB).
+const PAGES: u64 = 64;
+const MIN: usize = (PAGES as usize) << 16;
+
+/// A module with data segments every 12 KiB (each `tag`-dependent), and exports that write a
+/// byte at every `stride`-th byte and grow memory.
+fn module(tag: u8) -> String {
+    let mut data = String::new();
+    for k in 0..(MIN / 12288) {
+        let bytes: String = (0..16)
+            .map(|i| format!("\\{:02x}", (k as u8).wrapping_mul(31) ^ i ^ tag))
+            .collect();
+        data.push_str(&format!(
+            "(data (i32.const {}) \"{bytes}\")\n",
+            k * 12288 + 100
+        ));
+    }
+    format!(
+        r#"(module
+  (memory (export "memory") {PAGES} 256)
+  (func (export "scribble") (param $stride i32) (param $end i32) (param $val i32)
+    (local $at i32)
+    (loop $l
+      (i32.store8 (local.get $at) (local.get $val))
+      (local.set $at (i32.add (local.get $at) (local.get $stride)))
+      (br_if $l (i32.lt_u (local.get $at) (local.get $end)))))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  {data})"#
+    )
+}
+
+fn engine(slots: &Arc<Slots>) -> Engine {
+    let mut config = Config::new();
+    // As a server must: wasmtime 48 panics on a copy-on-write image in a creator's memory.
+    config
+        .memory_init_cow(false)
+        .with_host_memory(slots.clone());
+    Engine::new(&config).unwrap()
+}
+
+/// The memory `split` should produce for `module(tag)`.
+fn expected(tag: u8) -> Vec<u8> {
+    let mut m = vec![0u8; MIN];
+    for k in 0..(MIN / 12288) {
+        for i in 0..16u8 {
+            m[k * 12288 + 100 + i as usize] = (k as u8).wrapping_mul(31) ^ i ^ tag;
+        }
+    }
+    m
+}
+
+struct Box_ {
+    module: Module,
+    image: Arc<Image>,
+}
+
+fn load(engine: &Engine, tag: u8) -> Box_ {
+    let wasm = wat::parse_str(module(tag)).unwrap();
+    let s = split(&wasm).unwrap();
+    assert_eq!(s.minimum, MIN);
+    Box_ {
+        module: Module::new(engine, &s.module).unwrap(),
+        image: Image::new(&s.image, s.minimum).unwrap(),
+    }
+}
+
+fn instantiate(engine: &Engine, b: &Box_) -> (Store<()>, Instance, Memory) {
+    let mut store = Store::new(engine, ());
+    let instance =
+        Slots::with_image(&b.image, || Instance::new(&mut store, &b.module, &[])).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    (store, instance, memory)
+}
+
+fn scribble(store: &mut Store<()>, instance: &Instance, stride: i32, end: i32, val: i32) {
+    instance
+        .get_typed_func::<(i32, i32, i32), ()>(&mut *store, "scribble")
+        .unwrap()
+        .call(&mut *store, (stride, end, val))
+        .unwrap();
+}
+
+fn grow(store: &mut Store<()>, instance: &Instance, pages: i32) -> i32 {
+    instance
+        .get_typed_func::<i32, i32>(&mut *store, "grow")
+        .unwrap()
+        .call(&mut *store, pages)
+        .unwrap()
+}
+
+#[test]
+fn split_moves_every_segment_into_the_image_and_leaves_none() {
+    let wasm = wat::parse_str(module(7)).unwrap();
+    let s = split(&wasm).unwrap();
+    let want = expected(7);
+    assert_eq!(s.image[..], want[..s.image.len()]);
+    assert!(want[s.image.len()..].iter().all(|&b| b == 0));
+    // As many segments as before (indices unchanged), all passive and empty.
+    fn segments(wasm: &[u8]) -> Vec<wasmparser::Data<'_>> {
+        let mut all = Vec::new();
+        for p in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let wasmparser::Payload::DataSection(d) = p.unwrap() {
+                all.extend(d.into_iter().map(|d| d.unwrap()));
+            }
+        }
+        all
+    }
+    let (before, after) = (segments(&wasm), segments(&s.module));
+    assert_eq!(before.len(), after.len());
+    assert!(after
+        .iter()
+        .all(|d| matches!(d.kind, wasmparser::DataKind::Passive) && d.data.is_empty()));
+    // Compiled with wasmtime's own memories, the stripped module starts all zeros.
+    let engine = Engine::default();
+    let module = Module::new(&engine, &s.module).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert!(memory.data(&store).iter().all(|&b| b == 0));
+}
+
+/// Passive segments stay, byte for byte, at their indices: `memory.init` still copies them.
+#[test]
+fn passive_segments_stay_for_memory_init() {
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (data (i32.const 16) "active")
+             (data "passive")
+             (func (export "init") (memory.init 1 (i32.const 100) (i32.const 0) (i32.const 7))))"#,
+    )
+    .unwrap();
+    let s = split(&wasm).unwrap();
+    assert_eq!(&s.image[16..22], b"active");
+    let slots = Slots::new(1 << 20);
+    let engine = engine(&slots);
+    let module = Module::new(&engine, &s.module).unwrap();
+    let image = Image::new(&s.image, s.minimum).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Slots::with_image(&image, || Instance::new(&mut store, &module, &[])).unwrap();
+    let init = instance
+        .get_typed_func::<(), ()>(&mut store, "init")
+        .unwrap();
+    init.call(&mut store, ()).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[16..22], b"active");
+    assert_eq!(&memory.data(&store)[100..107], b"passive");
+}
+
+#[test]
+fn modules_that_cannot_be_split_say_why() {
+    let cases = [
+        (
+            r#"(module (import "m" "mem" (memory 1)))"#,
+            "the module imports its memory",
+        ),
+        (
+            r#"(module (global $g i32 (i32.const 8)) (memory 1) (data (global.get $g) "x"))"#,
+            "a data segment at a computed offset",
+        ),
+        (
+            r#"(module (memory 1) (data (i32.const 65535) "xy"))"#,
+            "past the initial memory",
+        ),
+        (r#"(module (func))"#, "the module defines no memory"),
+        (r#"(module (memory 1 1 shared))"#, "64-bit, shared"),
+    ];
+    for (wat, why) in cases {
+        let err = split(&wat::parse_str(wat).unwrap()).unwrap_err();
+        assert!(err.0.contains(why), "{wat}: {err}");
+    }
+    assert!(split(b"\0asm\x01\0\0\0\x0b\xff")
+        .unwrap_err()
+        .0
+        .contains("not a wasm module"));
+}
+
+/// Every instance sees the image exactly, after the last one wrote 512 separate regions (past
+/// any fixed batch of regions), grew its memory and wrote there; one slot serves them all.
+#[test]
+fn each_fresh_instance_sees_exactly_the_image() {
+    let slots = Slots::new(64 << 20);
+    let engine = engine(&slots);
+    let b = load(&engine, 1);
+    let want = expected(1);
+    for round in 0..6 {
+        let (mut store, instance, memory) = instantiate(&engine, &b);
+        assert_eq!(memory.data_size(&store), MIN, "round {round}");
+        assert!(
+            memory.data(&store) == &want[..],
+            "round {round}: not the image"
+        );
+        // Every other page, and a different byte each round.
+        scribble(&mut store, &instance, 8192, MIN as i32, 0x40 + round);
+        assert_eq!(grow(&mut store, &instance, 3), PAGES as i32);
+        scribble(&mut store, &instance, 4096, (MIN + (3 << 16)) as i32, 0x77);
+        drop(store);
+        assert_eq!(b.image.idle_slots(), 1);
+    }
+}
+
+/// With a resident budget of four pages the scan stops early; the rest is given back to the
+/// kernel, and the next instance still sees the image.
+#[test]
+fn a_small_resident_budget_still_restores_everything() {
+    let slots = Slots::new(4 * 4096);
+    let engine = engine(&slots);
+    let b = load(&engine, 2);
+    let want = expected(2);
+    for round in 0..3 {
+        let (mut store, instance, memory) = instantiate(&engine, &b);
+        assert!(memory.data(&store) == &want[..], "round {round}");
+        scribble(&mut store, &instance, 4096, MIN as i32, 0x55);
+    }
+}
+
+/// Two boxes on one engine, their instances interleaved and two of each alive at once: each
+/// sees its own image, and each keeps its own slots.
+#[test]
+fn two_images_on_one_engine_stay_apart() {
+    let slots = Slots::new(64 << 20);
+    let engine = engine(&slots);
+    let (a, b) = (load(&engine, 3), load(&engine, 4));
+    let (wa, wb) = (expected(3), expected(4));
+    for _ in 0..3 {
+        let (mut sa, ia, ma) = instantiate(&engine, &a);
+        let (mut sb, ib, mb) = instantiate(&engine, &b);
+        let (sa2, _, ma2) = instantiate(&engine, &a);
+        assert!(ma.data(&sa) == &wa[..]);
+        assert!(mb.data(&sb) == &wb[..]);
+        assert!(ma2.data(&sa2) == &wa[..]);
+        scribble(&mut sa, &ia, 4096, MIN as i32, 0x11);
+        scribble(&mut sb, &ib, 4096, MIN as i32, 0x22);
+    }
+    assert_eq!((a.image.idle_slots(), b.image.idle_slots()), (2, 1));
+}
+
+/// A module instantiated outside `with_image` gets zeroed memory, and wasmtime copies its
+/// data segments into it as usual.
+#[test]
+fn other_modules_get_plain_memory() {
+    let slots = Slots::new(64 << 20);
+    let engine = engine(&slots);
+    let module = Module::new(&engine, wat::parse_str(module(5)).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert!(memory.data(&store) == &expected(5)[..]);
+}
+
+/// What `/proc/self/pagemap` says of the page at `addr`: (present, file or shared).
+fn page_state(addr: usize) -> (bool, bool) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open("/proc/self/pagemap").unwrap();
+    let mut entry = [0u8; 8];
+    f.read_exact_at(&mut entry, (addr / 4096 * 8) as u64)
+        .unwrap();
+    let e = u64::from_le_bytes(entry);
+    (e >> 63 & 1 == 1, e >> 61 & 1 == 1)
+}
+
+/// The point of the crate: a page the last instance wrote is, for the next one, already a
+/// private resident page holding the image's bytes, so writing it again takes no fault.
+#[test]
+fn written_pages_stay_resident_for_the_next_instance() {
+    if !Slots::new(0).scans() {
+        eprintln!("skipped: this kernel has no PAGEMAP_SCAN");
+        return;
+    }
+    let slots = Slots::new(64 << 20);
+    let engine = engine(&slots);
+    let b = load(&engine, 6);
+    let (mut store, instance, memory) = instantiate(&engine, &b);
+    let base = memory.data_ptr(&store) as usize;
+    scribble(&mut store, &instance, 8192, MIN as i32, 0x33);
+    drop(store);
+    let (store, _, memory) = instantiate(&engine, &b);
+    assert_eq!(memory.data_ptr(&store) as usize, base, "the same slot");
+    for page in (0..MIN).step_by(8192) {
+        assert_eq!(
+            page_state(base + page),
+            (true, false),
+            "page at {page:#x}: not kept resident and private"
+        );
+    }
+    assert!(memory.data(&store) == &expected(6)[..]);
+}
