@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use crate::sys::{page_align, page_size, ImageFile, PageScanner, Reservation};
+use crate::sys::{page_align, page_size, ImageFile, Marks, PageScanner, Reservation};
 
 /// The initial contents of one module's memory, and its free slots.
 pub struct Image {
@@ -67,22 +67,28 @@ thread_local! {
 impl Slots {
     /// A creator whose slots keep up to `keep_resident` bytes of written pages.
     pub fn new(keep_resident: usize) -> Arc<Slots> {
+        Self::with_marks(keep_resident, &[Marks::SoftDirty, Marks::File])
+    }
+
+    /// As [`Slots::new`], telling written pages only in the ways of `marks` (the first that
+    /// works on this kernel), or with none at all (every page given back after each instance).
+    pub fn with_marks(keep_resident: usize, marks: &[Marks]) -> Arc<Slots> {
         Arc::new(Slots {
             restorer: Arc::new(Restorer {
                 keep_resident,
-                scanner: Mutex::new(PageScanner::open()),
+                scanner: Mutex::new(PageScanner::open_with(marks)),
             }),
         })
     }
 
-    /// Whether written pages are found with `PAGEMAP_SCAN` (Linux 6.7 and later); without it
-    /// a slot gives all its pages back to the kernel after each instance.
-    pub fn scans(&self) -> bool {
+    /// How written pages are found with `PAGEMAP_SCAN` (Linux 6.7 and later); `None`: they
+    /// are not, and a slot gives all its pages back to the kernel after each instance.
+    pub fn marks(&self) -> Option<Marks> {
         self.restorer
             .scanner
             .lock()
-            .map(|s| s.is_some())
-            .unwrap_or(false)
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.marks()))
     }
 
     /// Runs `f` (which instantiates a module stripped of its data segments, see

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use vfs_slots::{split, Image, Slots};
+use vfs_slots::{split, Image, Marks, Slots};
 use wasmtime::{Config, Engine, Instance, Memory, Module, Store};
 
 /// Initial memory of the test module: 64 wasm pages (4 MiB).
@@ -182,20 +182,39 @@ fn modules_that_cannot_be_split_say_why() {
         .contains("not a wasm module"));
 }
 
+/// Each way of telling written pages (and none: every page given back), as a slot set.
+fn every_marking() -> Vec<(&'static str, Arc<Slots>)> {
+    let mut all = vec![("none", Slots::with_marks(64 << 20, &[]))];
+    for (name, marks) in [("soft-dirty", Marks::SoftDirty), ("file", Marks::File)] {
+        let slots = Slots::with_marks(64 << 20, &[marks]);
+        if slots.marks() == Some(marks) {
+            all.push((name, slots));
+        } else {
+            eprintln!("{name}: not on this kernel");
+        }
+    }
+    all
+}
+
 /// Every instance sees the image exactly, after the last one wrote 512 separate regions (past
 /// any fixed batch of regions), grew its memory and wrote there; one slot serves them all.
 #[test]
 fn each_fresh_instance_sees_exactly_the_image() {
-    let slots = Slots::new(64 << 20);
-    let engine = engine(&slots);
+    for (name, slots) in every_marking() {
+        each_fresh_instance_sees_exactly_the_image_with(name, &slots);
+    }
+}
+
+fn each_fresh_instance_sees_exactly_the_image_with(name: &str, slots: &Arc<Slots>) {
+    let engine = engine(slots);
     let b = load(&engine, 1);
     let want = expected(1);
     for round in 0..6 {
         let (mut store, instance, memory) = instantiate(&engine, &b);
-        assert_eq!(memory.data_size(&store), MIN, "round {round}");
+        assert_eq!(memory.data_size(&store), MIN, "{name} round {round}");
         assert!(
             memory.data(&store) == &want[..],
-            "round {round}: not the image"
+            "{name} round {round}: not the image"
         );
         // Every other page, and a different byte each round.
         scribble(&mut store, &instance, 8192, MIN as i32, 0x40 + round);
@@ -270,12 +289,15 @@ fn page_state(addr: usize) -> (bool, bool) {
 /// private resident page holding the image's bytes, so writing it again takes no fault.
 #[test]
 fn written_pages_stay_resident_for_the_next_instance() {
-    if !Slots::new(0).scans() {
-        eprintln!("skipped: this kernel has no PAGEMAP_SCAN");
-        return;
+    for (name, slots) in every_marking() {
+        if slots.marks().is_some() {
+            written_pages_stay_resident_with(name, &slots);
+        }
     }
-    let slots = Slots::new(64 << 20);
-    let engine = engine(&slots);
+}
+
+fn written_pages_stay_resident_with(name: &str, slots: &Arc<Slots>) {
+    let engine = engine(slots);
     let b = load(&engine, 6);
     let (mut store, instance, memory) = instantiate(&engine, &b);
     let base = memory.data_ptr(&store) as usize;
@@ -287,7 +309,7 @@ fn written_pages_stay_resident_for_the_next_instance() {
         assert_eq!(
             page_state(base + page),
             (true, false),
-            "page at {page:#x}: not kept resident and private"
+            "{name}: page at {page:#x}: not kept resident and private"
         );
     }
     assert!(memory.data(&store) == &expected(6)[..]);

@@ -117,7 +117,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
         max_response: to_usize(a.max_response, "--max-response")?,
     })?;
-    if !pool.scans() {
+    if pool.marks().is_none() {
         eprintln!(
             "vfs-box serve: this kernel has no PAGEMAP_SCAN (Linux 6.7): every instance's \
              memory is mapped afresh"

@@ -108,10 +108,10 @@ impl Pool {
         }))
     }
 
-    /// Whether slots find written pages with `PAGEMAP_SCAN` (else they give every page back
-    /// to the kernel after each instance).
-    pub fn scans(&self) -> bool {
-        self.slots.scans()
+    /// How slots find written pages (`None`: they do not, and give every page back to the
+    /// kernel after each instance).
+    pub fn marks(&self) -> Option<vfs_slots::Marks> {
+        self.slots.marks()
     }
 
     /// Splits `wasm` into code and memory image, compiles the code (or loads it from the
