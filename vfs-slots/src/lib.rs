@@ -27,5 +27,5 @@ pub mod split;
 mod sys;
 
 pub use slot::{Image, Slots};
-pub use sys::Marks;
 pub use split::{split, Split, Unsplittable};
+pub use sys::Marks;

@@ -69,9 +69,10 @@ pub async fn handle(
         let instance = ran
             .map(|r| {
                 format!(
-                    " (instantiate {} + run {} us)",
+                    " (instantiate {} + run {} + restore {} us)",
                     r.instantiate.as_micros(),
-                    r.run.as_micros()
+                    r.run.as_micros(),
+                    r.restore.as_micros()
                 )
             })
             .unwrap_or_default();
@@ -88,6 +89,7 @@ pub async fn handle(
 struct Timing {
     instantiate: std::time::Duration,
     run: std::time::Duration,
+    restore: std::time::Duration,
 }
 
 /// The response to `req`, and the instance's timing if one ran.
@@ -187,6 +189,7 @@ async fn answer(
     let timing = Some(Timing {
         instantiate: ran.instantiate,
         run: ran.run,
+        restore: ran.restore,
     });
     let route = if script_name.is_empty() {
         "/"
