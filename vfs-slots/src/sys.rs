@@ -43,7 +43,10 @@ pub struct Reservation {
 impl Reservation {
     /// Reserves `len` bytes (a multiple of the page size), inaccessible, backed by nothing.
     pub fn new(len: usize) -> io::Result<Reservation> {
-        assert_eq!(len % page_size(), 0, "reservations are whole pages");
+        assert!(
+            len.is_multiple_of(page_size()),
+            "reservations are whole pages"
+        );
         // SAFETY: a fresh anonymous mapping at an address the kernel picks touches nothing
         // that exists.
         let p = unsafe {
@@ -86,7 +89,7 @@ impl Reservation {
             self.len
         );
         assert!(
-            r.start % page_size() == 0 && r.end % page_size() == 0,
+            r.start.is_multiple_of(page_size()) && r.end.is_multiple_of(page_size()),
             "{r:?} is not whole pages"
         );
         ((self.addr + r.start) as *mut libc::c_void, r.end - r.start)
@@ -399,7 +402,7 @@ impl PageScanner {
         let scanned = self.written(&r, 4 * page, 4, &mut found);
         self.marks = saved;
         scanned?;
-        Ok(found == [page..3 * page])
+        Ok(found.len() == 1 && found[0] == (page..3 * page))
     }
 
     /// One `ioctl` over addresses `start..end`: fills `self.regions`, returns how many it
