@@ -248,10 +248,15 @@ unsafe impl wasmtime::MemoryCreator for Slots {
         }
         // A wasm32 memory never exceeds 4 GiB: reserving that much (as wasmtime does by
         // default) lets compiled code skip bounds checks and the memory never move.
-        let capacity = reserved_size_in_bytes
-            .unwrap_or(1 << 32)
-            .max(page_align(minimum));
-        let capacity = maximum.map_or(capacity, |m| capacity.min(page_align(m).max(minimum)));
+        // Compiled code leaves out bounds checks on the promise that `reserved_size_in_bytes`
+        // plus the guard are this memory's own address space: it is reserved whole, whatever
+        // the memory's maximum. Without a promise, the maximum (or wasm32's 4 GiB) is reserved
+        // so that the memory never moves.
+        let capacity = match reserved_size_in_bytes {
+            Some(reserved) => reserved,
+            None => maximum.map_or(1 << 32, page_align),
+        }
+        .max(page_align(minimum));
         let reserve = page_align(capacity)
             .checked_add(page_align(guard_size_in_bytes))
             .ok_or("reservation overflows")?;

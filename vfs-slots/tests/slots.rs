@@ -314,3 +314,61 @@ fn written_pages_stay_resident_with(name: &str, slots: &Arc<Slots>) {
     }
     assert!(memory.data(&store) == &expected(6)[..]);
 }
+
+/// Compiled code checks no bounds below the reservation wasmtime asked for (4 GiB here), so a
+/// slot reserves all of it even for a one-page memory (read from `/proc/self/maps`: no gap
+/// another mapping could take), and an access far past the memory traps as out of bounds.
+#[test]
+fn accesses_past_a_small_memory_trap() {
+    let slots = Slots::new(1 << 20);
+    let engine = engine(&slots);
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1 1) (data (i32.const 0) "x")
+             (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    )
+    .unwrap();
+    let s = split(&wasm).unwrap();
+    let module = Module::new(&engine, &s.module).unwrap();
+    let image = Image::new(&s.image, s.minimum).unwrap();
+    for addr in [65536u32, 1 << 24, 1 << 31, u32::MAX - 8] {
+        let mut store = Store::new(&engine, ());
+        let instance =
+            Slots::with_image(&image, || Instance::new(&mut store, &module, &[])).unwrap();
+        let memory = instance.get_memory(&mut store, "memory").unwrap();
+        let base = memory.data_ptr(&store) as usize;
+        assert_mapped(base, base + (1usize << 32));
+        let peek = instance
+            .get_typed_func::<i32, i32>(&mut store, "peek")
+            .unwrap();
+        assert_eq!(peek.call(&mut store, 0).unwrap(), i32::from(b'x'));
+        let err = peek.call(&mut store, addr as i32).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::MemoryOutOfBounds),
+            "{addr:#x}: {err:#}"
+        );
+    }
+}
+
+/// Panics unless `start..end` is covered by mappings without a gap.
+fn assert_mapped(start: usize, end: usize) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mut ranges: Vec<(usize, usize)> = maps
+        .lines()
+        .filter_map(|l| {
+            let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            ))
+        })
+        .filter(|&(a, b)| b > start && a < end)
+        .collect();
+    ranges.sort();
+    let mut at = start;
+    for (a, b) in ranges {
+        assert!(a <= at, "nothing mapped at {at:#x} (slot at {start:#x})");
+        at = at.max(b);
+    }
+    assert!(at >= end, "nothing mapped at {at:#x} (slot at {start:#x})");
+}
