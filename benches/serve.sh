@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # `vfs-box serve` (a fresh pre-initialized instance per request) against the same WSGI app on
-# native CPython under gunicorn (2 sync workers), on loopback with wrk, side by side in one
-# run, for examples/hello-wsgi and examples/flask-app (issue #14, acceptance 2 and 4).
+# native CPython under gunicorn (2 sync workers) and as a componentize-py component under
+# `wasmtime serve` (also a fresh instance per request; built by benches/componentize.sh), on
+# loopback with wrk, side by side in one run, for examples/hello-wsgi and examples/flask-app
+# (issue #14, acceptance 2 and 4).
 #
 # Prints a Markdown table: requests/s, p50 and p99 latency, and the resident memory of the
 # server (all its processes) at the end of each load.
 #
 # Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=2×CPUs)
 # Needs: wrk (apt-get install wrk), a host CPython 3.11 with pip; gunicorn and Flask are
-# installed from PyPI into a virtual environment under the cache.
+# installed from PyPI into a virtual environment under the cache; benches/componentize.sh
+# installs componentize-py and builds a wasmtime CLI with `serve` once (COMPONENTS=0 skips
+# that row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
@@ -43,12 +47,20 @@ trap cleanup EXIT
 echo "== building boxes in $WORK" >&2
 # What each box runs before its snapshot (the commands in the examples' Dockerfiles).
 declare -A PREINIT=(
-    [hello-wsgi]="import app, wsgiref.handlers"
+    [hello-wsgi]="import app, wagi"
     [flask-app]="import app; app.warm()"
 )
 for app in hello-wsgi flask-app; do
     "$BOX" build "examples/$app" -o "$WORK/$app.wasm" --preinit "${PREINIT[$app]}" >&2
 done
+COMPONENTS="${COMPONENTS:-1}"
+if [ "$COMPONENTS" = 1 ]; then
+    # The same apps as componentize-py components (wasi:http/proxy) for `wasmtime serve`.
+    WASMTIME_SERVE="$(benches/componentize.sh --wasmtime)"
+    for app in hello-wsgi flask-app; do
+        benches/componentize.sh "$app" "$WORK/$app-component.wasm"
+    done
+fi
 
 # The resident memory of a process and its children, in MiB.
 rss_mib() {
@@ -126,5 +138,29 @@ for app in hello-wsgi flask-app; do
     row="$(load "http://127.0.0.1:$port$path")"
     busy="$(cat "$WORK/rss-load")"
     echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $row | $busy MiB (idle $idle) |"
+    kill -TERM "$pid"; wait "$pid" || true
+
+    [ "$COMPONENTS" = 1 ] || continue
+    # -S cli: componentize-py's CPython imports wasi:cli and wasi:filesystem beyond the proxy
+    # world. A first start compiles the component into wasmtime's cache, as for vfs-box above.
+    port=$((port + 1))
+    "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm" \
+        >/dev/null 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    kill -TERM "$pid"; wait "$pid" || true
+
+    port=$((port + 1))
+    "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm" \
+        >"$WORK/$app-wasmtime.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    idle="$(rss_mib "$pid")"
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
+    row="$(load "http://127.0.0.1:$port$path")"
+    busy="$(cat "$WORK/rss-load")"
+    echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $row | $busy MiB (idle $idle) |"
     kill -TERM "$pid"; wait "$pid" || true
 done

@@ -1,5 +1,5 @@
 """The smallest WSGI app: the same file runs under gunicorn (`gunicorn app:app`) and, built into
-a box, under `vfs-box serve` or Spin, through the standard library's CGI adapter (the CMD)."""
+a box, under `vfs-box serve` or Spin, through the box's CGI adapter `wagi` (the CMD)."""
 
 
 def app(environ, start_response):

@@ -25,6 +25,7 @@ mod build;
 mod cache;
 mod cmods;
 mod embed;
+mod exports;
 mod guest;
 mod inspect;
 mod layers;

@@ -132,7 +132,11 @@ pub fn preinit(engine: &wasmtime::Engine, wasm: &[u8], code: &str) -> Result<Vec
                 instance,
             },
         ));
-    wt(snapshot).context("writing the snapshot (Wizer)")
+    let snapshot = wt(snapshot).context("writing the snapshot (Wizer)")?;
+    // What a host calls in a pre-initialized box: `_start` (the resume), `memory`, and the
+    // writable layer's export for `vfs-box run --save-upper`.
+    crate::exports::keep_only(&snapshot, &["memory", "_start", EXPORT_UPPER])
+        .context("trimming the snapshot's exports")
 }
 
 /// Arguments of `vfs-box preinit`.

@@ -14,17 +14,32 @@ use std::time::{Duration, Instant};
 
 use common::{repo, scratch_dir, text, vfs_box};
 
-/// The test app as a pre-initialized box, built once per test binary.
+/// The test app as a pre-initialized box behind the stdlib's `CGIHandler`, built once per
+/// test binary.
 fn app_box() -> &'static Path {
     static BOX: OnceLock<PathBuf> = OnceLock::new();
-    BOX.get_or_init(|| {
-        let out = scratch_dir("serve-box").join("serve-app.wasm");
+    BOX.get_or_init(|| build_app_box("Dockerfile", "import app, wsgiref.handlers"))
+}
+
+/// The same app behind the box's own adapter, `wagi`.
+fn wagi_app_box() -> &'static Path {
+    static BOX: OnceLock<PathBuf> = OnceLock::new();
+    BOX.get_or_init(|| build_app_box("Dockerfile.wagi", "import app, wagi"))
+}
+
+/// Builds `tests/serve-app` from `dockerfile`, pre-initialized with `preinit`.
+fn build_app_box(dockerfile: &str, preinit: &str) -> PathBuf {
+    {
+        let out = scratch_dir(&format!("serve-box-{dockerfile}")).join("serve-app.wasm");
+        let context = repo().join("vfs-box/tests/serve-app");
         let o = Command::new(vfs_box())
             .arg("build")
-            .arg(repo().join("vfs-box/tests/serve-app"))
+            .arg(&context)
+            .arg("-f")
+            .arg(context.join(dockerfile))
             .arg("-o")
             .arg(&out)
-            .args(["--preinit", "import app, wsgiref.handlers"])
+            .args(["--preinit", preinit])
             .output()
             .expect("running vfs-box build");
         assert!(
@@ -38,7 +53,7 @@ fn app_box() -> &'static Path {
         // compile it.
         drop(Server::start(&out, &[]));
         out
-    })
+    }
 }
 
 /// A running `vfs-box serve`, killed when dropped; its stderr collected line by line.
@@ -535,4 +550,45 @@ fn the_flask_example_serves_templates_json_and_redirects() {
     let r = s.get("/old");
     assert_eq!((r.status, r.header("location")), (302, Some("/")));
     assert_eq!(s.get("/nope").status, 404);
+}
+
+#[test]
+fn the_box_adapter_wagi_answers_as_the_stdlib_cgi_handler_does() {
+    let stdlib = Server::start(app_box(), &[]);
+    let wagi = Server::start(wagi_app_box(), &[]);
+    let requests: &[(&str, &str, &[(&str, &str)], &[u8])] = &[
+        ("GET", "/counter?x=1", &[], b""),
+        ("GET", "/env?q=%C3%A9&r=2", &[("X-Thing", "v\u{e9}")], b""),
+        ("GET", "/not/a%20page/%C3%A9", &[], b""),
+        ("POST", "/echo", &[("Content-Type", "application/json")], b"{\"a\": 1}"),
+        ("GET", "/headers", &[("X-Request-Thing", "echo me")], b""),
+        ("GET", "/redirect", &[], b""),
+        ("GET", "/teapot", &[], b""),
+        ("GET", "/big?n=300000", &[], b""),
+        // The app raises: both answer the same 500 themselves.
+        ("GET", "/stderr", &[], b""),
+        ("GET", "/no/such/page", &[], b""),
+    ];
+    for &(method, target, headers, body) in requests {
+        let a = stdlib.request(method, target, headers, body);
+        let b = wagi.request(method, target, headers, body);
+        // Everything but the server's own `date` field.
+        let fields = |r: &Reply| -> Vec<(String, String)> {
+            r.headers
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect()
+        };
+        // The two servers listen on different ports, which `/env` shows.
+        let (ta, tb) = (
+            a.text().replace(&stdlib.port.to_string(), "PORT"),
+            b.text().replace(&wagi.port.to_string(), "PORT"),
+        );
+        assert_eq!(
+            (a.status, fields(&a), ta),
+            (b.status, fields(&b), tb),
+            "{method} {target}: CGIHandler (left) and wagi (right)"
+        );
+    }
 }

@@ -29,6 +29,7 @@ pub fn engine() -> Result<Engine> {
 /// The engine with the given instance allocation.
 pub fn engine_with(allocation: Allocation) -> Result<Engine> {
     let mut config = Config::new();
+    profiling(&mut config);
     config.memory_init_cow(true);
     if allocation == Allocation::Pool {
         // One instance runs at a time; eight slots let each box of a comparison keep its own
@@ -52,6 +53,7 @@ pub fn engine_with(allocation: Allocation) -> Result<Engine> {
 /// writes far more regions than that, so every request faulted on hundreds of pages.
 pub fn server_engine(slots: &std::sync::Arc<vfs_slots::Slots>) -> Result<Engine> {
     let mut config = Config::new();
+    profiling(&mut config);
     // No copy-on-write images: wasmtime 48 panics ("memory_image is Some only for mmap-based
     // memories") when a module with one is instantiated in a memory it did not create. The
     // slots hold the images instead; a module that could not be split gets its data copied.
@@ -60,6 +62,14 @@ pub fn server_engine(slots: &std::sync::Arc<vfs_slots::Slots>) -> Result<Engine>
         .memory_init_cow(false)
         .with_host_memory(slots.clone());
     wt(Engine::new(&config))
+}
+
+/// With `VFS_BOX_PERFMAP` set, compiled code is listed in `/tmp/perf-PID.map`, so `perf
+/// report` names the guest's functions (a profile of a run or a server, with no cost otherwise).
+fn profiling(config: &mut Config) {
+    if std::env::var_os("VFS_BOX_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
 }
 
 /// The pooling allocator's configuration for `slots` instances of one memory and one table

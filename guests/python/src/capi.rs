@@ -141,6 +141,7 @@ extern "C" {
     pub fn PyList_SetItem(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
     pub fn PyLong_AsLong(o: *mut PyObject) -> std::ffi::c_long;
     pub fn PyErr_Print();
+    pub fn PyErr_Clear();
     pub fn Py_DecRef(o: *mut PyObject);
     pub fn PyErr_SetFromErrno(exc: *mut PyObject) -> *mut PyObject;
     pub fn PyErr_Occurred() -> *mut PyObject;

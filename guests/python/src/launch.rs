@@ -75,7 +75,13 @@ pub fn command_line(config: &BoxConfig) -> Result<Vec<Vec<u8>>, Refused> {
         .skip(1)
         .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
         .collect();
-    let command = config.command(&run_args);
+    command_for(config, &run_args)
+}
+
+/// The command line CPython runs for the run arguments `run_args` (`docker run IMAGE ARGS`'s
+/// `ARGS`): [`command_line`] for arguments other than this process's own.
+pub fn command_for(config: &BoxConfig, run_args: &[String]) -> Result<Vec<Vec<u8>>, Refused> {
+    let command = config.command(run_args);
     let Some((program, rest)) = command.split_first() else {
         return Err(Refused(
             "no command specified: the box has no CMD or ENTRYPOINT and the run gave no arguments"

@@ -34,6 +34,12 @@ static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
 static RESUME: AtomicUsize = AtomicUsize::new(0);
 static SET_ENVIRON: AtomicUsize = AtomicUsize::new(0);
 
+/// The box's own `-c CODE` (its `CMD` with no run arguments, the command every request of a
+/// server runs) compiled before the snapshot: the source, and the code object (a strong
+/// reference, never released). A run whose code is the same executes it without parsing or
+/// compiling anything.
+static COMPILED_CMD: Mutex<Option<(Vec<u8>, usize)>> = Mutex::new(None);
+
 /// The environment the snapshot's `os.environ` holds (the pre-initialization's own, restored
 /// after the user's code): a run with the same environment has nothing to rewrite.
 static SNAPSHOT_ENV: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -137,6 +143,50 @@ fn run_preinit_code(code: &[u8]) -> bool {
     }
 }
 
+/// The name CPython gives the code of `python -c` (`PyRun_SimpleStringFlags`'s file name).
+const COMMAND_FILENAME: &CStr = c"<string>";
+
+/// The compiler flags of `python -c`, as CPython's own `main` passes them.
+fn command_flags() -> PyCompilerFlags {
+    PyCompilerFlags {
+        cf_flags: PYCF_IGNORE_COOKIE,
+        cf_feature_version: 11,
+    }
+}
+
+/// Compiles the box's own `-c CODE`, if its command with no run arguments is one, and keeps
+/// the code object for the runs ([`COMPILED_CMD`]). Code that does not compile is left to the
+/// run, which reports the error as `python -c` would.
+fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
+    let Ok(argv) = crate::launch::command_for(config, &[]) else {
+        return;
+    };
+    let Command::Code(code, _) = Command::parse(&argv) else {
+        return;
+    };
+    let Ok(source) = CString::new(code) else {
+        return;
+    };
+    let mut flags = command_flags();
+    // SAFETY: the interpreter is initialized; the code object (a new reference) is kept for
+    // good, and a failed compilation's error is cleared.
+    unsafe {
+        let compiled = Py_CompileStringExFlags(
+            source.as_ptr(),
+            COMMAND_FILENAME.as_ptr(),
+            PY_FILE_INPUT,
+            &mut flags,
+            -1,
+        );
+        if compiled.is_null() {
+            PyErr_Clear();
+            return;
+        }
+        *COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((code.to_vec(), compiled as usize));
+    }
+}
+
 /// Moves everything alive out of the collector's reach (`gc.collect()`, then `gc.freeze()`,
 /// made for copy-on-write sharing after fork): a collection during a run would otherwise visit,
 /// and so write to, every object of the snapshot, copying most of its pages into the instance.
@@ -203,10 +253,13 @@ pub extern "C" fn vfs_box_preinit() {
     crate::register_modules();
     // The box's environment defaults and working directory, as every run will have them, so a
     // run whose host environment is the snapshot's has nothing to rewrite.
-    if let Err(crate::launch::Refused(message, _)) = crate::launch::prepare() {
-        eprintln!("vfs-box: {message}");
-        std::process::exit(1);
-    }
+    let box_config = match crate::launch::prepare() {
+        Ok(config) => config,
+        Err(crate::launch::Refused(message, _)) => {
+            eprintln!("vfs-box: {message}");
+            std::process::exit(1);
+        }
+    };
     let mut config = ConfigStorage([0; 4096]);
     // `sys.executable` is computed from it at initialization.
     let argv0 = CString::new(crate::launch::PYTHON).expect("no NUL");
@@ -231,9 +284,14 @@ pub extern "C" fn vfs_box_preinit() {
     // Three steps; nothing they bind is left in `__main__`:
     // 1. the run-time half (module `_vfs_box`), compiled now so no run pays for it;
     // 2. the user's code;
-    // 3. everything alive is frozen out of the collector's reach.
+    // 3. the box's own `-c` command compiled (see `COMPILED_CMD`);
+    // 4. everything alive is frozen out of the collector's reach.
     let module = define_vfs_box();
-    if module.is_null() || !run_preinit_code(&code) || !settle() {
+    if module.is_null() || !run_preinit_code(&code) {
+        fail_preinit();
+    }
+    compile_box_command(&box_config);
+    if !settle() {
         fail_preinit();
     }
     // SAFETY: `module` is `_vfs_box`, alive in `sys.modules`; NULL results are checked below.
@@ -429,11 +487,24 @@ fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
             return 1;
         }
         Py_DecRef(empty);
-        let mut flags = PyCompilerFlags {
-            cf_flags: PYCF_IGNORE_COOKIE,
-            cf_feature_version: 11,
+        let compiled = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((source, compiled)) if source.as_slice() == code.as_bytes() => *compiled,
+            _ => 0,
         };
-        i64::from(PyRun_SimpleStringFlags(code.as_ptr(), &mut flags) != 0)
+        if compiled == 0 {
+            let mut flags = command_flags();
+            return i64::from(PyRun_SimpleStringFlags(code.as_ptr(), &mut flags) != 0);
+        }
+        // What `PyRun_SimpleStringFlags` does after compiling: run the code in `__main__`'s
+        // namespace, print an uncaught exception (`SystemExit` ends the process there).
+        let main = PyImport_AddModule(c"__main__".as_ptr());
+        if main.is_null() {
+            PyErr_Print();
+            return 1;
+        }
+        let globals = PyModule_GetDict(main);
+        let result = PyEval_EvalCode(compiled as *mut PyObject, globals, globals);
+        i64::from(!release_or_print(result))
     }
 }
 

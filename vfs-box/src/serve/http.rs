@@ -54,51 +54,60 @@ pub async fn handle(
     remote: SocketAddr,
     local: SocketAddr,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let t0 = Instant::now();
-    let method = req.method().clone();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    let (response, ran) = answer(&state, req, remote, local).await;
-    if state.access_log {
-        let bytes = hyper::body::Body::size_hint(response.body())
-            .exact()
-            .unwrap_or(0);
-        let instance = ran
-            .map(|r| {
-                format!(
-                    " (instantiate {} + run {} + restore {} us)",
-                    r.instantiate.as_micros(),
-                    r.run.as_micros(),
-                    r.restore.as_micros()
-                )
-            })
-            .unwrap_or_default();
-        eprintln!(
-            "{remote} {method} {target} {} {bytes} {}us{instance}",
-            response.status().as_u16(),
-            t0.elapsed().as_micros()
-        );
+    let access = Access {
+        t0: Instant::now(),
+        remote,
+        method: req.method().clone(),
+        target: req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned()),
+    };
+    let (response, access) = answer(&state, req, access, local).await;
+    // A request that ran an instance is logged by the instance's thread, once its memory slot
+    // is restored; the others here.
+    if let (Some(access), true) = (access, state.access_log) {
+        access.log(&response, access.t0.elapsed(), "");
     }
     Ok(response)
 }
 
-/// Times of the instance that answered, for the access log.
-struct Timing {
-    instantiate: std::time::Duration,
-    run: std::time::Duration,
-    restore: std::time::Duration,
+/// One access-log line's request side.
+struct Access {
+    t0: Instant,
+    remote: SocketAddr,
+    method: hyper::Method,
+    target: String,
 }
 
-/// The response to `req`, and the instance's timing if one ran.
+impl Access {
+    /// Prints the line: client, method, target, status, body bytes, the time until the
+    /// response was handed to hyper, then `extra`.
+    fn log(&self, response: &Response<Full<Bytes>>, took: std::time::Duration, extra: &str) {
+        let bytes = hyper::body::Body::size_hint(response.body())
+            .exact()
+            .unwrap_or(0);
+        eprintln!(
+            "{} {} {} {} {bytes} {}us{extra}",
+            self.remote,
+            self.method,
+            self.target,
+            response.status().as_u16(),
+            took.as_micros()
+        );
+    }
+}
+
+/// The response to `req`, and `access` back if no instance ran (an instance's thread logs its
+/// own request).
 async fn answer(
     state: &State,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    access: Access,
     local: SocketAddr,
-) -> (Response<Full<Bytes>>, Option<Timing>) {
+) -> (Response<Full<Bytes>>, Option<Access>) {
+    let remote = access.remote;
     let (parts, body) = req.into_parts();
     let label = format!("{} {}", parts.method, parts.uri.path());
     let Some((guest, script_name, raw_path_info)) = state.routes.find(parts.uri.path()) else {
@@ -107,7 +116,7 @@ async fn answer(
                 StatusCode::NOT_FOUND,
                 format!("no route for {}", parts.uri.path()),
             ),
-            None,
+            Some(access),
         );
     };
     let declared = parts
@@ -125,18 +134,20 @@ async fn answer(
         )
     };
     if declared.is_some_and(|n| n > state.max_body as u64) {
-        return (too_large(), None);
+        return (too_large(), Some(access));
     }
     let body = match Limited::new(body, state.max_body).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return (too_large(), None),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return (too_large(), Some(access))
+        }
         Err(e) => {
             return (
                 plain(
                     StatusCode::BAD_REQUEST,
                     format!("reading the request body: {e}"),
                 ),
-                None,
+                Some(access),
             )
         }
     };
@@ -154,7 +165,7 @@ async fn answer(
         body_len: body.len(),
     }) {
         Ok(env) => env,
-        Err(e) => return (plain(StatusCode::BAD_REQUEST, e.to_string()), None),
+        Err(e) => return (plain(StatusCode::BAD_REQUEST, e.to_string()), Some(access)),
     };
     // The semaphore is never closed, so this waits for a permit; the error arm is for form.
     let Ok(permit) = state.permits.clone().acquire_owned().await else {
@@ -163,40 +174,66 @@ async fn answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no instance slot is available".into(),
             ),
-            None,
+            Some(access),
         );
     };
-    let (pool, guest) = (state.pool.clone(), guest.clone());
+    let route = if script_name.is_empty() {
+        "/"
+    } else {
+        script_name
+    }
+    .to_owned();
+    let (pool, guest, label2) = (state.pool.clone(), guest.clone(), label.clone());
+    let (timeout_ms, access_log) = (state.timeout_ms, state.access_log);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // The instance runs on a blocking thread, which hands the response over as soon as it is
+    // made and only then restores the instance's memory slot and gives the permit back: the
+    // client does not wait for the restore, the next instance in this slot does not start
+    // before it.
     let ran = tokio::task::spawn_blocking(move || {
-        let ran = pool.run(&guest, env, body);
+        let (ran, used) = pool.run(&guest, env, body);
+        let instance = format!(
+            " (instantiate {} + run {}",
+            ran.instantiate.as_micros(),
+            ran.run.as_micros()
+        );
+        let response = respond(timeout_ms, &label, &route, ran);
+        let took = access.t0.elapsed();
+        let logged = access_log.then(|| (response.status(), hyper::body::Body::size_hint(response.body())));
+        let _ = tx.send(response);
+        let restore = used.restore();
         drop(permit);
-        ran
-    })
-    .await;
-    let ran = match ran {
-        Ok(ran) => ran,
-        Err(e) => {
-            eprintln!("vfs-box serve: {label}: 500: the instance's thread failed: {e}");
-            return (
+        if let Some((status, size)) = logged {
+            eprintln!(
+                "{} {} {} {} {} {}us{instance} us; then restore {} us)",
+                access.remote,
+                access.method,
+                access.target,
+                status.as_u16(),
+                size.exact().unwrap_or(0),
+                took.as_micros(),
+                restore.as_micros()
+            );
+        }
+    });
+    match rx.await {
+        Ok(response) => (response, None),
+        Err(_) => {
+            // The thread ended without a response: it panicked (`ran` says how).
+            let why = match ran.await {
+                Err(e) => e.to_string(),
+                Ok(()) => "no response".to_owned(),
+            };
+            eprintln!("vfs-box serve: {label2}: 500: the instance's thread failed: {why}");
+            (
                 plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the instance's thread failed".into(),
                 ),
                 None,
-            );
+            )
         }
-    };
-    let timing = Some(Timing {
-        instantiate: ran.instantiate,
-        run: ran.run,
-        restore: ran.restore,
-    });
-    let route = if script_name.is_empty() {
-        "/"
-    } else {
-        script_name
-    };
-    (respond(state, &label, route, ran), timing)
+    }
 }
 
 /// Logs a failed request with the box's stderr, and answers it with `status`.
@@ -242,8 +279,8 @@ fn why_for_client(status: StatusCode) -> &'static str {
     }
 }
 
-/// The HTTP response for what the instance did.
-fn respond(state: &State, label: &str, route: &str, ran: Ran) -> Response<Full<Bytes>> {
+/// The HTTP response for what the instance did (`timeout_ms` for the message of a 504).
+fn respond(timeout_ms: u64, label: &str, route: &str, ran: Ran) -> Response<Full<Bytes>> {
     let stderr = &ran.stderr[..];
     match ran.ending {
         Ending::Exited(code, out) => match cgi::parse_response(out) {
@@ -268,7 +305,7 @@ fn respond(state: &State, label: &str, route: &str, ran: Ran) -> Response<Full<B
             label,
             route,
             StatusCode::GATEWAY_TIMEOUT,
-            format!("the box ran past --timeout-ms {}", state.timeout_ms),
+            format!("the box ran past --timeout-ms {timeout_ms}"),
             stderr,
         ),
         Ending::TooLarge => failed(

@@ -82,8 +82,20 @@ pub struct Ran {
     pub instantiate: Duration,
     /// Time `_start` ran.
     pub run: Duration,
-    /// Time to put its memory slot back as the image gave it (`vfs-slots`), after the run.
-    pub restore: Duration,
+}
+
+/// A finished instance's store, kept until its response is on its way: dropping it puts the
+/// instance's memory slot back as the image gave it (`vfs-slots`), work the client need not
+/// wait for.
+pub struct Used(Option<wasmtime::Store<Host>>);
+
+impl Used {
+    /// Restores the slot (on this thread) and returns how long that took.
+    pub fn restore(mut self) -> Duration {
+        let t = Instant::now();
+        drop(self.0.take());
+        t.elapsed()
+    }
 }
 
 impl Pool {
@@ -157,8 +169,9 @@ impl Pool {
     }
 
     /// Runs one fresh instance of `guest` with `env` (after the `--env` entries) and `stdin`,
-    /// on the calling thread (which blocks until it ends).
-    pub fn run(&self, guest: &Guest, env: Vec<(String, String)>, stdin: Bytes) -> Ran {
+    /// on the calling thread (which blocks until it ends). The instance's memory slot is
+    /// restored when the returned [`Used`] is.
+    pub fn run(&self, guest: &Guest, env: Vec<(String, String)>, stdin: Bytes) -> (Ran, Used) {
         let s = &self.settings;
         let stdout = MemoryOutputPipe::new(s.max_response.saturating_add(1));
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
@@ -192,22 +205,18 @@ impl Pool {
         let (mut store, instance) = match made {
             Ok(x) => x,
             Err(e) => {
-                return Ran {
+                let ran = Ran {
                     ending: Ending::Failed(format!("{e:#}")),
                     stderr: stderr.contents(),
                     instantiate,
                     run: Duration::ZERO,
-                    restore: Duration::ZERO,
-                }
+                };
+                return (ran, Used(None));
             }
         };
         let t1 = Instant::now();
         let result = vfs_runner::start(&mut store, &instance);
         let run = t1.elapsed();
-        let t2 = Instant::now();
-        // Dropping the store restores the slot (on this thread, before the response goes out).
-        drop(store);
-        let restore = t2.elapsed();
         let out = stdout.contents();
         let ending = if out.len() > s.max_response {
             Ending::TooLarge
@@ -221,12 +230,12 @@ impl Pool {
                 },
             }
         };
-        Ran {
+        let ran = Ran {
             ending,
             stderr: stderr.contents(),
             instantiate,
             run,
-            restore,
-        }
+        };
+        (ran, Used(Some(store)))
     }
 }

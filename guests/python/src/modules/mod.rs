@@ -5,7 +5,9 @@
 //!   and group ids, added to CPython's own `posix` module (so `os` has them as on Linux);
 //! - [`fcntl`]: `fcntl(F_DUPFD…)`, `flock`, `lockf` over the VFS's advisory locks;
 //! - `pwd` and `grp` (`pwd.py`, `grp.py`, their record type from `records.py`): the user and
-//!   group databases of a container whose one user is root.
+//!   group databases of a container whose one user is root;
+//! - `wagi` (`wagi.py`): a WSGI app answering one request by the WAGI/CGI contract, as
+//!   `wsgiref.handlers.CGIHandler` does with less work per request (a server instance runs one).
 //!
 //! [`register`] must run before CPython initializes: in `main` and in the pre-initialization.
 
@@ -29,6 +31,7 @@ macro_rules! python_module {
 const RECORDS_PY: &CStr = python_module!("records.py");
 const PWD_PY: &CStr = python_module!("pwd.py");
 const GRP_PY: &CStr = python_module!("grp.py");
+const WAGI_PY: &CStr = python_module!("wagi.py");
 
 /// A single-phase module definition named `name` with `methods` (a NULL-ended table, or NULL),
 /// made once and kept for good: the import system asks a built-in module for its definition.
@@ -82,6 +85,10 @@ unsafe extern "C" fn init_grp() -> *mut PyObject {
     module_from_source(c"grp", GRP_PY, c"<vfs-box grp>")
 }
 
+unsafe extern "C" fn init_wagi() -> *mut PyObject {
+    module_from_source(c"wagi", WAGI_PY, c"<vfs-box wagi>")
+}
+
 /// Enters the added modules in CPython's table of built-in modules, and points the `posix`
 /// entry at [`posix::init`]. Call once, before CPython initializes.
 pub fn register() {
@@ -100,5 +107,6 @@ pub fn register() {
         PyImport_AppendInittab(c"_vfs_records".as_ptr(), init_records);
         PyImport_AppendInittab(c"pwd".as_ptr(), init_pwd);
         PyImport_AppendInittab(c"grp".as_ptr(), init_grp);
+        PyImport_AppendInittab(c"wagi".as_ptr(), init_wagi);
     }
 }
