@@ -153,7 +153,7 @@ impl Restorer {
             let in_image = r.start.min(image_len)..r.end.min(image_len);
             if !in_image.is_empty() {
                 slot.reservation
-                    .write(in_image.start, &image.file.bytes()[in_image.clone()]);
+                    .restore(in_image.start, &image.file.bytes()[in_image.clone()]);
             }
             let past = r.start.max(image_len)..r.end;
             if !past.is_empty() {
