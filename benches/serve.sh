@@ -93,6 +93,34 @@ load() {
     echo "$rps | $p50 | $p99 | ${errs:-none}"
 }
 
+# Starts a server (the command line given, listening on $port), waits until it answers $path,
+# and stops it: a first start compiles the box or component into its cache, as a deployment's
+# first start would; the measured server then starts from the cache, so its resident memory is
+# not the compiler's leftover heap.
+warm() {
+    "$@" >/dev/null 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    kill -TERM "$pid"; wait "$pid" || true
+}
+
+# Starts a server (the command line given after its log file, listening on $port), loads
+# $path with wrk, stops it. Sets ROW (wrk's summary), IDLE and BUSY (its resident memory before
+# the load and in the middle of it, with every instance slot busy).
+measure() {
+    local log="$1"; shift
+    "$@" >"$log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_port "$port" "$path"
+    IDLE="$(rss_mib "$pid")"
+    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
+    ROW="$(load "http://127.0.0.1:$port$path")"
+    BUSY="$(cat "$WORK/rss-load")"
+    kill -TERM "$pid"; wait "$pid" || true
+}
+
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -103,64 +131,25 @@ for app in hello-wsgi flask-app; do
     path=/
     [ "$app" = flask-app ] && path=/hello/box
 
-    # A first start compiles the box into the compiled-module cache (as a deployment's first
-    # start would); the measured server then starts from the cache, so its resident memory is
-    # not the compiler's leftover heap.
     port=$((port + 1))
-    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log 2>/dev/null &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port" "$path"
-    kill -TERM "$pid"; wait "$pid" || true
+    warm "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log
+    port=$((port + 1))
+    measure "$WORK/$app-serve.log" "$BOX" serve "$WORK/$app.wasm" \
+        --listen "127.0.0.1:$port" --no-access-log --concurrency "$SERVE_CONCURRENCY"
+    echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $ROW | $BUSY MiB (idle $IDLE; $(echo "scale=1; ($BUSY - $IDLE) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
 
     port=$((port + 1))
-    "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log \
-        --concurrency "$SERVE_CONCURRENCY" 2>"$WORK/$app-serve.log" &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port" "$path"
-    idle="$(rss_mib "$pid")"
-    # Resident memory in the middle of the load, with every instance slot busy.
-    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
-    row="$(load "http://127.0.0.1:$port$path")"
-    busy="$(cat "$WORK/rss-load")"
-    echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $row | $busy MiB (idle $idle; $(echo "scale=1; ($busy - $idle) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
-    kill -TERM "$pid"; wait "$pid" || true
-
-    port=$((port + 1))
-    (cd "examples/$app" && exec "$VENV/bin/gunicorn" -w 2 -k sync -b "127.0.0.1:$port" \
-        --log-level warning app:app) &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port" "$path"
-    idle="$(rss_mib "$pid")"
-    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
-    row="$(load "http://127.0.0.1:$port$path")"
-    busy="$(cat "$WORK/rss-load")"
-    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $row | $busy MiB (idle $idle) |"
-    kill -TERM "$pid"; wait "$pid" || true
+    measure "$WORK/$app-gunicorn.log" "$VENV/bin/gunicorn" --chdir "examples/$app" -w 2 \
+        -k sync -b "127.0.0.1:$port" --log-level warning app:app
+    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $ROW | $BUSY MiB (idle $IDLE) |"
 
     [ "$COMPONENTS" = 1 ] || continue
     # -S cli: componentize-py's CPython imports wasi:cli and wasi:filesystem beyond the proxy
-    # world. A first start compiles the component into wasmtime's cache, as for vfs-box above.
+    # world.
     port=$((port + 1))
-    "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm" \
-        >/dev/null 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port" "$path"
-    kill -TERM "$pid"; wait "$pid" || true
-
+    warm "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm"
     port=$((port + 1))
-    "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm" \
-        >"$WORK/$app-wasmtime.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_port "$port" "$path"
-    idle="$(rss_mib "$pid")"
-    (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
-    row="$(load "http://127.0.0.1:$port$path")"
-    busy="$(cat "$WORK/rss-load")"
-    echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $row | $busy MiB (idle $idle) |"
-    kill -TERM "$pid"; wait "$pid" || true
+    measure "$WORK/$app-wasmtime.log" "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli \
+        "$WORK/$app-component.wasm"
+    echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $ROW | $BUSY MiB (idle $IDLE) |"
 done

@@ -560,7 +560,12 @@ fn the_box_adapter_wagi_answers_as_the_stdlib_cgi_handler_does() {
         ("GET", "/counter?x=1", &[], b""),
         ("GET", "/env?q=%C3%A9&r=2", &[("X-Thing", "v\u{e9}")], b""),
         ("GET", "/not/a%20page/%C3%A9", &[], b""),
-        ("POST", "/echo", &[("Content-Type", "application/json")], b"{\"a\": 1}"),
+        (
+            "POST",
+            "/echo",
+            &[("Content-Type", "application/json")],
+            b"{\"a\": 1}",
+        ),
         ("GET", "/headers", &[("X-Request-Thing", "echo me")], b""),
         ("GET", "/redirect", &[], b""),
         ("GET", "/teapot", &[], b""),

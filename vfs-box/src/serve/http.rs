@@ -138,9 +138,7 @@ async fn answer(
     }
     let body = match Limited::new(body, state.max_body).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return (too_large(), Some(access))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return (too_large(), Some(access)),
         Err(e) => {
             return (
                 plain(
@@ -199,7 +197,12 @@ async fn answer(
         );
         let response = respond(timeout_ms, &label, &route, ran);
         let took = access.t0.elapsed();
-        let logged = access_log.then(|| (response.status(), hyper::body::Body::size_hint(response.body())));
+        let logged = access_log.then(|| {
+            (
+                response.status(),
+                hyper::body::Body::size_hint(response.body()),
+            )
+        });
         let _ = tx.send(response);
         let restore = used.restore();
         drop(permit);

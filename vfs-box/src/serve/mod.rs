@@ -42,12 +42,14 @@ headers in the environment (REQUEST_METHOD, PATH_INFO, SCRIPT_NAME, QUERY_STRING
 CONTENT_LENGTH, HTTP_*, SERVER_*, REMOTE_ADDR, X_FULL_URL, X_RAW_PATH_INFO, X_MATCHED_ROUTE...), \
 the body on stdin, no arguments (the box's own ENTRYPOINT/CMD runs); the response on stdout as \
 CGI headers (Content-Type, Status, Location, others), a blank line, the body. A WSGI app answers \
-with the standard library's `wsgiref.handlers.CGIHandler().run(app)`.
+with the box's built-in `wagi.run(app)` (or the standard library's \
+`wsgiref.handlers.CGIHandler().run(app)`, which does the same with more work per request).
 
 Answers of the server itself: 404 no route, 413 body over --max-body, 502 a response that is not \
 CGI (or larger than --max-response), 504 past --timeout-ms, 500 a trap or a failed instance; each \
 failure is logged with the box's stderr. One access-log line per request on stderr: client, \
-method, target, status, body bytes, microseconds. SIGINT or SIGTERM stops accepting and finishes \
+method, target, status, body bytes, microseconds until the response was handed over, and the \
+instance's instantiate, run and (after the response) memory-restore times. SIGINT or SIGTERM stops accepting and finishes \
 the requests in flight.
 
 Example: vfs-box serve app.wasm --listen 127.0.0.1:8080 --route /api=api.wasm --timeout-ms 2000")]
