@@ -410,3 +410,69 @@ fn the_c_modules_work_in_a_pre_initialized_box() {
     );
     assert_eq!(out, "42\n");
 }
+
+/// A box whose `CMD` is `python -c CODE`, pre-initialized: `CODE` is compiled before the
+/// snapshot, and a run of it (the box's own command, or the same code given at run time) must
+/// behave as `python -c CODE` does, as a run of any other code does.
+fn dash_c_box(name: &str, code: &str) -> PathBuf {
+    let dir = work_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cmd = format!("[\"python\", \"-c\", {code:?}]");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM python:3.11-slim\nCMD {cmd}\n"),
+    )
+    .unwrap();
+    let out = dir.join("box.wasm");
+    let o = Command::new(vfs_box())
+        .arg("build")
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .args(["--preinit", "import json"])
+        .output()
+        .expect("running vfs-box build");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    out
+}
+
+#[test]
+fn the_boxs_own_dash_c_command_runs_compiled_as_python_runs_it() {
+    const CODE: &str = "import sys\n\
+seen = globals().get('seen', 0)\n\
+print(sys.argv, __name__, repr(sys.path[0]), seen)\n\
+seen += 1\n\
+raise SystemExit(int(sys.argv[1]) if len(sys.argv) > 1 else 4)";
+    let wasm = dash_c_box("dash-c", CODE);
+    // The box's command, twice: a fresh `__main__` each time.
+    for _ in 0..2 {
+        let o = run_box(&wasm, &[], &[], None);
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "['-c'] __main__ '' 0\n");
+    }
+    // The same code with arguments, and other code: as `python -c`.
+    let o = run_box(&wasm, &[], &["python", "-c", CODE, "5", "x"], None);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "['-c', '5', 'x'] __main__ '' 0\n");
+    let o = run_box(&wasm, &[], &["python", "-c", "print(6 * 7)"], None);
+    assert_eq!((o.status.code(), text(&o.stdout)), (Some(0), "42\n".into()));
+
+    // A command that raises: the traceback names `<string>`, as CPython's does.
+    let wasm = dash_c_box("dash-c-raises", "x = 1\n1/0");
+    let o = run_box(&wasm, &[], &[], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("Traceback (most recent call last):\n  File \"<string>\", line 2"),
+        "{err}"
+    );
+    // One that does not compile is reported when it runs, as by `python -c`.
+    let wasm = dash_c_box("dash-c-syntax", "def (:");
+    let o = run_box(&wasm, &[], &[], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("File \"<string>\", line 1") && err.contains("SyntaxError"),
+        "{err}"
+    );
+}

@@ -556,7 +556,9 @@ fn the_flask_example_serves_templates_json_and_redirects() {
 fn the_box_adapter_wagi_answers_as_the_stdlib_cgi_handler_does() {
     let stdlib = Server::start(app_box(), &[]);
     let wagi = Server::start(wagi_app_box(), &[]);
-    let requests: &[(&str, &str, &[(&str, &str)], &[u8])] = &[
+    // Method, target, header fields, body.
+    type Request<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+    let requests: &[Request] = &[
         ("GET", "/counter?x=1", &[], b""),
         ("GET", "/env?q=%C3%A9&r=2", &[("X-Thing", "v\u{e9}")], b""),
         ("GET", "/not/a%20page/%C3%A9", &[], b""),
