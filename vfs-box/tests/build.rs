@@ -26,14 +26,7 @@ fn wasmtime_cli() -> PathBuf {
 
 /// `vfs-box build CONTEXT -o OUT EXTRA...`.
 fn build(context: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(vfs_box())
-        .arg("build")
-        .arg(context)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("running vfs-box build")
+    common::build_box(context, out, extra)
 }
 
 /// Builds and asserts success; returns stderr (the progress lines).

@@ -193,13 +193,7 @@ fn a_built_box_carries_its_configuration_into_the_image() {
     )
     .unwrap();
     let wasm = dir.join("app.wasm");
-    let o = Command::new(vfs_box())
-        .arg("build")
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .unwrap();
+    let o = common::build_box(&ctx, &wasm, &[]);
     assert!(o.status.success(), "vfs-box build: {}", text(&o.stderr));
     let out = dir.join("app.oci.tar");
     let o = oci(

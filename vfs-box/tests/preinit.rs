@@ -424,14 +424,7 @@ fn dash_c_box(name: &str, code: &str) -> PathBuf {
     )
     .unwrap();
     let out = dir.join("box.wasm");
-    let o = Command::new(vfs_box())
-        .arg("build")
-        .arg(&dir)
-        .arg("-o")
-        .arg(&out)
-        .args(["--preinit", "import json"])
-        .output()
-        .expect("running vfs-box build");
+    let o = common::build_box(&dir, &out, &["--preinit", "import json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     out
 }

@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{run_box, scratch_dir, text, vfs_box};
+use common::{run_box, scratch_dir, text};
 
 /// The project whose suite runs, pinned with the sha256 PyPI publishes for its sdist.
 const SDIST: &str = "more-itertools==10.5.0";
@@ -73,13 +73,7 @@ fn pytest_with_default_options_runs_a_real_suite() {
     let src = fetch_sources(&dir);
     std::fs::write(src.join("Dockerfile"), DOCKERFILE).unwrap();
     let wasm = dir.join("suite.wasm");
-    let o = Command::new(vfs_box())
-        .arg("build")
-        .arg(&src)
-        .arg("-o")
-        .arg(&wasm)
-        .output()
-        .expect("running vfs-box build");
+    let o = common::build_box(&src, &wasm, &[]);
     assert!(
         o.status.success(),
         "vfs-box build failed:\n{}",

@@ -32,16 +32,9 @@ fn build_app_box(dockerfile: &str, preinit: &str) -> PathBuf {
     {
         let out = scratch_dir(&format!("serve-box-{dockerfile}")).join("serve-app.wasm");
         let context = repo().join("vfs-box/tests/serve-app");
-        let o = Command::new(vfs_box())
-            .arg("build")
-            .arg(&context)
-            .arg("-f")
-            .arg(context.join(dockerfile))
-            .arg("-o")
-            .arg(&out)
-            .args(["--preinit", preinit])
-            .output()
-            .expect("running vfs-box build");
+        let file = context.join(dockerfile);
+        let file = file.to_str().expect("a UTF-8 path");
+        let o = common::build_box(&context, &out, &["-f", file, "--preinit", preinit]);
         assert!(
             o.status.success(),
             "vfs-box build failed: {}\n{}",
@@ -510,14 +503,11 @@ fn sigterm_finishes_the_request_in_flight() {
 #[test]
 fn the_flask_example_serves_templates_json_and_redirects() {
     let out = scratch_dir("serve-flask").join("flask-app.wasm");
-    let o = Command::new(vfs_box())
-        .arg("build")
-        .arg(repo().join("examples/flask-app"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--preinit", "import app; app.warm()"])
-        .output()
-        .expect("running vfs-box build");
+    let o = common::build_box(
+        &repo().join("examples/flask-app"),
+        &out,
+        &["--preinit", "import app; app.warm()"],
+    );
     assert!(
         o.status.success(),
         "vfs-box build examples/flask-app failed: {}\n{}",

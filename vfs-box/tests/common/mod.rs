@@ -54,6 +54,19 @@ pub fn build_hello(out: &std::path::Path, extra: &[&str]) {
     assert!(st.success(), "vfs-box python {extra:?} failed: {st}");
 }
 
+/// `vfs-box build CONTEXT -o OUT EXTRA...`, its output collected.
+#[allow(dead_code)] // not every test binary builds from a Dockerfile
+pub fn build_box(context: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(vfs_box())
+        .arg("build")
+        .arg(context)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("running vfs-box build")
+}
+
 /// Output bytes as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
