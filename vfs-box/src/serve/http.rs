@@ -3,9 +3,10 @@
 //! [`super::pool`]'s.
 
 use std::convert::Infallible;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -68,7 +69,12 @@ pub async fn handle(
     // A request that ran an instance is logged by the instance's thread, once its memory slot
     // is restored; the others here.
     if let (Some(access), true) = (access, state.access_log) {
-        access.log(&response, access.t0.elapsed(), "");
+        access.log(
+            response.status(),
+            hyper::body::Body::size_hint(response.body()),
+            access.t0.elapsed(),
+            "",
+        );
     }
     Ok(response)
 }
@@ -83,19 +89,20 @@ struct Access {
 
 impl Access {
     /// Prints the line: client, method, target, status, body bytes, the time until the
-    /// response was handed to hyper, then `extra`.
-    fn log(&self, response: &Response<Full<Bytes>>, took: std::time::Duration, extra: &str) {
-        let bytes = hyper::body::Body::size_hint(response.body())
-            .exact()
-            .unwrap_or(0);
-        eprintln!(
-            "{} {} {} {} {bytes} {}us{extra}",
+    /// response was handed to hyper, then `extra`. Written with one `write` call: `eprintln!`
+    /// makes one system call per piece of the format (stderr is unbuffered), a dozen per line,
+    /// which was 7 % of the server's samples for a hello-world box.
+    fn log(&self, status: StatusCode, size: hyper::body::SizeHint, took: Duration, extra: &str) {
+        let line = format!(
+            "{} {} {} {} {} {}us{extra}\n",
             self.remote,
             self.method,
             self.target,
-            response.status().as_u16(),
+            status.as_u16(),
+            size.exact().unwrap_or(0),
             took.as_micros()
         );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
@@ -207,16 +214,8 @@ async fn answer(
         let restore = used.restore();
         drop(permit);
         if let Some((status, size)) = logged {
-            eprintln!(
-                "{} {} {} {} {} {}us{instance} us; then restore {} us)",
-                access.remote,
-                access.method,
-                access.target,
-                status.as_u16(),
-                size.exact().unwrap_or(0),
-                took.as_micros(),
-                restore.as_micros()
-            );
+            let extra = format!("{instance} us; then restore {} us)", restore.as_micros());
+            access.log(status, size, took, &extra);
         }
     });
     match rx.await {
