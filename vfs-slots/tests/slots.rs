@@ -16,21 +16,9 @@ fn split_moves_every_segment_into_the_image_and_leaves_none() {
     let want = expected(7);
     assert_eq!(s.image[..], want[..s.image.len()]);
     assert!(want[s.image.len()..].iter().all(|&b| b == 0));
-    // As many segments as before (indices unchanged), all passive and empty.
-    fn segments(wasm: &[u8]) -> Vec<wasmparser::Data<'_>> {
-        let mut all = Vec::new();
-        for p in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let wasmparser::Payload::DataSection(d) = p.unwrap() {
-                all.extend(d.into_iter().map(|d| d.unwrap()));
-            }
-        }
-        all
-    }
-    let (before, after) = (segments(&wasm), segments(&s.module));
-    assert_eq!(before.len(), after.len());
-    assert!(after
-        .iter()
-        .all(|d| matches!(d.kind, wasmparser::DataKind::Passive) && d.data.is_empty()));
+    // No instruction names a segment: none is left.
+    assert_eq!(segments(&wasm).len(), MIN / 12288);
+    assert_eq!(segments(&s.module).len(), 0);
     // Compiled with wasmtime's own memories, the stripped module starts all zeros.
     let engine = Engine::default();
     let module = Module::new(&engine, &s.module).unwrap();
@@ -172,6 +160,73 @@ fn two_images_on_one_engine_stay_apart() {
         scribble(&mut sb, &ib, 4096, MIN as i32, 0x22);
     }
     assert_eq!((a.image.idle_slots(), b.image.idle_slots()), (2, 1));
+}
+
+/// The data segments of `wasm`, and its data count if it has one.
+fn segments(wasm: &[u8]) -> Vec<wasmparser::Data<'_>> {
+    let mut all = Vec::new();
+    for p in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::DataSection(d) = p.unwrap() {
+            all.extend(d.into_iter().map(|d| d.unwrap()));
+        }
+    }
+    all
+}
+
+fn data_count(wasm: &[u8]) -> Option<u32> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .find_map(|p| match p.unwrap() {
+            wasmparser::Payload::DataCountSection { count, .. } => Some(count),
+            _ => None,
+        })
+}
+
+/// Segments up to the last one an instruction names keep their indices (active ones become
+/// empty passive ones); the ones after it go, and the data count says how many are left.
+#[test]
+fn segments_past_the_last_one_named_are_removed() {
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (data (i32.const 0) "a0")
+             (data "p1")
+             (data (i32.const 8) "a2")
+             (data "p3")
+             (data (i32.const 16) "a4")
+             (data "p5")
+             (func (export "init") (memory.init 1 (i32.const 100) (i32.const 0) (i32.const 2)))
+             (func (export "drop") (data.drop 3)))"#,
+    )
+    .unwrap();
+    assert_eq!((segments(&wasm).len(), data_count(&wasm)), (6, Some(6)));
+    let s = split(&wasm).unwrap();
+    assert_eq!(&s.image[..18], b"a0\0\0\0\0\0\0a2\0\0\0\0\0\0a4");
+    let kept = segments(&s.module);
+    let kinds: Vec<_> = kept
+        .iter()
+        .map(|d| (matches!(d.kind, wasmparser::DataKind::Passive), d.data))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(true, &b""[..]), (true, b"p1"), (true, b""), (true, b"p3")]
+    );
+    assert_eq!(data_count(&s.module), Some(4));
+    let slots = Slots::new(1 << 20);
+    let engine = engine(&slots);
+    let module = Module::new(&engine, &s.module).unwrap();
+    let image = Image::new(&s.image, s.minimum).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Slots::with_image(&image, || Instance::new(&mut store, &module, &[])).unwrap();
+    for f in ["init", "drop"] {
+        instance
+            .get_typed_func::<(), ()>(&mut store, f)
+            .unwrap()
+            .call(&mut store, ())
+            .unwrap();
+    }
+    let memory = instance.get_memory(&mut store, "memory").unwrap();
+    assert_eq!(&memory.data(&store)[16..18], b"a4");
+    assert_eq!(&memory.data(&store)[100..102], b"p1");
 }
 
 /// A module instantiated outside `with_image` gets zeroed memory, and wasmtime copies its
