@@ -18,6 +18,9 @@ pub struct PyCompilerFlags {
 /// `PyCF_IGNORE_COOKIE`: the source is already UTF-8 (what CPython's `-c` passes).
 pub const PYCF_IGNORE_COOKIE: c_int = 0x0800;
 
+/// `Py_EQ`, the comparison `PyObject_RichCompareBool` makes for `==`.
+pub const PY_EQ: c_int = 2;
+
 /// `Py_file_input`: compile a sequence of statements, as `compile(..., 'exec')` does.
 pub const PY_FILE_INPUT: c_int = 257;
 
@@ -111,6 +114,12 @@ extern "C" {
     pub fn PyImport_AddModule(name: *const c_char) -> *mut PyObject;
     pub fn PyModule_GetDict(module: *mut PyObject) -> *mut PyObject;
     pub fn PyDict_New() -> *mut PyObject;
+    pub fn PyDict_SetDefault(
+        dict: *mut PyObject,
+        key: *mut PyObject,
+        default: *mut PyObject,
+    ) -> *mut PyObject;
+    pub fn PyObject_RichCompareBool(a: *mut PyObject, b: *mut PyObject, op: c_int) -> c_int;
     pub fn PyDict_SetItemString(dict: *mut PyObject, key: *const c_char, item: *mut PyObject) -> c_int;
     pub fn PyGC_Collect() -> isize;
     pub fn PyRun_SimpleStringFlags(command: *const c_char, flags: *mut PyCompilerFlags) -> c_int;

@@ -15,7 +15,9 @@
 
 use std::os::wasi::ffi::OsStrExt;
 
-use vfs_image::boxconfig::{BoxConfig, CONFIG_PATH, INTERPRETER, INTERPRETER_DIRS, INTERPRETER_NAMES};
+use vfs_image::boxconfig::{
+    BoxConfig, CONFIG_PATH, INTERPRETER, INTERPRETER_DIRS, INTERPRETER_NAMES,
+};
 
 /// The interpreter's path inside the box: `sys.executable`.
 pub const PYTHON: &str = INTERPRETER;
@@ -23,7 +25,6 @@ pub const PYTHON: &str = INTERPRETER;
 /// `HOME` when neither the host nor the box sets it: root's home, as `docker run` gives the
 /// `python` images (their user is root).
 const HOME: &str = "/root";
-
 
 /// Exit status of a run whose command cannot run. `sh` and Docker exit 127 for a command not
 /// found and 126 for one that cannot be executed, but WASI allows `proc_exit` statuses below
@@ -34,9 +35,24 @@ pub const CANNOT_RUN: i32 = 125;
 /// Why a run cannot start: the message (without the `vfs-box: ` prefix) and the exit status.
 pub struct Refused(pub String, pub i32);
 
+/// The configuration a pre-initialized box's snapshot keeps (see [`keep_config`]).
+static KEPT: std::sync::Mutex<Option<BoxConfig>> = std::sync::Mutex::new(None);
+
+/// Reads the configuration now and keeps it for every run of the snapshot about to be taken:
+/// they take it from memory instead of opening, reading and parsing the file (a tenth of a
+/// served `-c pass` run). No run can see another file there: each starts from the snapshot's
+/// filesystem, and reads the configuration before anything of its own runs.
+pub fn keep_config() {
+    let kept = config().ok();
+    *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = kept;
+}
+
 /// The box's configuration, or the plain Python box's when the image carries none: the
 /// interpreter as entry point, so the run's arguments go to Python.
 fn config() -> Result<BoxConfig, Refused> {
+    if let Some(kept) = &*KEPT.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(kept.clone());
+    }
     match std::fs::read(CONFIG_PATH) {
         Ok(bytes) => {
             let text = String::from_utf8(bytes)
@@ -62,8 +78,7 @@ pub fn prepare() -> Result<BoxConfig, Refused> {
         std::env::set_var("HOME", HOME);
     }
     if let Some(dir) = &config.workdir {
-        std::env::set_current_dir(dir)
-            .map_err(|e| Refused(format!("WORKDIR {dir}: {e}"), 1))?;
+        std::env::set_current_dir(dir).map_err(|e| Refused(format!("WORKDIR {dir}: {e}"), 1))?;
     }
     Ok(config)
 }
@@ -157,7 +172,11 @@ fn script_interpreter_args(file: &str) -> Result<Vec<Vec<u8>>, Refused> {
             Err(not_python())
         };
     }
-    if !is_python(interp) && !interp.rsplit('/').next().is_some_and(|n| n.starts_with("python"))
+    if !is_python(interp)
+        && !interp
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("python"))
     {
         return Err(not_python());
     }

@@ -28,11 +28,14 @@ use crate::emulation;
 /// Set at the end of a successful pre-initialization; part of the snapshot.
 static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
 
-/// `_vfs_box.resume` and `_vfs_box.set_environ`, looked up once before the snapshot (strong
-/// references, never released): a run calls them directly instead of going through the import
-/// system.
+/// `_vfs_box.resume`, looked up once before the snapshot (a strong reference, never released):
+/// a run calls it directly instead of going through the import system.
 static RESUME: AtomicUsize = AtomicUsize::new(0);
-static SET_ENVIRON: AtomicUsize = AtomicUsize::new(0);
+
+/// The two Python copies of the environment, `posix.environ` and the store behind
+/// `os.environ` (`os.environ._data`; in CPython the same dict), found once before the
+/// snapshot (strong references, never released; the second is 0 when it is the first).
+static ENVIRON_STORES: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
 /// The box's own `-c CODE` (its `CMD` with no run arguments, the command every request of a
 /// server runs) compiled before the snapshot: the source, and the code object (a strong
@@ -294,30 +297,111 @@ pub extern "C" fn vfs_box_preinit() {
     if !settle() {
         fail_preinit();
     }
-    // SAFETY: `module` is `_vfs_box`, alive in `sys.modules`; NULL results are checked below.
-    let (resume, set_environ) = unsafe {
-        (
-            PyObject_GetAttrString(module, c"resume".as_ptr()),
-            PyObject_GetAttrString(module, c"set_environ".as_ptr()),
-        )
-    };
+    // SAFETY: `module` is `_vfs_box`, alive in `sys.modules`; NULL is checked below.
+    let resume = unsafe { PyObject_GetAttrString(module, c"resume".as_ptr()) };
     // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
     // the snapshot then holds exactly this process's, which a run compares with its own.
     let env = environment();
-    if resume.is_null()
-        || set_environ.is_null()
-        || !release_or_print(call_with_lists(set_environ, &[&env]))
-    {
+    if resume.is_null() || !find_environ_stores() || !set_environ(&env) {
         fail_preinit();
     }
     flush_all();
+    crate::launch::keep_config();
     // Decoded chunks of compressed files and the decoder's tables are not worth snapshotting.
     #[cfg(feature = "vfs")]
     vfs_wasi_shim::drop_caches();
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
     RESUME.store(resume as usize, Ordering::SeqCst);
-    SET_ENVIRON.store(set_environ as usize, Ordering::SeqCst);
     PREINITIALIZED.store(true, Ordering::SeqCst);
+}
+
+/// Finds `posix.environ` and `os.environ._data` for [`set_environ`]; false with the error
+/// printed if either is missing.
+fn find_environ_stores() -> bool {
+    // SAFETY: the interpreter is initialized; the two stores' references are kept for good,
+    // every other new reference is released once.
+    unsafe {
+        let lookup = |module: &CStr, path: &[&CStr]| -> *mut PyObject {
+            let mut o = PyImport_ImportModule(module.as_ptr());
+            for name in path {
+                if o.is_null() {
+                    break;
+                }
+                let next = PyObject_GetAttrString(o, name.as_ptr());
+                Py_DecRef(o);
+                o = next;
+            }
+            o
+        };
+        let posix = lookup(c"posix", &[c"environ"]);
+        let os = lookup(c"os", &[c"environ", c"_data"]);
+        if posix.is_null() || os.is_null() {
+            PyErr_Print();
+            return false;
+        }
+        ENVIRON_STORES[0].store(posix as usize, Ordering::SeqCst);
+        let second = if os == posix { 0 } else { os as usize };
+        ENVIRON_STORES[1].store(second, Ordering::SeqCst);
+        true
+    }
+}
+
+/// Makes `os.environ` (and `posix.environ`) this run's environment, `env` as `NAME=VALUE`
+/// byte strings: the first occurrence of a name wins and an entry without `=` is skipped, as
+/// in CPython's `posix` module; a store already equal is left untouched (every page a run
+/// writes is copied into its instance). Through the C API: the same loop in Python cost a
+/// quarter of a served `-c pass` run. False with the error printed if memory ran out.
+fn set_environ(env: &[Vec<u8>]) -> bool {
+    // SAFETY: the interpreter is initialized and the stores are live objects (found before
+    // the snapshot); every new reference is released once, borrowed ones are not.
+    unsafe {
+        let data = PyDict_New();
+        let mut ok = !data.is_null();
+        for item in env {
+            let Some(eq) = item.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if !ok {
+                break;
+            }
+            let (name, value) = (&item[..eq], &item[eq + 1..]);
+            let k = PyBytes_FromStringAndSize(name.as_ptr().cast(), name.len() as isize);
+            let v = PyBytes_FromStringAndSize(value.as_ptr().cast(), value.len() as isize);
+            ok = !k.is_null() && !v.is_null() && !PyDict_SetDefault(data, k, v).is_null();
+            for o in [k, v].into_iter().filter(|o| !o.is_null()) {
+                Py_DecRef(o);
+            }
+        }
+        for store in &ENVIRON_STORES {
+            let store = store.load(Ordering::SeqCst) as *mut PyObject;
+            if !ok || store.is_null() {
+                continue;
+            }
+            ok = match PyObject_RichCompareBool(store, data, PY_EQ) {
+                1 => true,
+                0 => {
+                    release_or_print(PyObject_CallMethod(
+                        store,
+                        c"clear".as_ptr(),
+                        std::ptr::null(),
+                    )) && release_or_print(PyObject_CallMethod(
+                        store,
+                        c"update".as_ptr(),
+                        c"O".as_ptr(),
+                        data,
+                    ))
+                }
+                _ => false,
+            };
+        }
+        if !data.is_null() {
+            Py_DecRef(data);
+        }
+        if !ok && !PyErr_Occurred().is_null() {
+            PyErr_Print();
+        }
+        ok
+    }
 }
 
 /// This process's environment as `NAME=VALUE` byte strings.
@@ -352,26 +436,18 @@ fn py_list(items: &[Vec<u8>], make: FromBytes) -> *mut PyObject {
     }
 }
 
-/// Calls `func` with one or two lists of `bytes` and returns its result (a new reference), or
-/// NULL with the Python error set.
-fn call_with_lists(func: *mut PyObject, lists: &[&[Vec<u8>]]) -> *mut PyObject {
-    assert!(matches!(lists.len(), 1 | 2), "one or two argument lists");
-    let args: Vec<*mut PyObject> = lists
-        .iter()
-        .map(|items| py_list(items, PyBytes_FromStringAndSize))
-        .collect();
+/// Calls `func` with a list of `bytes` and returns its result (a new reference), or NULL with
+/// the Python error set.
+fn call_with_list(func: *mut PyObject, items: &[Vec<u8>]) -> *mut PyObject {
+    let list = py_list(items, PyBytes_FromStringAndSize);
+    if list.is_null() {
+        return list;
+    }
     // SAFETY: the interpreter is initialized and `func` is a live callable; the argument list
-    // ends at the first NULL (a missing second list), and every new reference is released once.
+    // ends at the NULL; the list's reference is released once.
     unsafe {
-        let result = if args.iter().any(|a| a.is_null()) {
-            std::ptr::null_mut()
-        } else {
-            let second = args.get(1).copied().unwrap_or(std::ptr::null_mut());
-            PyObject_CallFunctionObjArgs(func, args[0], second, std::ptr::null_mut::<PyObject>())
-        };
-        for a in args.into_iter().filter(|a| !a.is_null()) {
-            Py_DecRef(a);
-        }
+        let result = PyObject_CallFunctionObjArgs(func, list, std::ptr::null_mut::<PyObject>());
+        Py_DecRef(list);
         result
     }
 }
@@ -399,8 +475,11 @@ fn call_method(obj: *mut PyObject, name: &CStr) {
 /// Every command line but a `-c` one: `_vfs_box.resume(argv, env)` in Python. Returns the exit
 /// status.
 fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
+    if !set_environ(&environment()) {
+        return 1;
+    }
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
-    let result = call_with_lists(func, &[argv, &environment()]);
+    let result = call_with_list(func, argv);
     if result.is_null() {
         // SAFETY: prints the pending Python error (the interpreter is initialized).
         unsafe { PyErr_Print() };
@@ -544,8 +623,7 @@ pub extern "C" fn vfs_box_resume() {
             // The common case, done in C: see `run_command`.
             let env = environment();
             let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
-            let set_environ = SET_ENVIRON.load(Ordering::SeqCst) as *mut PyObject;
-            if !same && !release_or_print(call_with_lists(set_environ, &[&env])) {
+            if !same && !set_environ(&env) {
                 1
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.

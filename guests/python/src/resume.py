@@ -9,13 +9,13 @@
 
 # `vfs_box_resume` (preinit.rs) runs every `-c` command line itself, through CPython's C API as
 # CPython's own `main` does (the one implementation of `-c`: it is the common case, and the
-# cheaper path); this module serves every other command line, and `set_environ` serves both.
+# cheaper path); this module serves every other command line. The guest refreshes `os.environ`
+# itself (`set_environ` in preinit.rs) before either runs.
 #
 # Everything a run needs is imported here, before the snapshot: an import at run time goes
 # through the whole import system (and creates the module), which costs more than the run itself.
 import atexit
 import os
-import posix
 import runpy
 import sys
 
@@ -34,23 +34,6 @@ def _exit_status(exc):
     except Exception:
         pass
     return 1
-
-
-def set_environ(env):
-    # The C `environ` was already refreshed by the guest's entry point; the two Python copies
-    # (`posix.environ` and `os.environ`'s store) were built at initialization and are refreshed
-    # here. The first occurrence of a name wins, as in CPython's posix module.
-    data = {}
-    for item in env:
-        name, sep, value = item.partition(b"=")
-        if sep:
-            data.setdefault(name, value)
-    for store in (os.environ._data, posix.environ):
-        # Unchanged (the usual case: a run's environment is the snapshot's) means untouched:
-        # every page a run writes is copied into its instance.
-        if store != data:
-            store.clear()
-            store.update(data)
 
 
 def _run_source(source, filename, main):
@@ -115,10 +98,9 @@ def _dispatch(args, main):
     return 0
 
 
-def resume(argv, env):
-    """Runs this instance's command; `argv` and `env` are the run's, as bytes. Returns the exit
-    status."""
-    set_environ(env)
+def resume(argv):
+    """Runs this instance's command; `argv` is the run's, as bytes, and `os.environ` already
+    its environment. Returns the exit status."""
     # Seeds drawn at snapshot time would repeat in every run.
     if "random" in sys.modules:
         sys.modules["random"].seed()

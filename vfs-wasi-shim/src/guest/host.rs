@@ -25,9 +25,13 @@ pub fn stderr(msg: &str) {
     }
 }
 
-/// The host's environment as `environ_get` writes it: `NAME=VALUE` entries, each ended by a
-/// NUL (empty if the host refuses to tell). Read from the host, never from wasi-libc's copy, so
-/// nothing the guest does to its own environment (`setenv`, `os.environ`) is seen here.
+/// What every variable the shim reads starts with (`VFS_TRACE`, [`crate::layers::LIMIT_VARS`]).
+const OUR_PREFIX: &[u8] = b"VFS_";
+
+/// The shim's variables (`VFS_*`) of the host's environment, as `environ_get` writes them:
+/// `NAME=VALUE` entries, each ended by a NUL (empty if the host refuses to tell). Read from the
+/// host, never from wasi-libc's copy, so nothing the guest does to its own environment
+/// (`setenv`, `os.environ`) is seen here.
 pub fn environ() -> Vec<u8> {
     // SAFETY: `environ_sizes_get` writes two sizes into locals the wasi crate owns.
     let Ok((count, size)) = (unsafe { wasi::environ_sizes_get() }) else {
@@ -39,7 +43,22 @@ pub fn environ() -> Vec<u8> {
     if unsafe { wasi::environ_get(ptrs.as_mut_ptr(), buf.as_mut_ptr()) }.is_err() {
         return Vec::new();
     }
-    buf
+    // Only the shim's own variables, found by the entries' addresses rather than by scanning
+    // the whole block for NULs: a server's environment holds dozens of request variables, and
+    // every run of a pre-initialized box reads it.
+    let base = buf.as_ptr() as usize;
+    let mut ours = Vec::new();
+    for p in ptrs {
+        let Some(entry) = (p as usize).checked_sub(base).and_then(|at| buf.get(at..)) else {
+            continue;
+        };
+        if entry.starts_with(OUR_PREFIX) {
+            let end = entry.iter().position(|&b| b == 0).unwrap_or(entry.len());
+            ours.extend_from_slice(&entry[..end]);
+            ours.push(0);
+        }
+    }
+    ours
 }
 
 /// Whether `environ` (from [`environ`]) sets `name` to something other than empty or `0`.
