@@ -119,6 +119,9 @@ extern "C" {
         key: *mut PyObject,
         default: *mut PyObject,
     ) -> *mut PyObject;
+    pub fn PyDict_Size(dict: *mut PyObject) -> isize;
+    pub fn PyDict_Clear(dict: *mut PyObject);
+    pub fn PyDict_Update(dict: *mut PyObject, other: *mut PyObject) -> c_int;
     pub fn PyObject_RichCompareBool(a: *mut PyObject, b: *mut PyObject, op: c_int) -> c_int;
     pub fn PyDict_SetItemString(dict: *mut PyObject, key: *const c_char, item: *mut PyObject) -> c_int;
     pub fn PyGC_Collect() -> isize;

@@ -32,6 +32,12 @@ static PREINITIALIZED: AtomicBool = AtomicBool::new(false);
 /// a run calls it directly instead of going through the import system.
 static RESUME: AtomicUsize = AtomicUsize::new(0);
 
+/// `random.seed` (0 if the snapshot has no `random`: one imported by a run seeds itself) and
+/// `atexit._run_exitfuncs`, looked up once before the snapshot (strong references, never
+/// released): a run calls them without looking anything up.
+static RANDOM_SEED: AtomicUsize = AtomicUsize::new(0);
+static RUN_EXITFUNCS: AtomicUsize = AtomicUsize::new(0);
+
 /// The two Python copies of the environment, `posix.environ` and the store behind
 /// `os.environ` (`os.environ._data`; in CPython the same dict), found once before the
 /// snapshot (strong references, never released; the second is 0 when it is the first).
@@ -302,7 +308,7 @@ pub extern "C" fn vfs_box_preinit() {
     // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
     // the snapshot then holds exactly this process's, which a run compares with its own.
     let env = environment();
-    if resume.is_null() || !find_environ_stores() || !set_environ(&env) {
+    if resume.is_null() || !find_environ_stores() || !keep_run_callables() || !set_environ(&env) {
         fail_preinit();
     }
     flush_all();
@@ -379,7 +385,14 @@ fn set_environ(env: &[Vec<u8>]) -> bool {
             }
             ok = match PyObject_RichCompareBool(store, data, PY_EQ) {
                 1 => true,
+                // A dict (what CPython makes) through its own functions; anything a box's code
+                // put there instead, through its methods.
+                0 if PyDict_Size(store) >= 0 => {
+                    PyDict_Clear(store);
+                    PyDict_Update(store, data) == 0
+                }
                 0 => {
+                    PyErr_Clear();
                     release_or_print(PyObject_CallMethod(
                         store,
                         c"clear".as_ptr(),
@@ -493,21 +506,54 @@ fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
     }
 }
 
-/// Calls `module.name()` if `module` was imported (never imports it); errors are printed.
-fn call_if_imported(module: &CStr, name: &CStr) {
-    // SAFETY: the interpreter is initialized; every new reference is released once.
+/// Keeps `random.seed` if the snapshot has `random`, and `atexit._run_exitfuncs` (`atexit` is
+/// built in; importing it registers nothing); false with the error printed if that fails.
+fn keep_run_callables() -> bool {
+    // SAFETY: the interpreter is initialized; the kept references are never released, the
+    // others once.
     unsafe {
-        let key = PyUnicode_FromString(module.as_ptr());
+        let key = PyUnicode_FromString(c"random".as_ptr());
         if key.is_null() {
             PyErr_Print();
-            return;
+            return false;
         }
-        let m = PyImport_GetModule(key);
+        let random = PyImport_GetModule(key);
         Py_DecRef(key);
-        if !m.is_null() {
-            call_method(m, name);
-            Py_DecRef(m);
+        if !random.is_null() {
+            let seed = PyObject_GetAttrString(random, c"seed".as_ptr());
+            Py_DecRef(random);
+            if seed.is_null() {
+                PyErr_Print();
+                return false;
+            }
+            RANDOM_SEED.store(seed as usize, Ordering::SeqCst);
         }
+        let atexit = PyImport_ImportModule(c"atexit".as_ptr());
+        let run = if atexit.is_null() {
+            atexit
+        } else {
+            let run = PyObject_GetAttrString(atexit, c"_run_exitfuncs".as_ptr());
+            Py_DecRef(atexit);
+            run
+        };
+        if run.is_null() {
+            PyErr_Print();
+            return false;
+        }
+        RUN_EXITFUNCS.store(run as usize, Ordering::SeqCst);
+        true
+    }
+}
+
+/// Calls what [`keep_run_callables`] kept in `kept` with no arguments, if anything; errors are
+/// printed.
+fn call_kept(kept: &AtomicUsize) {
+    let func = kept.load(Ordering::SeqCst) as *mut PyObject;
+    if !func.is_null() {
+        // SAFETY: a live callable; the argument list is empty (ends at the NULL).
+        release_or_print(unsafe {
+            PyObject_CallFunctionObjArgs(func, std::ptr::null_mut::<PyObject>())
+        });
     }
 }
 
@@ -590,7 +636,7 @@ fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
 /// What CPython's finalization would still do before the process ends: `atexit` callbacks and
 /// a flush of `sys.stdout` and `sys.stderr`.
 fn finish() {
-    call_if_imported(c"atexit", c"_run_exitfuncs");
+    call_kept(&RUN_EXITFUNCS);
     flush_python_streams();
 }
 
@@ -627,7 +673,7 @@ pub extern "C" fn vfs_box_resume() {
                 1
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.
-                call_if_imported(c"random", c"seed");
+                call_kept(&RANDOM_SEED);
                 let status = run_command(code, args, &argv);
                 finish();
                 status
