@@ -28,33 +28,6 @@ fn split_moves_every_segment_into_the_image_and_leaves_none() {
     assert!(memory.data(&store).iter().all(|&b| b == 0));
 }
 
-/// Passive segments stay, byte for byte, at their indices: `memory.init` still copies them.
-#[test]
-fn passive_segments_stay_for_memory_init() {
-    let wasm = wat::parse_str(
-        r#"(module (memory (export "memory") 1)
-             (data (i32.const 16) "active")
-             (data "passive")
-             (func (export "init") (memory.init 1 (i32.const 100) (i32.const 0) (i32.const 7))))"#,
-    )
-    .unwrap();
-    let s = split(&wasm).unwrap();
-    assert_eq!(&s.image[16..22], b"active");
-    let slots = Slots::new(1 << 20);
-    let engine = engine(&slots);
-    let module = Module::new(&engine, &s.module).unwrap();
-    let image = Image::new(&s.image, s.minimum).unwrap();
-    let mut store = Store::new(&engine, ());
-    let instance = Slots::with_image(&image, || Instance::new(&mut store, &module, &[])).unwrap();
-    let init = instance
-        .get_typed_func::<(), ()>(&mut store, "init")
-        .unwrap();
-    init.call(&mut store, ()).unwrap();
-    let memory = instance.get_memory(&mut store, "memory").unwrap();
-    assert_eq!(&memory.data(&store)[16..22], b"active");
-    assert_eq!(&memory.data(&store)[100..107], b"passive");
-}
-
 #[test]
 fn modules_that_cannot_be_split_say_why() {
     let cases = [
@@ -183,7 +156,8 @@ fn data_count(wasm: &[u8]) -> Option<u32> {
 }
 
 /// Segments up to the last one an instruction names keep their indices (active ones become
-/// empty passive ones); the ones after it go, and the data count says how many are left.
+/// empty passive ones, passive ones stay byte for byte, so `memory.init` still copies them);
+/// the ones after it go, and the data count says how many are left.
 #[test]
 fn segments_past_the_last_one_named_are_removed() {
     let wasm = wat::parse_str(
