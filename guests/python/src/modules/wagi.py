@@ -51,11 +51,14 @@ _HOP_BY_HOP = frozenset(
 _ERROR_BODY = b"A server error occurred.  Please contact the administrator."
 
 
+# Prefixes of request variables, for one `str.startswith` call.
+_REQUEST_PREFIXES = ("HTTP_", "SSL_")
+
+
 def _is_request(name):
     return (
         name in _REQUEST
-        or name.startswith("HTTP_")
-        or name.startswith("SSL_")
+        or name.startswith(_REQUEST_PREFIXES)
         or (name.startswith("REDIRECT_") and _is_request(name[9:]))
     )
 
@@ -63,8 +66,13 @@ def _is_request(name):
 def read_environ():
     """This process's environment as a WSGI environ's CGI part: the request's variables as
     latin-1 strings of their bytes, the others decoded as `os.environ` decodes them."""
+    # The bytes dict behind `os.environb` (and `os.environ`), read directly: going through the
+    # mapping costs several Python calls per variable (its iterator, `__getitem__`, the key
+    # check), and a request has dozens of variables.
+    store = getattr(os.environb, "_data", None)
+    items = store.items() if type(store) is dict else os.environb.items()
     environ = {}
-    for key, value in os.environb.items():
+    for key, value in items:
         name = key.decode("utf-8", "surrogateescape")
         if _is_request(name):
             environ[name] = value.decode("latin-1")
