@@ -157,7 +157,8 @@ fn data_count(wasm: &[u8]) -> Option<u32> {
 
 /// Segments up to the last one an instruction names keep their indices (active ones become
 /// empty passive ones, passive ones stay byte for byte, so `memory.init` still copies them);
-/// the ones after it go, and the data count says how many are left.
+/// the ones after it go, and the data count says how many are left. The code is read whole,
+/// SIMD instructions included.
 #[test]
 fn segments_past_the_last_one_named_are_removed() {
     let wasm = wat::parse_str(
@@ -169,7 +170,8 @@ fn segments_past_the_last_one_named_are_removed() {
              (data (i32.const 16) "a4")
              (data "p5")
              (func (export "init") (memory.init 1 (i32.const 100) (i32.const 0) (i32.const 2)))
-             (func (export "drop") (data.drop 3)))"#,
+             (func (export "drop") (data.drop 3))
+             (func (result v128) (v128.const i64x2 1 2)))"#,
     )
     .unwrap();
     assert_eq!((segments(&wasm).len(), data_count(&wasm)), (6, Some(6)));
