@@ -47,7 +47,7 @@ trap cleanup EXIT
 echo "== building boxes in $WORK" >&2
 # What each box runs before its snapshot (the commands in the examples' Dockerfiles).
 declare -A PREINIT=(
-    [hello-wsgi]="import app, wagi"
+    [hello-wsgi]="import app, wagi; wagi.warm(app.app)"
     [flask-app]="import app; app.warm()"
 )
 for app in hello-wsgi flask-app; do

@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,14 +27,21 @@ fn wagi_app_box() -> &'static Path {
     BOX.get_or_init(|| build_app_box("Dockerfile.wagi", "import app, wagi"))
 }
 
+/// Builds `tests/serve-app` from `dockerfile` (in a scratch folder named `name`),
+/// pre-initialized with `preinit`; the build's output.
+fn try_build_app_box(name: &str, dockerfile: &str, preinit: &str) -> (PathBuf, Output) {
+    let out = scratch_dir(&format!("serve-box-{name}")).join("serve-app.wasm");
+    let context = repo().join("vfs-box/tests/serve-app");
+    let file = context.join(dockerfile);
+    let file = file.to_str().expect("a UTF-8 path");
+    let o = common::build_box(&context, &out, &["-f", file, "--preinit", preinit]);
+    (out, o)
+}
+
 /// Builds `tests/serve-app` from `dockerfile`, pre-initialized with `preinit`.
 fn build_app_box(dockerfile: &str, preinit: &str) -> PathBuf {
     {
-        let out = scratch_dir(&format!("serve-box-{dockerfile}")).join("serve-app.wasm");
-        let context = repo().join("vfs-box/tests/serve-app");
-        let file = context.join(dockerfile);
-        let file = file.to_str().expect("a UTF-8 path");
-        let o = common::build_box(&context, &out, &["-f", file, "--preinit", preinit]);
+        let (out, o) = try_build_app_box(dockerfile, dockerfile, preinit);
         assert!(
             o.status.success(),
             "vfs-box build failed: {}\n{}",
@@ -540,6 +547,34 @@ fn the_flask_example_serves_templates_json_and_redirects() {
     let r = s.get("/old");
     assert_eq!((r.status, r.header("location")), (302, Some("/")));
     assert_eq!(s.get("/nope").status, 404);
+}
+
+/// `wagi.warm` answers its requests ten times before the snapshot: the app's module-level
+/// counter is in the snapshot at 10, so every request (each in a fresh instance) reads 11. A
+/// request the app fails on during the warm-up fails the build, with the app's traceback.
+#[test]
+fn wagi_warm_answers_before_the_snapshot_and_fails_the_build_on_an_app_error() {
+    let (warmed, o) = try_build_app_box(
+        "warmed",
+        "Dockerfile.wagi",
+        "import app, wagi; wagi.warm(app.app, [('GET', '/counter?x=1', b'')])",
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = Server::start(&warmed, &[]);
+    for _ in 0..3 {
+        assert_eq!(s.get("/counter").text(), "11");
+    }
+    let (_, o) = try_build_app_box(
+        "warm-fails",
+        "Dockerfile.wagi",
+        "import app, wagi; wagi.warm(app.app, [('GET', '/stderr', b'')])",
+    );
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "the build succeeded:\n{err}");
+    assert!(
+        err.contains("wagi.warm: GET /stderr failed") && err.contains("the app failed on purpose"),
+        "{err}"
+    );
 }
 
 #[test]
