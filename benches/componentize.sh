@@ -160,6 +160,8 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir "$WORK/bridge"
 cp "$ROOT/benches/wsgi_http.py" "$WORK/bridge/"
+# The box's WSGI adapter, whose `warm` the bridge calls before the snapshot (see `_warm`).
+cp "$ROOT/guests/python/src/modules/wagi.py" "$WORK/bridge/"
 cp -r "$ROOT/examples/$APP" "$WORK/app"
 find "$WORK/app" -name __pycache__ -prune -exec rm -rf {} +
 PATHS=(-p "$WORK/bridge" -p "$WORK/app")

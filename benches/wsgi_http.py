@@ -11,16 +11,14 @@ response always has an exact `Content-Length` (the app's own framing headers are
 
 The app is the module `app` and its attribute `app` (the examples' convention, as in
 `gunicorn app:app`). componentize-py imports this module at build time and snapshots the result,
-so everything below that runs at import time — importing the app, and its `warm()` where it has
-one (examples/flask-app: Flask's URL map and Jinja's template cache built by a first request of
-each route) — is in the component's memory image, and `wasmtime serve`'s fresh instance per
+so everything below that runs at import time — importing the app, and warming it as the box's
+pre-initialization does (`_warm`) — is in the component's memory image, and `wasmtime serve`'s fresh instance per
 request starts from it.
 """
 
 import io
 import sys
 import traceback
-import types as _pytypes
 from urllib.parse import unquote
 
 from componentize_py_types import Err, Ok
@@ -305,20 +303,19 @@ def _warm_run(app, environ=None, stdin=None, stdout=None, errors=None):
 
 
 def _warm():
-    """Everything the first request would build, built before the snapshot: the app's own
-    `warm()` (examples/flask-app). It answers its requests through `wagi`, the WSGI adapter
-    built into a box, which a component does not have; a stand-in with `wagi.run`'s signature
-    sends them through this bridge's own path instead (which warms that path too)."""
+    """Everything the box's pre-initialization does before its snapshot, done before this
+    component's: the app's own `warm()` where it has one (examples/flask-app), else
+    `wagi.warm(app)` (examples/hello-wsgi's `--preinit`). Both go through `wagi`, the box's
+    WSGI adapter (`componentize.sh` copies it in), with its `run` pointed at this bridge's own
+    path, so that path is the one warmed."""
+    import wagi
+
+    wagi.run = _warm_run
     warm = getattr(_app_module, "warm", None)
-    if warm is None:
-        return
-    try:
-        import wagi  # noqa: F401
-    except ImportError:
-        stand_in = _pytypes.ModuleType("wagi", _warm_run.__doc__)
-        stand_in.run = _warm_run
-        sys.modules["wagi"] = stand_in
-    warm()
+    if warm is not None:
+        warm()
+    else:
+        wagi.warm(application)
 
 
 _warm()
