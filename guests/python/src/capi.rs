@@ -29,6 +29,33 @@ pub const PY_FILE_INPUT: c_int = 257;
 #[repr(C, align(8))]
 pub struct ConfigStorage(pub [u8; 4096]);
 
+/// CPython's `PyMemAllocatorEx`: an allocator for one domain, its functions called with `ctx`.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PyMemAllocatorEx {
+    pub ctx: *mut c_void,
+    pub malloc: Option<unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void>,
+    pub calloc: Option<unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void>,
+    pub realloc: Option<unsafe extern "C" fn(*mut c_void, *mut c_void, usize) -> *mut c_void>,
+    pub free: Option<unsafe extern "C" fn(*mut c_void, *mut c_void)>,
+}
+
+impl PyMemAllocatorEx {
+    /// No allocator (before `PyMem_GetAllocator` fills one in).
+    pub const NONE: Self = Self {
+        ctx: std::ptr::null_mut(),
+        malloc: None,
+        calloc: None,
+        realloc: None,
+        free: None,
+    };
+}
+
+/// `PyMemAllocatorDomain`: `PyMem_Malloc` and friends.
+pub const PYMEM_DOMAIN_MEM: c_int = 1;
+/// `PyMemAllocatorDomain`: `PyObject_Malloc` and friends (every object's memory).
+pub const PYMEM_DOMAIN_OBJ: c_int = 2;
+
 /// CPython's `PyStatus`, returned by value from the configuration functions.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -113,6 +140,15 @@ extern "C" {
     pub fn PyEval_GetBuiltins() -> *mut PyObject;
     pub fn PyImport_AddModule(name: *const c_char) -> *mut PyObject;
     pub fn PyModule_GetDict(module: *mut PyObject) -> *mut PyObject;
+    pub fn PyDict_GetItem(dict: *mut PyObject, key: *mut PyObject) -> *mut PyObject;
+    pub fn PyDict_SetItem(dict: *mut PyObject, key: *mut PyObject, value: *mut PyObject) -> c_int;
+    pub fn PyUnicode_InternFromString(s: *const c_char) -> *mut PyObject;
+    pub fn PyObject_VectorcallMethod(
+        name: *mut PyObject,
+        args: *const *mut PyObject,
+        nargsf: usize,
+        kwnames: *mut PyObject,
+    ) -> *mut PyObject;
     pub fn PyDict_New() -> *mut PyObject;
     pub fn PyDict_SetDefault(
         dict: *mut PyObject,
@@ -123,8 +159,14 @@ extern "C" {
     pub fn PyDict_Clear(dict: *mut PyObject);
     pub fn PyDict_Update(dict: *mut PyObject, other: *mut PyObject) -> c_int;
     pub fn PyObject_RichCompareBool(a: *mut PyObject, b: *mut PyObject, op: c_int) -> c_int;
-    pub fn PyDict_SetItemString(dict: *mut PyObject, key: *const c_char, item: *mut PyObject) -> c_int;
+    pub fn PyDict_SetItemString(
+        dict: *mut PyObject,
+        key: *const c_char,
+        item: *mut PyObject,
+    ) -> c_int;
     pub fn PyGC_Collect() -> isize;
+    pub fn PyMem_GetAllocator(domain: c_int, allocator: *mut PyMemAllocatorEx);
+    pub fn PyMem_SetAllocator(domain: c_int, allocator: *const PyMemAllocatorEx);
     pub fn PyRun_SimpleStringFlags(command: *const c_char, flags: *mut PyCompilerFlags) -> c_int;
     pub fn PyImport_GetModule(name: *mut PyObject) -> *mut PyObject;
     pub fn PyUnicode_FromString(s: *const c_char) -> *mut PyObject;
@@ -167,8 +209,11 @@ extern "C" {
         keywords: *const *const c_char,
         ...
     ) -> c_int;
-    pub fn PyModule_AddIntConstant(module: *mut PyObject, name: *const c_char, value: c_long)
-        -> c_int;
+    pub fn PyModule_AddIntConstant(
+        module: *mut PyObject,
+        name: *const c_char,
+        value: c_long,
+    ) -> c_int;
     pub fn PyObject_AsFileDescriptor(o: *mut PyObject) -> c_int;
     pub fn Py_NewRef(o: *mut PyObject) -> *mut PyObject;
     #[link_name = "_Py_NoneStruct"]
@@ -232,4 +277,3 @@ pub fn exec_source(source: &CStr, filename: &CStr, globals: *mut PyObject) -> bo
     }
     true
 }
-

@@ -13,6 +13,7 @@
 //!   [`CANNOT_RUN`] (125) where `sh` uses 127 (not found) or 126 (not a program it can run):
 //!   WASI allows exit statuses below 126 only.
 
+use std::borrow::Cow;
 use std::os::wasi::ffi::OsStrExt;
 
 use vfs_image::boxconfig::{
@@ -36,40 +37,44 @@ pub const CANNOT_RUN: i32 = 125;
 pub struct Refused(pub String, pub i32);
 
 /// The configuration a pre-initialized box's snapshot keeps (see [`keep_config`]).
-static KEPT: std::sync::Mutex<Option<BoxConfig>> = std::sync::Mutex::new(None);
+static KEPT: std::sync::OnceLock<BoxConfig> = std::sync::OnceLock::new();
 
 /// Reads the configuration now and keeps it for every run of the snapshot about to be taken:
 /// they take it from memory instead of opening, reading and parsing the file (a tenth of a
 /// served `-c pass` run). No run can see another file there: each starts from the snapshot's
 /// filesystem, and reads the configuration before anything of its own runs.
 pub fn keep_config() {
-    let kept = config().ok();
-    *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = kept;
+    if let Ok(config) = config() {
+        let _ = KEPT.set(config.into_owned());
+    }
 }
 
 /// The box's configuration, or the plain Python box's when the image carries none: the
-/// interpreter as entry point, so the run's arguments go to Python.
-fn config() -> Result<BoxConfig, Refused> {
-    if let Some(kept) = &*KEPT.lock().unwrap_or_else(|e| e.into_inner()) {
-        return Ok(kept.clone());
+/// interpreter as entry point, so the run's arguments go to Python. A kept one is lent, not
+/// copied: a run reads a few of its strings, and copying all of them touched pages for nothing.
+pub fn config() -> Result<Cow<'static, BoxConfig>, Refused> {
+    if let Some(kept) = KEPT.get() {
+        return Ok(Cow::Borrowed(kept));
     }
     match std::fs::read(CONFIG_PATH) {
         Ok(bytes) => {
             let text = String::from_utf8(bytes)
                 .map_err(|_| Refused(format!("{CONFIG_PATH}: not UTF-8"), 2))?;
-            BoxConfig::parse(&text).map_err(|e| Refused(e.to_string(), 2))
+            BoxConfig::parse(&text)
+                .map(Cow::Owned)
+                .map_err(|e| Refused(e.to_string(), 2))
         }
-        Err(_) => Ok(BoxConfig {
+        Err(_) => Ok(Cow::Owned(BoxConfig {
             entrypoint: Some(vec!["python3".into()]),
             ..BoxConfig::default()
-        }),
+        })),
     }
 }
 
 /// Sets the environment and the current directory the box declares: every `ENV` value the
 /// host did not set, `HOME` if still unset, then `WORKDIR`. Runs before CPython reads either
 /// (at start-up, and again when a snapshot resumes, since each run has its own environment).
-pub fn prepare() -> Result<BoxConfig, Refused> {
+pub fn prepare() -> Result<Cow<'static, BoxConfig>, Refused> {
     let config = config()?;
     for (k, v) in config.environment_defaults(|k| std::env::var_os(k).is_some()) {
         std::env::set_var(k, v);

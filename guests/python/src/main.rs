@@ -20,6 +20,7 @@ mod emulation;
 mod launch;
 #[cfg(feature = "vfs")]
 mod modules;
+mod nursery;
 mod preinit;
 
 // Linking the shim is all it takes: it defines wasi-libc's `__imported_wasi_snapshot_preview1_*`
@@ -28,6 +29,10 @@ mod preinit;
 use vfs_wasi_shim as _;
 
 use std::ffi::{c_char, c_int, CString};
+
+/// See [`nursery`]: `malloc`, except for a pre-initialized run's small blocks.
+#[global_allocator]
+static ALLOCATOR: nursery::RunAllocator = nursery::RunAllocator;
 
 extern "C" {
     /// CPython's `main` for byte-string arguments (what `python3` itself calls).

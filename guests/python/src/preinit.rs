@@ -38,6 +38,26 @@ static RESUME: AtomicUsize = AtomicUsize::new(0);
 static RANDOM_SEED: AtomicUsize = AtomicUsize::new(0);
 static RUN_EXITFUNCS: AtomicUsize = AtomicUsize::new(0);
 
+/// What a run reaches in `sys` and `__main__`, found once right after CPython starts (strong
+/// references, never released; see [`keep_run_objects`]).
+struct RunObjects {
+    /// `sys.__dict__`, where `PySys_GetObject` and `PySys_SetObject` look.
+    sys_dict: usize,
+    /// `__main__.__dict__`, where `-c` code runs.
+    main_dict: usize,
+    /// The interned names `argv`, `orig_argv`, `path`, `stdout`, `stderr`, `flush`.
+    argv: usize,
+    orig_argv: usize,
+    path: usize,
+    stdout: usize,
+    stderr: usize,
+    flush: usize,
+}
+
+/// See [`RunObjects`]: looking each up by a C string made a new string object and searched the
+/// interned strings every time, a dozen pages of the snapshot read or written for nothing.
+static RUN_OBJECTS: std::sync::OnceLock<RunObjects> = std::sync::OnceLock::new();
+
 /// The two Python copies of the environment, `posix.environ` and the store behind
 /// `os.environ` (`os.environ._data`; in CPython the same dict), found once before the
 /// snapshot (strong references, never released; the second is 0 when it is the first).
@@ -52,6 +72,12 @@ static COMPILED_CMD: Mutex<Option<(Vec<u8>, usize)>> = Mutex::new(None);
 /// The environment the snapshot's `os.environ` holds (the pre-initialization's own, restored
 /// after the user's code): a run with the same environment has nothing to rewrite.
 static SNAPSHOT_ENV: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// The host's environment block (`environ_get`'s bytes) the snapshot's C environment was made
+/// from: a run given the same block starts with the right environment and working directory
+/// already, and rewrites neither (wasi-libc frees and allocates one C string per variable to
+/// do it, each on another page of the snapshot's heap).
+static SNAPSHOT_HOST_ENV: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 
 /// The module `_vfs_box`: the run-time half, compiled during pre-initialization. NUL-terminated
 /// for the C API; checked when this crate compiles, so `resume.py` can never hold a NUL.
@@ -71,6 +97,9 @@ extern "C" {
     /// wasi-libc: forget the environment read so far, and read the host's again.
     fn __wasilibc_deinitialize_environ();
     fn __wasilibc_initialize_environ();
+    /// wasi-libc's names for the WASI calls `environ_sizes_get` and `environ_get`.
+    fn __wasi_environ_sizes_get(count: *mut usize, size: *mut usize) -> u16;
+    fn __wasi_environ_get(environ: *mut *mut u8, environ_buf: *mut u8) -> u16;
 
     fn fflush(stream: *mut libc::FILE) -> c_int;
 }
@@ -218,14 +247,72 @@ fn settle() -> bool {
     true
 }
 
-/// Flushes `sys.stdout` and `sys.stderr`; errors are printed.
+/// Flushes `sys.stdout` and `sys.stderr` (whatever they are now); errors are printed.
 fn flush_python_streams() {
-    for name in [c"stdout", c"stderr"] {
-        // SAFETY: `PySys_GetObject` returns a borrowed reference or NULL.
-        let stream = unsafe { PySys_GetObject(name.as_ptr()) };
-        if !stream.is_null() {
-            call_method(stream, c"flush");
+    let Some(k) = RUN_OBJECTS.get() else {
+        return;
+    };
+    for name in [k.stdout, k.stderr] {
+        // SAFETY: the kept dict and names are live; `PyDict_GetItem` returns a borrowed
+        // reference or NULL; the argument array holds one live object.
+        unsafe {
+            let stream = PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject);
+            if !stream.is_null() {
+                release_or_print(PyObject_VectorcallMethod(
+                    k.flush as *mut PyObject,
+                    &stream,
+                    1,
+                    std::ptr::null_mut(),
+                ));
+            }
         }
+    }
+}
+
+/// Finds what [`RunObjects`] holds; false with the error printed if anything is missing.
+fn keep_run_objects() -> bool {
+    // SAFETY: the interpreter is initialized; the modules are borrowed from `sys.modules`
+    // (which keeps `sys` and `__main__` for the life of the process), their dicts and the
+    // interned names are kept with a reference of their own.
+    unsafe {
+        let dict_of = |name: &CStr| -> usize {
+            let module = PyImport_AddModule(name.as_ptr());
+            if module.is_null() {
+                return 0;
+            }
+            let dict = PyModule_GetDict(module);
+            if dict.is_null() {
+                0
+            } else {
+                Py_NewRef(dict) as usize
+            }
+        };
+        let name = |s: &CStr| PyUnicode_InternFromString(s.as_ptr()) as usize;
+        let k = RunObjects {
+            sys_dict: dict_of(c"sys"),
+            main_dict: dict_of(c"__main__"),
+            argv: name(c"argv"),
+            orig_argv: name(c"orig_argv"),
+            path: name(c"path"),
+            stdout: name(c"stdout"),
+            stderr: name(c"stderr"),
+            flush: name(c"flush"),
+        };
+        let all = [
+            k.sys_dict,
+            k.main_dict,
+            k.argv,
+            k.orig_argv,
+            k.path,
+            k.stdout,
+            k.stderr,
+            k.flush,
+        ];
+        if all.contains(&0) {
+            PyErr_Print();
+            return false;
+        }
+        RUN_OBJECTS.set(k).is_ok()
     }
 }
 
@@ -269,6 +356,9 @@ pub extern "C" fn vfs_box_preinit() {
             std::process::exit(1);
         }
     };
+    // Where a run starts (`WORKDIR`, or where the host started this process): the user's
+    // code may change directory, and the snapshot must not keep that.
+    let start_dir = std::env::current_dir();
     let mut config = ConfigStorage([0; 4096]);
     // `sys.executable` is computed from it at initialization.
     let argv0 = CString::new(crate::launch::PYTHON).expect("no NUL");
@@ -285,6 +375,9 @@ pub extern "C" fn vfs_box_preinit() {
         if PyStatus_Exception(status) != 0 {
             Py_ExitStatusException(status);
         }
+    }
+    if !keep_run_objects() {
+        fail_preinit();
     }
     let code = std::env::args_os()
         .nth(1)
@@ -305,8 +398,18 @@ pub extern "C" fn vfs_box_preinit() {
     }
     // SAFETY: `module` is `_vfs_box`, alive in `sys.modules`; NULL is checked below.
     let resume = unsafe { PyObject_GetAttrString(module, c"resume".as_ptr()) };
-    // Whatever the user's code did to `os.environ` is undone (a run sees its own environment);
-    // the snapshot then holds exactly this process's, which a run compares with its own.
+    // Whatever the user's code did to the environment (`os.environ`, `os.putenv`) or the
+    // working directory is undone (a run sees its own); the snapshot then holds exactly what a
+    // run given this host environment would make, which a run compares with its own.
+    if let Err(crate::launch::Refused(message, _)) = reset_environ() {
+        eprintln!("vfs-box: {message}");
+        std::process::exit(1);
+    }
+    if let Err(e) = start_dir.and_then(std::env::set_current_dir) {
+        eprintln!("vfs-box: cannot return to the starting directory: {e}");
+        std::process::exit(1);
+    }
+    let host_env = host_environ();
     let env = environment();
     if resume.is_null() || !find_environ_stores() || !keep_run_callables() || !set_environ(&env) {
         fail_preinit();
@@ -317,6 +420,7 @@ pub extern "C" fn vfs_box_preinit() {
     #[cfg(feature = "vfs")]
     vfs_wasi_shim::drop_caches();
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
+    *SNAPSHOT_HOST_ENV.lock().unwrap_or_else(|e| e.into_inner()) = host_env;
     RESUME.store(resume as usize, Ordering::SeqCst);
     PREINITIALIZED.store(true, Ordering::SeqCst);
 }
@@ -424,6 +528,38 @@ fn environment() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The host's environment block as `environ_get` writes it (`NAME=VALUE` entries, each ending
+/// in a NUL, in the host's order), or None if the host refused.
+fn host_environ() -> Option<Vec<u8>> {
+    let (mut count, mut size) = (0usize, 0usize);
+    // SAFETY: the two out-pointers are valid; the buffers have the sizes the host gave, and
+    // `environ_get` writes `count` pointers and `size` bytes.
+    unsafe {
+        if __wasi_environ_sizes_get(&mut count, &mut size) != 0 {
+            return None;
+        }
+        let mut pointers = vec![std::ptr::null_mut::<u8>(); count];
+        let mut block = vec![0u8; size];
+        if __wasi_environ_get(pointers.as_mut_ptr(), block.as_mut_ptr()) != 0 {
+            return None;
+        }
+        Some(block)
+    }
+}
+
+/// wasi-libc's environment made again from the host's, then the box's defaults and working
+/// directory applied (see [`crate::launch::prepare`]): what every run starts from.
+fn reset_environ(
+) -> Result<std::borrow::Cow<'static, vfs_image::boxconfig::BoxConfig>, crate::launch::Refused> {
+    // SAFETY: drops wasi-libc's copy of the environment and reads the host's; nothing holds a
+    // pointer into the old one (Python keeps its own copies).
+    unsafe {
+        __wasilibc_deinitialize_environ();
+        __wasilibc_initialize_environ();
+    }
+    crate::launch::prepare()
+}
+
 /// A CPython constructor from a `(char *, Py_ssize_t)` pair: `PyBytes_FromStringAndSize`, or
 /// `PyUnicode_DecodeFSDefaultAndSize` (how CPython decodes `argv`: UTF-8, surrogateescape).
 type FromBytes = unsafe extern "C" fn(*const c_char, isize) -> *mut PyObject;
@@ -479,16 +615,10 @@ fn release_or_print(result: *mut PyObject) -> bool {
     true
 }
 
-/// Calls the method `name` of `obj` with no arguments; errors are printed.
-fn call_method(obj: *mut PyObject, name: &CStr) {
-    // SAFETY: `obj` is a live object; the format NULL means no arguments.
-    release_or_print(unsafe { PyObject_CallMethod(obj, name.as_ptr(), std::ptr::null()) });
-}
-
 /// Every command line but a `-c` one: `_vfs_box.resume(argv, env)` in Python. Returns the exit
-/// status.
-fn resume_in_python(argv: &[Vec<u8>]) -> i64 {
-    if !set_environ(&environment()) {
+/// status. `os.environ` is made this run's first, unless `environ_ready` says it already is.
+fn resume_in_python(argv: &[Vec<u8>], environ_ready: bool) -> i64 {
+    if !environ_ready && !set_environ(&environment()) {
         return 1;
     }
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
@@ -594,18 +724,23 @@ fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
     };
     let mut sys_argv = vec![b"-c".to_vec()];
     sys_argv.extend(args.iter().cloned());
-    // SAFETY: the interpreter is initialized; borrowed references (`PySys_GetObject`) are not
-    // released, new ones are released once.
+    let Some(k) = RUN_OBJECTS.get() else {
+        return 1;
+    };
+    let sys_dict = k.sys_dict as *mut PyObject;
+    // SAFETY: the interpreter is initialized and the kept objects are live; borrowed references
+    // (`PyDict_GetItem`) are not released, new ones are released once.
     unsafe {
-        for (name, items) in [(c"argv", &sys_argv[..]), (c"orig_argv", argv)] {
+        // What `PySys_SetObject` does, with the names already interned.
+        for (name, items) in [(k.argv, &sys_argv[..]), (k.orig_argv, argv)] {
             let list = py_list(items, PyUnicode_DecodeFSDefaultAndSize);
-            if list.is_null() || PySys_SetObject(name.as_ptr(), list) != 0 {
+            if list.is_null() || PyDict_SetItem(sys_dict, name as *mut PyObject, list) != 0 {
                 PyErr_Print();
                 return 1;
             }
             Py_DecRef(list);
         }
-        let path = PySys_GetObject(c"path".as_ptr());
+        let path = PyDict_GetItem(sys_dict, k.path as *mut PyObject);
         let empty = PyUnicode_FromString(c"".as_ptr());
         if path.is_null() || empty.is_null() || PyList_Insert(path, 0, empty) != 0 {
             PyErr_Print();
@@ -622,12 +757,7 @@ fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
         }
         // What `PyRun_SimpleStringFlags` does after compiling: run the code in `__main__`'s
         // namespace, print an uncaught exception (`SystemExit` ends the process there).
-        let main = PyImport_AddModule(c"__main__".as_ptr());
-        if main.is_null() {
-            PyErr_Print();
-            return 1;
-        }
-        let globals = PyModule_GetDict(main);
+        let globals = k.main_dict as *mut PyObject;
         let result = PyEval_EvalCode(compiled as *mut PyObject, globals, globals);
         i64::from(!release_or_print(result))
     }
@@ -647,17 +777,23 @@ pub extern "C" fn vfs_box_resume() {
         eprintln!("vfs-box: this entry point only works in a pre-initialized box");
         std::process::exit(70);
     }
+    crate::nursery::start_run();
     emulation::clock::start();
-    // SAFETY: drops wasi-libc's copy of the snapshot's environment and reads this run's.
-    unsafe {
-        __wasilibc_deinitialize_environ();
-        __wasilibc_initialize_environ();
-    }
+    // The snapshot's environment and working directory stand if the host's environment is the
+    // snapshot's; otherwise both are made again from this run's.
+    let host_env = host_environ();
+    let same_host_env = host_env.is_some()
+        && *SNAPSHOT_HOST_ENV.lock().unwrap_or_else(|e| e.into_inner()) == host_env;
     #[cfg(feature = "vfs")]
     vfs_wasi_shim::resume();
     // The box's configuration applied to this run's arguments (Rust's `args_os` asks the host
     // each time, so they are the run's).
-    let argv = match crate::launch::prepare().and_then(|c| crate::launch::command_line(&c)) {
+    let config = if same_host_env {
+        crate::launch::config()
+    } else {
+        reset_environ()
+    };
+    let argv = match config.and_then(|c| crate::launch::command_line(&c)) {
         Ok(argv) => argv,
         Err(crate::launch::Refused(message, status)) => {
             eprintln!("vfs-box: {message}");
@@ -667,9 +803,12 @@ pub extern "C" fn vfs_box_resume() {
     let status = match Command::parse(&argv) {
         Command::Code(code, args) => {
             // The common case, done in C: see `run_command`.
-            let env = environment();
-            let same = *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env;
-            if !same && !set_environ(&env) {
+            // `os.environ` is the snapshot's, right as it is if the environment is the same.
+            let environ_ready = same_host_env || {
+                let env = environment();
+                *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) == env || set_environ(&env)
+            };
+            if !environ_ready {
                 1
             } else {
                 // Seeds drawn at snapshot time would repeat in every run.
@@ -684,7 +823,7 @@ pub extern "C" fn vfs_box_resume() {
             eprintln!("Argument expected for the -c option");
             2
         }
-        Command::Other => resume_in_python(&argv),
+        Command::Other => resume_in_python(&argv, same_host_env),
     };
     // SAFETY: flushes C's streams before the process ends (Python's were flushed by `resume`).
     unsafe { fflush(std::ptr::null_mut()) };

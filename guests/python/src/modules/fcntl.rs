@@ -105,9 +105,13 @@ unsafe extern "C" fn fcntl(_m: *mut PyObject, args: *mut PyObject) -> *mut PyObj
             Err(_) => Err(EINVAL),
         },
         // Checked against the table, so a bad descriptor is EBADF as on Linux.
-        F_GETFD | F_SETFD => posix::offset_and_size(fd)
-            .map(|_| 0)
-            .or_else(|e| if c_int::from(e) == EBADF { Err(EBADF) } else { Ok(0) }),
+        F_GETFD | F_SETFD => posix::offset_and_size(fd).map(|_| 0).or_else(|e| {
+            if c_int::from(e) == EBADF {
+                Err(EBADF)
+            } else {
+                Ok(0)
+            }
+        }),
         F_GETFL | F_SETFL => {
             // SAFETY: wasi-libc's fcntl takes these two commands with an int argument.
             let r = unsafe { libc::fcntl(fd as c_int, cmd, arg) };

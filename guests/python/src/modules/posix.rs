@@ -139,7 +139,10 @@ fn statvfs_of(module: *mut PyObject, st: *mut PyObject) -> *mut PyObject {
             return raise_errno(ENOTSUP);
         }
         // The image layers are in use from the start; what is free is what the quota leaves.
-        let blocks = usage.max_bytes.saturating_add(usage.image_bytes).div_ceil(BLOCK);
+        let blocks = usage
+            .max_bytes
+            .saturating_add(usage.image_bytes)
+            .div_ceil(BLOCK);
         let free = usage.max_bytes.saturating_sub(usage.used_bytes) / BLOCK;
         let files_free = usage.max_inodes.saturating_sub(usage.used_inodes);
         PyObject_CallMethod(
@@ -178,8 +181,13 @@ unsafe extern "C" fn fstatvfs(m: *mut PyObject, fd: *mut PyObject) -> *mut PyObj
 unsafe extern "C" fn get_terminal_size(m: *mut PyObject, args: *mut PyObject) -> *mut PyObject {
     let mut fd: c_int = 1;
     // SAFETY: the one optional conversion writes `fd`.
-    if unsafe { PyArg_ParseTuple(args, c"|i:get_terminal_size".as_ptr(), &mut fd as *mut c_int) }
-        == 0
+    if unsafe {
+        PyArg_ParseTuple(
+            args,
+            c"|i:get_terminal_size".as_ptr(),
+            &mut fd as *mut c_int,
+        )
+    } == 0
     {
         return std::ptr::null_mut();
     }
@@ -325,11 +333,27 @@ fn added() -> Vec<PyMethodDef> {
         method(c"pipe", pipe as *const c_void, METH_NOARGS),
         method(c"statvfs", statvfs as *const c_void, METH_O),
         method(c"fstatvfs", fstatvfs as *const c_void, METH_O),
-        method(c"get_terminal_size", get_terminal_size as *const c_void, METH_VARARGS),
+        method(
+            c"get_terminal_size",
+            get_terminal_size as *const c_void,
+            METH_VARARGS,
+        ),
         method(c"umask", umask as *const c_void, METH_O),
-        method(c"chown", chown as *const c_void, METH_VARARGS | METH_KEYWORDS),
-        method(c"lchown", lchown as *const c_void, METH_VARARGS | METH_KEYWORDS),
-        method(c"fchown", fchown as *const c_void, METH_VARARGS | METH_KEYWORDS),
+        method(
+            c"chown",
+            chown as *const c_void,
+            METH_VARARGS | METH_KEYWORDS,
+        ),
+        method(
+            c"lchown",
+            lchown as *const c_void,
+            METH_VARARGS | METH_KEYWORDS,
+        ),
+        method(
+            c"fchown",
+            fchown as *const c_void,
+            METH_VARARGS | METH_KEYWORDS,
+        ),
         method(c"getuid", root_id as *const c_void, METH_NOARGS),
         method(c"geteuid", root_id as *const c_void, METH_NOARGS),
         method(c"getgid", root_id as *const c_void, METH_NOARGS),
@@ -356,7 +380,10 @@ pub unsafe extern "C" fn init() -> *mut PyObject {
         let mut m = (*def).m_methods;
         while !m.is_null() && !(*m).ml_name.is_null() {
             let name = std::ffi::CStr::from_ptr((*m).ml_name);
-            if !ours.iter().any(|o| std::ffi::CStr::from_ptr(o.ml_name) == name) {
+            if !ours
+                .iter()
+                .any(|o| std::ffi::CStr::from_ptr(o.ml_name) == name)
+            {
                 table.push(std::ptr::read(m));
             }
             m = m.add(1);
