@@ -31,6 +31,8 @@ print('PREINIT-STDERR', file=sys.stderr)\n\
 with open('/tmp/made-at-preinit.txt', 'w') as f:\n    f.write('written before the snapshot')\n\
 os.environ['SNAPSHOT_ONLY'] = '1'\n\
 os.chdir('/tmp')\n\
+keeper = type(sys)('keeper'); keeper.argv = sys.argv; keeper.orig_argv = sys.orig_argv\n\
+sys.modules['keeper'] = keeper\n\
 random.random()\n";
 
 /// `examples/hello` as a box, pre-initialized with [`PREINIT`].
@@ -118,6 +120,21 @@ print(len(live), checks, sum(len(v) for v, _, _ in live.values()))
     let plain = stdout_of_success(&args, run_box(hello_box(), &[], &args, None));
     assert_eq!(ok(&[], &args), plain);
     assert_eq!(ok(&["--env", "A=1"], &args), plain);
+}
+
+#[test]
+fn code_imported_before_the_snapshot_sees_the_runs_argv() {
+    // As in one process, `sys.argv` is one list from start-up on: PREINIT's module `keeper`
+    // kept it (and `sys.orig_argv`), and sees each run's, whichever way the run starts.
+    let show = "import keeper, sys\n\
+                print(keeper.argv is sys.argv, keeper.argv, keeper.orig_argv is sys.orig_argv)";
+    let out = ok(&[], &["-c", show, "one"]);
+    assert_eq!(out, "True ['-c', 'one'] True\n");
+    let o = run_box(preinit_box(), &[], &["-", "two"], Some(show));
+    assert_eq!(
+        stdout_of_success(&["-", "two"], o),
+        "True ['-', 'two'] True\n"
+    );
 }
 
 #[test]

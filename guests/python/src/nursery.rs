@@ -234,6 +234,10 @@ extern "C" fn py_calloc(ctx: *mut c_void, count: usize, size: usize) -> *mut c_v
 }
 
 extern "C" fn py_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
+    if ptr.is_null() {
+        // `realloc(NULL, n)` is `malloc(n)`: how a list's first items are allocated.
+        return py_malloc(ctx, size);
+    }
     let a = saved(ctx);
     match offset_of(ptr.cast()) {
         // SAFETY: CPython passes a live block of this domain; this one is the region's.

@@ -269,6 +269,30 @@ fn flush_python_streams() {
     }
 }
 
+/// Makes the list `sys.NAME` (`name` is one of `k`'s interned names) hold the items of the
+/// list `items`, or none if it is NULL — in place, so that code which kept the list before the
+/// snapshot sees the run's, as it would in one process; a `sys.NAME` that is not a list is
+/// replaced by a new one. False with the Python error set if that failed.
+fn set_sys_list(k: &RunObjects, name: usize, items: *mut PyObject) -> bool {
+    let (dict, name) = (k.sys_dict as *mut PyObject, name as *mut PyObject);
+    // SAFETY: the interpreter is initialized and the kept objects are live; `items` is NULL or
+    // a live list; the current value is borrowed, the new list released once.
+    unsafe {
+        let current = PyDict_GetItem(dict, name);
+        if !current.is_null() && PyList_SetSlice(current, 0, isize::MAX, items) == 0 {
+            return true;
+        }
+        PyErr_Clear();
+        let list = PyList_New(0);
+        if list.is_null() {
+            return false;
+        }
+        let ok = PyList_SetSlice(list, 0, 0, items) == 0 && PyDict_SetItem(dict, name, list) == 0;
+        Py_DecRef(list);
+        ok
+    }
+}
+
 /// Finds what [`RunObjects`] holds; false with the error printed if anything is missing.
 fn keep_run_objects() -> bool {
     // SAFETY: the interpreter is initialized; the modules are borrowed from `sys.modules`
@@ -411,6 +435,14 @@ pub extern "C" fn vfs_box_preinit() {
     }
     let host_env = host_environ();
     let env = environment();
+    // `sys.argv` and `sys.orig_argv` empty: each run fills the same lists with its own.
+    let emptied = RUN_OBJECTS.get().is_some_and(|k| {
+        set_sys_list(k, k.argv, std::ptr::null_mut())
+            && set_sys_list(k, k.orig_argv, std::ptr::null_mut())
+    });
+    if !emptied {
+        fail_preinit();
+    }
     if resume.is_null() || !find_environ_stores() || !keep_run_callables() || !set_environ(&env) {
         fail_preinit();
     }
@@ -731,14 +763,16 @@ fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
     // SAFETY: the interpreter is initialized and the kept objects are live; borrowed references
     // (`PyDict_GetItem`) are not released, new ones are released once.
     unsafe {
-        // What `PySys_SetObject` does, with the names already interned.
         for (name, items) in [(k.argv, &sys_argv[..]), (k.orig_argv, argv)] {
             let list = py_list(items, PyUnicode_DecodeFSDefaultAndSize);
-            if list.is_null() || PyDict_SetItem(sys_dict, name as *mut PyObject, list) != 0 {
+            let ok = !list.is_null() && set_sys_list(k, name, list);
+            if !list.is_null() {
+                Py_DecRef(list);
+            }
+            if !ok {
                 PyErr_Print();
                 return 1;
             }
-            Py_DecRef(list);
         }
         let path = PyDict_GetItem(sys_dict, k.path as *mut PyObject);
         let empty = PyUnicode_FromString(c"".as_ptr());

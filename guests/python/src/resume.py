@@ -78,11 +78,11 @@ def _dispatch(args, main):
         else:
             print("Argument expected for the -m option", file=sys.stderr)
             return 2
-        sys.argv = ["-m", *rest]
+        sys.argv[:] = ["-m", *rest]
         sys.path.insert(0, os.getcwd())
         runpy._run_module_as_main(module, alter_argv=True)
     elif opt is None or opt == "-":
-        sys.argv = ["-", *args[1:]] if args else [""]
+        sys.argv[:] = ["-", *args[1:]] if args else [""]
         sys.path.insert(0, "")
         _run_source(sys.stdin.read(), "<stdin>", main)
     elif opt.startswith("-"):
@@ -92,7 +92,7 @@ def _dispatch(args, main):
         )
         return 2
     else:
-        sys.argv = list(args)
+        sys.argv[:] = args
         sys.path.insert(0, os.path.dirname(os.path.realpath(opt)))
         _run_script(opt, main)
     return 0
@@ -105,7 +105,7 @@ def resume(argv):
     if "random" in sys.modules:
         sys.modules["random"].seed()
     args = [os.fsdecode(a) for a in argv]
-    sys.orig_argv = list(args)
+    sys.orig_argv[:] = args
     main = sys.modules["__main__"]
     try:
         status = _dispatch(args[1:], main)
