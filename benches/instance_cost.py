@@ -3,13 +3,16 @@
 
 Each run creates a fresh Store and WASI configuration, instantiates the module (deserialized
 once from a file compiled by this same wasmtime, so compilation is excluded) and calls
-`_start`; instantiate and run are timed apart. An empty command module is measured the same
+`_start`; instantiate and run are timed apart, and the page faults of the whole run (store
+creation to drop) counted with `getrusage`: in this harness every page of the fresh
+copy-on-write memory a run touches is one. An empty command module is measured the same
 way, as the floor of the harness itself.
 
 Usage: python benches/instance_cost.py BOX.wasm [RUNS] [ARGS...]   (default ARGS: python -c pass: a box's run-time arguments replace its CMD)
 """
 
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -28,9 +31,15 @@ def load(engine, wasm_bytes, work, name):
     return wasmtime.Module.deserialize_file(engine, path)
 
 
+def minor_faults():
+    """Page faults this process has taken so far that needed no disk read."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def time_runs(engine, linker, module, argv, runs):
-    inst, run, total = [], [], []
+    inst, run, total, faults = [], [], [], []
     for i in range(runs + 1):
+        f0 = minor_faults()
         t0 = time.perf_counter()
         store = wasmtime.Store(engine)
         wasi = wasmtime.WasiConfig()
@@ -46,11 +55,14 @@ def time_runs(engine, linker, module, argv, runs):
                 raise SystemExit(f"{argv} exited with {e.code}")
         t2 = time.perf_counter()
         del instance, start, store
+        f1 = minor_faults()
         if i > 0:  # the first run warms caches
             inst.append(t1 - t0)
             run.append(t2 - t1)
             total.append(t2 - t0)
-    return [statistics.median(x) * 1e3 for x in (inst, run, total)], min(total) * 1e3
+            faults.append(f1 - f0)
+    times = [statistics.median(x) * 1e3 for x in (inst, run, total)]
+    return times, min(total) * 1e3, statistics.median(faults)
 
 
 def main():
@@ -71,14 +83,14 @@ def main():
             f"wasmtime-py {wasmtime.__version__ if hasattr(wasmtime, '__version__') else ''}, "
             f"{runs} runs each, ms (median; min of instantiate + run)"
         )
-        print("| module | instantiate | run | instantiate + run | min |")
-        print("|---|---:|---:|---:|---:|")
+        print("| module | instantiate | run | instantiate + run | min | page faults |")
+        print("|---|---:|---:|---:|---:|---:|")
         for name, module, argv in [
             ("empty command module", empty_module, ["empty"]),
             (f"{os.path.basename(box)} `{' '.join(args)}`", box_module, ["box", *args]),
         ]:
-            (i, r, t), lo = time_runs(engine, linker, module, argv, runs)
-            print(f"| {name} | {i:.3f} | {r:.3f} | **{t:.3f}** | {lo:.3f} |")
+            (i, r, t), lo, pf = time_runs(engine, linker, module, argv, runs)
+            print(f"| {name} | {i:.3f} | {r:.3f} | **{t:.3f}** | {lo:.3f} | {pf:g} |")
 
 
 if __name__ == "__main__":
