@@ -123,6 +123,24 @@ print(len(live), checks, sum(len(v) for v, _, _ in live.values()))
 }
 
 #[test]
+fn a_run_changes_its_environment_as_python_does() {
+    // A run given its own environment starts from a C `environ` the guest built itself
+    // (nursery memory, not `malloc`'s): `setenv`, `putenv` and `unsetenv` must work on it —
+    // replacing, adding and removing variables, growing the array — and never free its strings.
+    let code = "import os\n\
+                os.environ['GREETING'] = 'changed'\n\
+                os.environ['NEW'] = 'x'\n\
+                for i in range(50): os.environ[f'V{i}'] = str(i) * i\n\
+                del os.environ['GREETING']\n\
+                os.putenv('P', '1'); os.unsetenv('P')\n\
+                for i in range(0, 50, 2): del os.environ[f'V{i}']\n\
+                print(os.environ.get('NEW'), 'GREETING' in os.environ, os.environ['HOME'], \
+                sorted(k for k in os.environ if k.startswith('V'))[:3], os.environ['V49'] == '49' * 49)";
+    let out = ok(&["--env", "GREETING=hi", "--env", "A=1"], &["-c", code]);
+    assert_eq!(out, "x False /root ['V1', 'V11', 'V13'] True\n");
+}
+
+#[test]
 fn code_imported_before_the_snapshot_sees_the_runs_argv() {
     // As in one process, `sys.argv` is one list from start-up on: PREINIT's module `keeper`
     // kept it (and `sys.orig_argv`), and sees each run's, whichever way the run starts.

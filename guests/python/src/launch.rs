@@ -76,16 +76,40 @@ pub fn config() -> Result<Cow<'static, BoxConfig>, Refused> {
 /// (at start-up, and again when a snapshot resumes, since each run has its own environment).
 pub fn prepare() -> Result<Cow<'static, BoxConfig>, Refused> {
     let config = config()?;
-    for (k, v) in config.environment_defaults(|k| std::env::var_os(k).is_some()) {
+    for (k, v) in added_environment(&config, |k| std::env::var_os(k).is_some()) {
         std::env::set_var(k, v);
     }
-    if std::env::var_os("HOME").is_none() {
-        std::env::set_var("HOME", HOME);
+    enter_workdir(&config)?;
+    Ok(config)
+}
+
+/// What the box adds to an environment that already has the names `has` says: every `ENV`
+/// default it lacks (a name declared twice with its last value, as Docker has it), then
+/// `HOME` if still unset, in that order.
+pub fn added_environment<'a>(
+    config: &'a BoxConfig,
+    has: impl Fn(&str) -> bool + 'a,
+) -> Vec<(&'a str, &'a str)> {
+    let home_set = has("HOME");
+    let mut added: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in config.environment_defaults(has) {
+        match added.iter_mut().find(|(name, _)| name == k) {
+            Some(entry) => entry.1 = v,
+            None => added.push((k, v)),
+        }
     }
+    if !home_set && !added.iter().any(|(name, _)| *name == "HOME") {
+        added.push(("HOME", HOME));
+    }
+    added
+}
+
+/// Changes to the box's `WORKDIR`, if it has one.
+pub fn enter_workdir(config: &BoxConfig) -> Result<(), Refused> {
     if let Some(dir) = &config.workdir {
         std::env::set_current_dir(dir).map_err(|e| Refused(format!("WORKDIR {dir}: {e}"), 1))?;
     }
-    Ok(config)
+    Ok(())
 }
 
 /// The command line CPython runs (`argv[0]` is [`PYTHON`]): the configuration's command for

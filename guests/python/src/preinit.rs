@@ -95,8 +95,9 @@ extern "C" {
     fn __wasi_init_tp();
     fn __wasm_call_ctors();
     /// wasi-libc: forget the environment read so far, and read the host's again.
-    fn __wasilibc_deinitialize_environ();
-    fn __wasilibc_initialize_environ();
+    /// wasi-libc's `environ` (musl's `__environ`): the NULL-terminated array of `NAME=VALUE`
+    /// strings `getenv` reads, or `(char **)-1` before it was first read from the host.
+    static mut __wasilibc_environ: *mut *mut c_char;
     /// wasi-libc's names for the WASI calls `environ_sizes_get` and `environ_get`.
     fn __wasi_environ_sizes_get(count: *mut usize, size: *mut usize) -> u16;
     fn __wasi_environ_get(environ: *mut *mut u8, environ_buf: *mut u8) -> u16;
@@ -425,7 +426,11 @@ pub extern "C" fn vfs_box_preinit() {
     // Whatever the user's code did to the environment (`os.environ`, `os.putenv`) or the
     // working directory is undone (a run sees its own); the snapshot then holds exactly what a
     // run given this host environment would make, which a run compares with its own.
-    if let Err(crate::launch::Refused(message, _)) = reset_environ() {
+    let Some(host_env) = host_environ() else {
+        eprintln!("vfs-box: the host refused to give the environment (environ_get)");
+        std::process::exit(1);
+    };
+    if let Err(crate::launch::Refused(message, _)) = reset_environ(&host_env) {
         eprintln!("vfs-box: {message}");
         std::process::exit(1);
     }
@@ -433,7 +438,6 @@ pub extern "C" fn vfs_box_preinit() {
         eprintln!("vfs-box: cannot return to the starting directory: {e}");
         std::process::exit(1);
     }
-    let host_env = host_environ();
     let env = environment();
     // `sys.argv` and `sys.orig_argv` empty: each run fills the same lists with its own.
     let emptied = RUN_OBJECTS.get().is_some_and(|k| {
@@ -452,7 +456,7 @@ pub extern "C" fn vfs_box_preinit() {
     #[cfg(feature = "vfs")]
     vfs_wasi_shim::drop_caches();
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
-    *SNAPSHOT_HOST_ENV.lock().unwrap_or_else(|e| e.into_inner()) = host_env;
+    *SNAPSHOT_HOST_ENV.lock().unwrap_or_else(|e| e.into_inner()) = Some(host_env);
     RESUME.store(resume as usize, Ordering::SeqCst);
     PREINITIALIZED.store(true, Ordering::SeqCst);
 }
@@ -579,17 +583,57 @@ fn host_environ() -> Option<Vec<u8>> {
     }
 }
 
-/// wasi-libc's environment made again from the host's, then the box's defaults and working
-/// directory applied (see [`crate::launch::prepare`]): what every run starts from.
+/// wasi-libc's environment made from the host's block `host` (as [`host_environ`] returns it)
+/// and the box's defaults, then the box's working directory entered: what every run given
+/// `host` starts from.
+///
+/// The strings and the array are made here, in one piece, and handed to wasi-libc as its
+/// `environ`, instead of letting it free the snapshot's (`clearenv`), read the host's again and
+/// `setenv` each default: those frees and `malloc`s touched 22 pages of the snapshot's heap
+/// per served request. musl's `setenv`, `putenv` and `unsetenv` work on any `environ` array:
+/// they only free strings they allocated themselves, and copy the array before growing it.
 fn reset_environ(
+    host: &[u8],
 ) -> Result<std::borrow::Cow<'static, vfs_image::boxconfig::BoxConfig>, crate::launch::Refused> {
-    // SAFETY: drops wasi-libc's copy of the environment and reads the host's; nothing holds a
-    // pointer into the old one (Python keeps its own copies).
-    unsafe {
-        __wasilibc_deinitialize_environ();
-        __wasilibc_initialize_environ();
+    let config = crate::launch::config()?;
+    let entries = move || host.split(|&b| b == 0).filter(|e| !e.is_empty());
+    let has = move |name: &str| {
+        entries().any(|e| {
+            e.strip_prefix(name.as_bytes())
+                .is_some_and(|rest| rest.first() == Some(&b'='))
+        })
+    };
+    let mut block: Vec<u8> = host.to_vec();
+    for (k, v) in crate::launch::added_environment(&config, has) {
+        block.extend_from_slice(k.as_bytes());
+        block.push(b'=');
+        block.extend_from_slice(v.as_bytes());
+        block.push(0);
     }
-    crate::launch::prepare()
+    // Both live as long as the process: they are its environment from now on.
+    let block: &'static mut [u8] = Box::leak(block.into_boxed_slice());
+    let mut starts = Vec::new();
+    let mut start = 0;
+    for (i, &b) in block.iter().enumerate() {
+        if b == 0 {
+            if i > start {
+                starts.push(start);
+            }
+            start = i + 1;
+        }
+    }
+    let base = block.as_mut_ptr();
+    let mut pointers: Vec<*mut c_char> = starts
+        .into_iter()
+        .map(|s| base.wrapping_add(s).cast())
+        .collect();
+    pointers.push(std::ptr::null_mut());
+    let pointers: &'static mut [*mut c_char] = Box::leak(pointers.into_boxed_slice());
+    // SAFETY: a NULL-terminated array of NUL-terminated strings that are never freed; the
+    // guest is single-threaded, so nothing reads `environ` while it changes.
+    unsafe { __wasilibc_environ = pointers.as_mut_ptr() };
+    crate::launch::enter_workdir(&config)?;
+    Ok(config)
 }
 
 /// A CPython constructor from a `(char *, Py_ssize_t)` pair: `PyBytes_FromStringAndSize`, or
@@ -825,7 +869,7 @@ pub extern "C" fn vfs_box_resume() {
     let config = if same_host_env {
         crate::launch::config()
     } else {
-        reset_environ()
+        reset_environ(host_env.as_deref().unwrap_or_default())
     };
     let argv = match config.and_then(|c| crate::launch::command_line(&c)) {
         Ok(argv) => argv,
