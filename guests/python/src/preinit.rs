@@ -75,8 +75,8 @@ static SNAPSHOT_ENV: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// The host's environment block (`environ_get`'s bytes) the snapshot's C environment was made
 /// from: a run given the same block starts with the right environment and working directory
-/// already, and rewrites neither (wasi-libc frees and allocates one C string per variable to
-/// do it, each on another page of the snapshot's heap).
+/// already, and rewrites neither (rebuilding them writes to the snapshot's pages: `os.environ`'s
+/// dicts above all).
 static SNAPSHOT_HOST_ENV: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 
 /// The module `_vfs_box`: the run-time half, compiled during pre-initialization. NUL-terminated
