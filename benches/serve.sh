@@ -8,7 +8,7 @@
 # Prints a Markdown table: requests/s, p50 and p99 latency, and the resident memory of the
 # server (all its processes) at the end of each load.
 #
-# Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=2×CPUs)
+# Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=CPUs)
 # Needs: wrk (apt-get install wrk), a host CPython 3.11 with pip; gunicorn and Flask are
 # installed from PyPI into a virtual environment under the cache; benches/componentize.sh
 # installs componentize-py and builds a wasmtime CLI with `serve` once (COMPONENTS=0 skips
@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-8}"
 THREADS="${THREADS:-1}"
-# Instances in flight at once in vfs-box serve (its default is twice the CPUs).
-SERVE_CONCURRENCY="${SERVE_CONCURRENCY:-$(( $(nproc) * 2 ))}"
+# Instances in flight at once in vfs-box serve (its default: the CPUs).
+SERVE_CONCURRENCY="${SERVE_CONCURRENCY:-$(nproc)}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
 # As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.

@@ -426,26 +426,30 @@ fn memory_past_the_limit_is_a_500_and_the_next_request_is_served() {
 
 #[test]
 fn a_hundred_concurrent_clients_all_get_their_own_answer() {
-    let s = Arc::new(Server::start(app_box(), &[]));
-    let clients: Vec<_> = (0..100)
-        .map(|i| {
-            let s = s.clone();
-            std::thread::spawn(move || {
-                let body = format!("client {i} says hello");
-                let r = s.request(
-                    "POST",
-                    "/echo",
-                    &[("Content-Type", "text/x-test")],
-                    body.as_bytes(),
-                );
-                assert_eq!((r.status, r.text()), (200, body));
-                let r = s.get("/counter");
-                assert_eq!((r.status, r.text().as_str()), (200, "1"));
+    // As many instance threads as CPUs (the default), and one: 99 requests queued behind it.
+    for opts in [&[][..], &["--concurrency", "1"]] {
+        let s = Arc::new(Server::start(app_box(), opts));
+        let clients: Vec<_> = (0..100)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let body = format!("client {i} says hello");
+                    let r = s.request(
+                        "POST",
+                        "/echo",
+                        &[("Content-Type", "text/x-test")],
+                        body.as_bytes(),
+                    );
+                    assert_eq!((r.status, r.text()), (200, body));
+                    let r = s.get("/counter");
+                    assert_eq!((r.status, r.text().as_str()), (200, "1"));
+                })
             })
-        })
-        .collect();
-    for c in clients {
-        c.join().expect("a client failed");
+            .collect();
+        for c in clients {
+            c.join()
+                .unwrap_or_else(|_| panic!("a client failed with {opts:?}"));
+        }
     }
 }
 

@@ -12,11 +12,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use tokio::sync::Semaphore;
 
 use super::cgi;
 use super::pool::{Ending, Guest, Pool, Ran};
 use super::routes::Routes;
+use super::workers::Workers;
 
 /// Most bytes of a box's stderr repeated in the server's log for one failed request.
 const LOG_STDERR: usize = 4 << 10;
@@ -27,8 +27,8 @@ pub struct State {
     pub pool: Arc<Pool>,
     /// Which box answers which path.
     pub routes: Routes<Arc<Guest>>,
-    /// One permit per instance allowed in flight (`--concurrency`).
-    pub permits: Arc<Semaphore>,
+    /// The threads instances run on (`--concurrency`).
+    pub workers: Workers,
     /// Most bytes of a request body (`--max-body`).
     pub max_body: usize,
     /// `--timeout-ms`, for messages.
@@ -172,16 +172,6 @@ async fn answer(
         Ok(env) => env,
         Err(e) => return (plain(StatusCode::BAD_REQUEST, e.to_string()), Some(access)),
     };
-    // The semaphore is never closed, so this waits for a permit; the error arm is for form.
-    let Ok(permit) = state.permits.clone().acquire_owned().await else {
-        return (
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no instance slot is available".into(),
-            ),
-            Some(access),
-        );
-    };
     let route = if script_name.is_empty() {
         "/"
     } else {
@@ -191,11 +181,11 @@ async fn answer(
     let (pool, guest, label2) = (state.pool.clone(), guest.clone(), label.clone());
     let (timeout_ms, access_log) = (state.timeout_ms, state.access_log);
     let (tx, rx) = tokio::sync::oneshot::channel();
-    // The instance runs on a blocking thread, which hands the response over as soon as it is
-    // made and only then restores the instance's memory slot and gives the permit back: the
-    // client does not wait for the restore, the next instance in this slot does not start
-    // before it.
-    let ran = tokio::task::spawn_blocking(move || {
+    // The instance runs on one of the instance threads, which hands the response over as soon
+    // as it is made and only then restores the instance's memory slot and takes the next
+    // request: the client does not wait for the restore, the next instance on this thread does
+    // not start before it.
+    let queued = state.workers.submit(Box::new(move || {
         let (ran, used) = pool.run(&guest, env, body);
         let instance = format!(
             " (instantiate {} + run {}",
@@ -212,19 +202,20 @@ async fn answer(
         });
         let _ = tx.send(response);
         let restore = used.restore();
-        drop(permit);
         if let Some((status, size)) = logged {
             let extra = format!("{instance} us; then restore {} us)", restore.as_micros());
             access.log(status, size, took, &extra);
         }
-    });
+    }));
     match rx.await {
         Ok(response) => (response, None),
         Err(_) => {
-            // The thread ended without a response: it panicked (`ran` says how).
-            let why = match ran.await {
-                Err(e) => e.to_string(),
-                Ok(()) => "no response".to_owned(),
+            // The job ended without a response: it panicked (the thread logged how) or was
+            // never queued.
+            let why = if queued {
+                "it panicked"
+            } else {
+                "no instance thread is left"
             };
             eprintln!("vfs-box serve: {label2}: 500: the instance's thread failed: {why}");
             (

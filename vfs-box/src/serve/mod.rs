@@ -7,8 +7,9 @@
 //! |---|---|
 //! | [`cgi`] | the contract: a request's meta-data as environment variables, stdout as a response |
 //! | [`pool`] | the guest: compiled once, pre-instantiated, one instance per request in a pooled slot, deadline by epoch |
-//! | [`http`] | hyper: bounded bodies, routing, the instance run on a blocking thread, status mapping, access log |
+//! | [`http`] | hyper: bounded bodies, routing, the instance handed to an instance thread, status mapping, access log |
 //! | [`routes`] | `--route /PREFIX=BOX.wasm`: longest prefix at a segment boundary |
+//! | [`workers`] | the `--concurrency` threads instances run on, fed by one queue |
 //!
 //! This file holds the command line, the listener, and shutdown.
 
@@ -16,6 +17,7 @@ mod cgi;
 mod http;
 mod pool;
 mod routes;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,8 +69,10 @@ pub struct ServeArgs {
     /// interruption) and the client gets 504.
     #[arg(long, value_name = "N", default_value_t = 30_000)]
     pub timeout_ms: u64,
-    /// Most instances running at once (more requests wait for a slot); default: twice the
-    /// number of CPUs.
+    /// Instances running at once: one thread each (more requests wait in a queue, first come
+    /// first served); default: the number of CPUs. Instances are CPU-bound, so more threads
+    /// than CPUs only preempt each other: twice the CPUs made the slowest requests slower and
+    /// the rate no higher.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<u32>,
     /// Largest request body accepted (413 past it); the body is read whole before the
@@ -104,7 +108,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
         bail!("nothing to serve: give a box (the route /) or --route /PREFIX=BOX.wasm");
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let concurrency = a.concurrency.unwrap_or(2 * cpus);
+    let concurrency = a.concurrency.unwrap_or(cpus);
     if concurrency == 0 {
         bail!("--concurrency 0: at least one instance must be able to run");
     }
@@ -141,7 +145,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     let state = Arc::new(http::State {
         pool,
         routes,
-        permits: Arc::new(tokio::sync::Semaphore::new(concurrency as usize)),
+        workers: workers::Workers::start(concurrency).context("starting the instance threads")?,
         max_body: to_usize(a.max_body, "--max-body")?,
         timeout_ms: a.timeout_ms,
         access_log: !a.no_access_log,
