@@ -220,10 +220,42 @@ struct Segment {
     addr: Option<u64>,
 }
 
-/// The data section read: every segment, and where the layer table is (file offset).
+/// The data section read: every segment, and where the layer table starts (its file offset
+/// and its memory address).
 struct DataScan {
     segments: Vec<Segment>,
-    table: Option<usize>,
+    table: Option<(usize, u64)>,
+}
+
+impl DataScan {
+    /// The `len` bytes of initial memory at `addr`, as the segments set them (zero where none
+    /// does), like a fresh instance's memory. A pre-initialized module's segments are its
+    /// snapshot's memory cut at runs of zeros, so a table or a layer may span several.
+    fn memory(&self, module: &[u8], addr: u64, len: usize) -> Vec<u8> {
+        let mut out = alloc::vec![0u8; len];
+        let end = addr + len as u64;
+        for seg in &self.segments {
+            let Some(start) = seg.addr else { continue };
+            let seg_end = start + seg.data.len() as u64;
+            let (lo, hi) = (start.max(addr), seg_end.min(end));
+            if lo < hi {
+                let from = seg.data.start + (lo - start) as usize;
+                let to = (lo - addr) as usize;
+                let n = (hi - lo) as usize;
+                out[to..to + n].copy_from_slice(&module[from..from + n]);
+            }
+        }
+        out
+    }
+
+    /// The end of the highest byte any segment sets.
+    fn memory_end(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(|s| s.addr.map(|a| a + s.data.len() as u64))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 fn scan_data(module: &[u8], data_sec: &Section) -> Result<DataScan, EmbedError> {
@@ -251,11 +283,7 @@ fn scan_data(module: &[u8], data_sec: &Section) -> Result<DataScan, EmbedError> 
                         table.is_none(),
                         "the module holds more than one wasm-vfs layer table"
                     );
-                    ensure!(
-                        seg.data.len() - pos >= LT_SLOTS,
-                        "the wasm-vfs layer table is cut off at the end of its data segment"
-                    );
-                    table = Some(data_at + pos);
+                    table = Some((data_at + pos, u64::from(value as u32) + pos as u64));
                 }
             }
         }
@@ -274,19 +302,38 @@ fn table(
     data: &DataScan,
     data_sec: &Section,
 ) -> Result<(usize, usize, usize), EmbedError> {
-    let table_at = data.table.ok_or(EmbedError::NoShim)?;
-    let capacity = read_u32_at(module, table_at + LT_CAPACITY) as usize;
-    let count = read_u32_at(module, table_at + LT_COUNT) as usize;
+    let (table_at, _) = data.table.ok_or(EmbedError::NoShim)?;
+    // The table is patched in the file in place: all of it must be in its own segment (it is in
+    // a module as linked; a pre-initialized module's snapshot may have cut it).
+    let segment = data
+        .segments
+        .iter()
+        .find(|s| s.data.contains(&table_at))
+        .ok_or(EmbedError::NoShim)?;
+    ensure!(
+        segment.data.end - table_at >= LT_SLOTS,
+        "the wasm-vfs layer table is cut off at the end of its data segment (a pre-initialized \
+         or optimized module: layers go in before pre-initialization)"
+    );
+    let (capacity, count) = table_header(&module[table_at..table_at + LT_SLOTS])?;
+    let table_len = LT_SLOTS + LT_SLOT_SIZE * capacity;
+    ensure!(
+        table_at + table_len <= segment.data.end && table_at + table_len <= data_sec.body.end,
+        "the wasm-vfs layer table is cut off at the end of its data segment (a pre-initialized \
+         or optimized module: layers go in before pre-initialization)"
+    );
+    Ok((table_at, capacity, count))
+}
+
+/// The capacity and count in a layer table's first [`LT_SLOTS`] bytes, checked.
+fn table_header(header: &[u8]) -> Result<(usize, usize), EmbedError> {
+    let capacity = read_u32_at(header, LT_CAPACITY) as usize;
+    let count = read_u32_at(header, LT_COUNT) as usize;
     ensure!(
         (1..=1024).contains(&capacity) && count <= capacity,
         "the wasm-vfs layer table is damaged (capacity {capacity}, count {count})"
     );
-    let table_len = LT_SLOTS + LT_SLOT_SIZE * capacity;
-    ensure!(
-        table_at + table_len <= data_sec.body.end,
-        "the wasm-vfs layer table is cut off"
-    );
-    Ok((table_at, capacity, count))
+    Ok((capacity, count))
 }
 
 fn read_u32_at(module: &[u8], at: usize) -> u32 {
@@ -310,26 +357,22 @@ pub fn layers(module: &[u8]) -> Result<Vec<Vec<u8>>, EmbedError> {
         .find(|s| s.id == SECTION_DATA)
         .ok_or(EmbedError::NoShim)?;
     let data = scan_data(module, data_sec)?;
-    let (table_at, _, count) = table(module, &data, data_sec)?;
+    let (_, table_addr) = data.table.ok_or(EmbedError::NoShim)?;
+    let (_, count) = table_header(&data.memory(module, table_addr, LT_SLOTS))?;
+    let slots = data.memory(module, table_addr + LT_SLOTS as u64, LT_SLOT_SIZE * count);
+    let memory_end = data.memory_end();
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
-        let slot = table_at + LT_SLOTS + LT_SLOT_SIZE * i;
-        let addr = u64::from(read_u32_at(module, slot));
-        let len = read_u32_at(module, slot + 4) as usize;
-        let mut layer = alloc::vec![0u8; len];
-        let end = addr + len as u64;
-        for seg in &data.segments {
-            let Some(start) = seg.addr else { continue };
-            let seg_end = start + seg.data.len() as u64;
-            let (lo, hi) = (start.max(addr), seg_end.min(end));
-            if lo < hi {
-                let from = seg.data.start + (lo - start) as usize;
-                let to = (lo - addr) as usize;
-                let n = (hi - lo) as usize;
-                layer[to..to + n].copy_from_slice(&module[from..from + n]);
-            }
-        }
-        out.push(layer);
+        let addr = u64::from(read_u32_at(&slots, LT_SLOT_SIZE * i));
+        let len = read_u32_at(&slots, LT_SLOT_SIZE * i + 4);
+        // A layer lies in the segments' bytes: a length past them is a damaged table (and
+        // would make this allocate up to 4 GiB).
+        ensure!(
+            addr + u64::from(len) <= memory_end,
+            "the wasm-vfs layer table is damaged (layer {i}: {len} bytes at {addr:#x}, past the \
+             data segments' end at {memory_end:#x})"
+        );
+        out.push(data.memory(module, addr, len as usize));
     }
     Ok(out)
 }
@@ -431,6 +474,65 @@ mod tests {
         ];
         let e = embed(&m, &[b"x"]).unwrap_err();
         assert_eq!(e, EmbedError::NoShim);
+    }
+
+    /// `(module (memory 1) (data (i32.const ADDR) BYTES)...)`.
+    fn module_with(segments: &[(i32, &[u8])]) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(&[5, 3, 1, 0, 1]);
+        let mut data = Vec::new();
+        leb_u32(&mut data, segments.len() as u32);
+        for (addr, bytes) in segments {
+            data.extend_from_slice(&[0, 0x41]);
+            leb_i32(&mut data, *addr);
+            data.push(0x0b);
+            leb_u32(&mut data, bytes.len() as u32);
+            data.extend_from_slice(bytes);
+        }
+        m.push(11);
+        leb_u32(&mut m, data.len() as u32);
+        m.extend_from_slice(&data);
+        m
+    }
+
+    #[test]
+    fn reads_a_table_and_layers_a_snapshot_cut_into_segments() {
+        // As a pre-initialized module's segments are: the snapshot's memory cut at zero runs.
+        // The table (capacity 2, count 2) ends its first segment after the first slot's
+        // address; the slots' rest is in a second; layer 0 (8 bytes at 4096) has a run of
+        // zeros no segment covers; layer 1 (3 bytes at 8192) is in its own.
+        let mut head = LAYER_MAGIC.to_vec();
+        head.extend_from_slice(&2u32.to_le_bytes());
+        head.extend_from_slice(&2u32.to_le_bytes());
+        head.extend_from_slice(&4096u32.to_le_bytes());
+        let mut rest = 8u32.to_le_bytes().to_vec();
+        rest.extend_from_slice(&8192u32.to_le_bytes());
+        rest.extend_from_slice(&3u32.to_le_bytes());
+        let m = module_with(&[
+            (1024, &head),
+            (1024 + head.len() as i32, &rest),
+            (4096, &[1, 2]),
+            (4096 + 6, &[7, 8]),
+            (8192, b"abc"),
+        ]);
+        assert_eq!(
+            layers(&m).unwrap(),
+            vec![vec![1, 2, 0, 0, 0, 0, 7, 8], b"abc".to_vec()]
+        );
+        // Layers cannot be added to it: the table would be patched across segment headers.
+        let e = embed(&m, &[b"x"]).unwrap_err().to_string();
+        assert!(e.contains("cut off at the end of its data segment"), "{e}");
+
+        // A length reaching past every segment is a damaged table, not a 4 GiB allocation.
+        let mut bad = rest.clone();
+        bad[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let m = module_with(&[
+            (1024, &head),
+            (1024 + head.len() as i32, &bad),
+            (8192, b"abc"),
+        ]);
+        let e = layers(&m).unwrap_err().to_string();
+        assert!(e.contains("layer 1: 4294967295 bytes at 0x2000"), "{e}");
     }
 
     #[test]
