@@ -413,6 +413,32 @@ fn a_loop_gets_504_a_trap_500_a_malformed_response_502_and_the_server_goes_on() 
 }
 
 #[test]
+fn a_request_whose_client_left_while_it_waited_runs_no_instance() {
+    // One instance thread, busy with a loop for up to 3 s: the next request waits in the queue.
+    let s = Server::start(app_box(), &["--concurrency", "1", "--timeout-ms", "3000"]);
+    let looping = {
+        let mut c = s.connect();
+        std::thread::spawn(move || c.send("GET", "/loop", &[], b"").status)
+    };
+    // Long enough for the loop's request to reach the thread first.
+    std::thread::sleep(Duration::from_millis(1000));
+    {
+        let c = s.connect();
+        let mut w = &c.writer;
+        w.write_all(b"GET /counter HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        w.flush().unwrap();
+        // Long enough for the server to read the request before the connection goes.
+        std::thread::sleep(Duration::from_millis(200));
+        c.writer.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    assert_eq!(looping.join().unwrap(), 504);
+    s.wait_for_log("GET /counter 499").unwrap();
+    assert!(!s.log().contains("GET /counter 200"), "{}", s.log());
+    assert_eq!(s.get("/counter").text(), "1", "served after");
+}
+
+#[test]
 fn memory_past_the_limit_is_a_500_and_the_next_request_is_served() {
     let s = Server::start(app_box(), &["--max-memory", "128MiB"]);
     let r = s.get("/hog");

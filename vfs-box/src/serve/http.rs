@@ -186,6 +186,23 @@ async fn answer(
     // request: the client does not wait for the restore, the next instance on this thread does
     // not start before it.
     let queued = state.workers.submit(Box::new(move || {
+        // The client went away while its request waited for a thread (hyper dropped the
+        // request's task, and with it the receiver): nobody would read the answer, so no
+        // instance is spent on it. Logged with nginx's 499, "client closed request".
+        if tx.is_closed() {
+            if access_log {
+                let gone = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
+                let took = access.t0.elapsed();
+                let none = hyper::body::SizeHint::with_exact(0);
+                access.log(
+                    gone,
+                    none,
+                    took,
+                    " (client gone before its instance started)",
+                );
+            }
+            return;
+        }
         let (ran, used) = pool.run(&guest, env, body);
         let instance = format!(
             " (instantiate {} + run {}",

@@ -51,8 +51,9 @@ Answers of the server itself: 404 no route, 413 body over --max-body, 502 a resp
 CGI (or larger than --max-response), 504 past --timeout-ms, 500 a trap or a failed instance; each \
 failure is logged with the box's stderr. One access-log line per request on stderr: client, \
 method, target, status, body bytes, microseconds until the response was handed over, and the \
-instance's instantiate, run and (after the response) memory-restore times. SIGINT or SIGTERM stops accepting and finishes \
-the requests in flight.
+instance's instantiate, run and (after the response) memory-restore times; a request whose client \
+left while it waited for an instance thread runs none and is logged as 499. SIGINT or SIGTERM stops \
+accepting and finishes the requests in flight.
 
 Example: vfs-box serve app.wasm --listen 127.0.0.1:8080 --route /api=api.wasm --timeout-ms 2000")]
 pub struct ServeArgs {
