@@ -66,7 +66,8 @@ pub fn sources() -> Result<Sources> {
     })
 }
 
-/// Builds the guest and returns the path of the `.wasm` cargo produced.
+/// Builds the guest and returns the path of its `.wasm`, as cargo produced it then optimized
+/// by `wasm-opt` ([`crate::wasm_opt`]).
 ///
 /// Each flavour (and each set of sources) has its own target folder under the cache, so
 /// switching between them relinks nothing and the host build's target folder (which may be locked by `cargo run`) is not touched.
@@ -105,5 +106,6 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
         "vfs-box: building the Python guest ({name} flavour) from {}",
         sources.display()
     );
-    build.run()
+    let wasm = build.run()?;
+    crate::wasm_opt::optimized(&wasm)
 }

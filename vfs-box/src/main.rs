@@ -35,6 +35,7 @@ mod python;
 mod run;
 mod sdist;
 mod serve;
+mod wasm_opt;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
