@@ -66,8 +66,9 @@ pub fn optimized(wasm: &Path) -> Result<PathBuf> {
         wasm.display()
     );
     let parts = Parts::of(&bytes).with_context(|| format!("reading {}", wasm.display()))?;
-    let code_in = dir.join(format!("{prefix}in-{}.wasm", std::process::id()));
-    let code_out = dir.join(format!("{prefix}out-{}.wasm", std::process::id()));
+    // Named so that `remove_stale` of another vfs-box finishing meanwhile leaves them alone.
+    let code_in = dir.join(format!(".{stem}.wasm-opt-in-{}", std::process::id()));
+    let code_out = dir.join(format!(".{stem}.wasm-opt-out-{}", std::process::id()));
     let result = (|| {
         std::fs::write(&code_in, parts.without_data(&bytes))
             .with_context(|| format!("writing {}", code_in.display()))?;
@@ -116,7 +117,8 @@ fn version() -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Earlier optimized copies beside `keep` (best effort: a copy in use elsewhere stays).
+/// Removes earlier optimized copies beside `keep` (best effort). Only finished copies match:
+/// work files of a run in progress are named otherwise.
 fn remove_stale(dir: &Path, prefix: &str, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
