@@ -268,16 +268,28 @@ mod tests {
         m.finish()
     }
 
-    #[test]
-    fn data_is_taken_out_and_put_back_byte_for_byte_around_new_code() {
-        let old = module(&[
+    /// [`module`] with a function that loads from the data's address.
+    fn loading_module() -> Vec<u8> {
+        module(&[
             Instruction::I32Const(1024),
             Instruction::I32Load(wasm_encoder::MemArg {
                 offset: 0,
                 align: 2,
                 memory_index: 0,
             }),
-        ]);
+        ])
+    }
+
+    /// The bytes of section `id` of module `b`, id and size included.
+    fn section(b: &[u8], id: u8) -> Vec<u8> {
+        let parts = Parts::of(b).unwrap();
+        let r = parts.sections.iter().find(|s| s.0 == id).unwrap().1.clone();
+        b[r].to_vec()
+    }
+
+    #[test]
+    fn data_is_taken_out_and_put_back_byte_for_byte_around_new_code() {
+        let old = loading_module();
         let parts = Parts::of(&old).unwrap();
         let stripped = parts.without_data(&old);
         let ids: Vec<u8> = Parts::of(&stripped)
@@ -288,26 +300,15 @@ mod tests {
             .collect();
         assert_eq!(ids, [1, 3, 5, 7, 10], "no data count, no data");
         // Stands in for wasm-opt's output: other code, no data.
-        let other = Parts::of(&module(&[Instruction::I32Const(7)]))
-            .unwrap()
-            .without_data(&module(&[Instruction::I32Const(7)]));
+        let seven = module(&[Instruction::I32Const(7)]);
+        let other = Parts::of(&seven).unwrap().without_data(&seven);
         let whole = parts.with_data(&old, &other).unwrap();
         wasmparser::Validator::new().validate_all(&whole).unwrap();
+        assert_eq!(section(&whole, DATA), section(&old, DATA));
+        assert_eq!(section(&whole, DATA_COUNT), section(&old, DATA_COUNT));
+        assert_eq!(section(&whole, CODE), section(&other, CODE));
+        assert_ne!(section(&whole, CODE), section(&old, CODE));
         let new = Parts::of(&whole).unwrap();
-        let section = |p: &Parts, b: &[u8], id: u8| {
-            let r = p.sections.iter().find(|s| s.0 == id).unwrap().1.clone();
-            b[r].to_vec()
-        };
-        assert_eq!(section(&new, &whole, DATA), section(&parts, &old, DATA));
-        assert_eq!(
-            section(&new, &whole, DATA_COUNT),
-            section(&parts, &old, DATA_COUNT)
-        );
-        assert_eq!(
-            section(&new, &whole, CODE),
-            section(&Parts::of(&other).unwrap(), &other, CODE)
-        );
-        assert_ne!(section(&new, &whole, CODE), section(&parts, &old, CODE));
         let ids: Vec<u8> = new.sections.iter().map(|s| s.0).collect();
         assert_eq!(ids, [1, 3, 5, 7, 12, 10, 11]);
     }
@@ -327,23 +328,11 @@ mod tests {
     fn wasm_opt_leaves_the_data_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.wasm");
-        let old = module(&[
-            Instruction::I32Const(1024),
-            Instruction::I32Load(wasm_encoder::MemArg {
-                offset: 0,
-                align: 2,
-                memory_index: 0,
-            }),
-        ]);
+        let old = loading_module();
         std::fs::write(&path, &old).unwrap();
         let out = optimized(&path).unwrap();
         let new = std::fs::read(&out).unwrap();
-        let find = |b: &[u8]| {
-            let p = Parts::of(b).unwrap();
-            let r = p.sections.iter().find(|s| s.0 == DATA).unwrap().1.clone();
-            b[r].to_vec()
-        };
-        assert_eq!(find(&new), find(&old));
+        assert_eq!(section(&new, DATA), section(&old, DATA));
         // Cached: the second call makes nothing new.
         assert_eq!(optimized(&path).unwrap(), out);
         let copies = std::fs::read_dir(dir.path()).unwrap().count();
@@ -359,6 +348,6 @@ mod tests {
             .unwrap();
         assert!(st.success());
         let packed = std::fs::read(&all).unwrap();
-        assert!(find(&packed).len() < find(&old).len() / 2);
+        assert!(section(&packed, DATA).len() < section(&old, DATA).len() / 2);
     }
 }
