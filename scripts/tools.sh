@@ -43,7 +43,7 @@ fi
 #    index rust-lld needs), and Rust's rust-lld links them with the guest, so no wasm-ld or
 #    compiler-rt is needed. Their C sources come with their -sys crates (checksummed by
 #    guests/python/Cargo.lock); how the compiler is called lives in vfs-box/src/cmods/toolchain.rs;
-#  - binaryen: vfs-box runs its wasm-opt -O3 over the Python guest's code once per guest build
+#  - binaryen: vfs-box runs its wasm-opt -O2 over the Python guest's code once per guest build
 #    (vfs-box/src/wasm_opt.rs: the Flask example's requests 4-5 % shorter, the code 0.5 MB smaller);
 #  - skopeo: vfs-box/tests/oci.rs reads `vfs-box oci`'s images with it;
 #  - chromium: the browser test; playwright-core drives it, as Playwright's own browser
