@@ -25,6 +25,10 @@ use wasmparser::{Parser, Payload};
 /// The program, from Debian's `binaryen` (`scripts/tools.sh` installs it).
 const WASM_OPT: &str = "wasm-opt";
 
+/// What to do when it is missing.
+const INSTALL: &str =
+    "install Debian's binaryen (`source scripts/tools.sh`, or `apt-get install binaryen`)";
+
 /// How hard wasm-opt optimizes (see the module's documentation for why not `-O3`).
 const LEVEL: &str = "-O2";
 
@@ -41,13 +45,17 @@ const ARGS: &[&str] = &[
     "--enable-reference-types",
 ];
 
+/// How old another optimized copy must be before a new one replaces it on disk.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Section ids of the data and the data count.
 const DATA: u8 = 11;
 const DATA_COUNT: u8 = 12;
 const CODE: u8 = 10;
 
 /// The optimized copy of the guest at `wasm`, made beside it unless one for these exact bytes
-/// (and this wasm-opt) is already there. Older copies are removed.
+/// (and this wasm-opt) is already there. Copies for other bytes are removed once they are
+/// [`STALE_AFTER`] old.
 pub fn optimized(wasm: &Path) -> Result<PathBuf> {
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let version = version()?;
@@ -83,9 +91,7 @@ pub fn optimized(wasm: &Path) -> Result<PathBuf> {
             .arg("-o")
             .arg(&code_out)
             .output()
-            .with_context(|| {
-                format!("running {WASM_OPT}: install Debian's binaryen (`source scripts/tools.sh`, or `apt-get install binaryen`)")
-            })?;
+            .with_context(|| format!("running {WASM_OPT}: {INSTALL}"))?;
         if !run.status.success() {
             bail!(
                 "{WASM_OPT} {LEVEL} failed on {} ({}):\n{}",
@@ -113,17 +119,18 @@ pub fn optimized(wasm: &Path) -> Result<PathBuf> {
 
 /// `wasm-opt --version`'s line, e.g. `wasm-opt version 108`.
 fn version() -> Result<String> {
-    let out = Command::new(WASM_OPT).arg("--version").output().with_context(|| {
-        format!("running {WASM_OPT}: install Debian's binaryen (`source scripts/tools.sh`, or `apt-get install binaryen`)")
-    })?;
+    let out = Command::new(WASM_OPT)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {WASM_OPT}: {INSTALL}"))?;
     if !out.status.success() {
         bail!("{WASM_OPT} --version failed ({})", out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Removes earlier optimized copies beside `keep` (best effort). Only finished copies match:
-/// work files of a run in progress are named otherwise.
+/// Removes earlier optimized copies beside `keep` older than [`STALE_AFTER`] (best effort).
+/// Only finished copies match: work files of a run in progress are named otherwise.
 fn remove_stale(dir: &Path, prefix: &str, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -132,7 +139,15 @@ fn remove_stale(dir: &Path, prefix: &str, keep: &Path) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path != keep && name.starts_with(prefix) && name.ends_with(".wasm") {
+        // A copy made recently may be one another vfs-box (built from other sources in this
+        // folder) has just been handed and is about to read.
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old && path != keep && name.starts_with(prefix) && name.ends_with(".wasm") {
             let _ = std::fs::remove_file(&path);
         }
     }
