@@ -412,6 +412,71 @@ fn a_loop_gets_504_a_trap_500_a_malformed_response_502_and_the_server_goes_on() 
     assert_eq!(s.get("/counter").text(), "1");
 }
 
+/// Modules written to never end, each in a way that passes no epoch-like check but the probes
+/// `vfs-box serve` adds: a loop that touches no memory and calls nothing, calls that branch
+/// exponentially with no loop, a loop spent inside wasmtime's own `memory.copy` (host code,
+/// where a fault on the box's memory would kill the server), and a start function (run while
+/// the instance is made). Each gets 504, and one instance thread serves them all in turn: no
+/// thread is lost to any of them.
+#[test]
+fn modules_that_never_end_get_504_however_they_spin() {
+    let dir = scratch_dir("serve-spinners");
+    let spinners = [
+        ("loop", "(func (export \"_start\") (loop $l (br $l)))"),
+        (
+            "calls",
+            "(func $f (param i32) (if (local.get 0) (then \
+               (call $f (i32.sub (local.get 0) (i32.const 1))) \
+               (call $f (i32.sub (local.get 0) (i32.const 1)))))) \
+             (func (export \"_start\") (call $f (i32.const 60)))",
+        ),
+        (
+            "copy",
+            "(func (export \"_start\") (loop $l \
+               (memory.copy (i32.const 0) (i32.const 32768) (i32.const 32768)) (br $l)))",
+        ),
+        (
+            "start",
+            "(func $spin (loop $l (br $l))) (start $spin) (func (export \"_start\"))",
+        ),
+    ];
+    for (name, funcs) in spinners {
+        let wasm = dir.join(format!("{name}.wasm"));
+        let wat = format!("(module (memory (export \"memory\") 1) {funcs})");
+        std::fs::write(&wasm, wat::parse_str(&wat).unwrap()).unwrap();
+        let s = Server::start(&wasm, &["--timeout-ms", "300", "--concurrency", "1"]);
+        for _ in 0..2 {
+            let t = Instant::now();
+            let r = s.get("/");
+            assert_eq!(r.status, 504, "{name}: {}\n{}", r.text(), s.log());
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{name}: {:?}",
+                t.elapsed()
+            );
+        }
+    }
+}
+
+/// Tail calls could loop without nesting (no stack overflow) and without a probe: the server
+/// refuses a module that uses them, saying so.
+#[test]
+fn a_module_with_tail_calls_is_refused() {
+    let wasm = scratch_dir("serve-tail-call").join("tail.wasm");
+    let wat = "(module (memory (export \"memory\") 1) \
+        (func $f (return_call $f)) (func (export \"_start\") (call $f)))";
+    std::fs::write(&wasm, wat::parse_str(wat).unwrap()).unwrap();
+    let o = Command::new(vfs_box())
+        .arg("serve")
+        .arg(&wasm)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("tail"), "{err}");
+}
+
 #[test]
 fn a_request_whose_client_left_while_it_waited_runs_no_instance() {
     // One instance thread, busy with a loop for up to 3 s: the next request waits in the queue.

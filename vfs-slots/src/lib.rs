@@ -17,6 +17,7 @@
 //! |---|---|
 //! | [`split`] | a module cut into code (an empty data section) and the memory image its data segments made |
 //! | [`slot`] | the engine's `MemoryCreator`: slots per image, restored page by page after each instance |
+//! | [`tripwire`] | stopping a running instance from another thread: its access to a memory taken away |
 //! | `sys` | the only unsafe code: `mmap` reservations, the sealed `memfd` image, `PAGEMAP_SCAN` |
 //!
 //! Use: `Config::with_host_memory(slots)` with on-demand allocation and
@@ -27,7 +28,9 @@
 pub mod slot;
 pub mod split;
 mod sys;
+pub mod tripwire;
 
 pub use slot::{Image, Slots};
 pub use split::{split, Split, Unsplittable};
 pub use sys::Marks;
+pub use tripwire::Tripwire;

@@ -8,12 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::sys::{faults, page_align, page_size, ImageFile, Marks, PageScanner, Reservation};
+use crate::tripwire::Tripwire;
 
 /// The initial contents of one module's memory, and its free slots.
 pub struct Image {
     file: ImageFile,
     /// The memory's initial size in bytes (whole wasm pages).
     minimum: usize,
+    /// Whether its memories are a [`Tripwire`]'s.
+    tripwire: bool,
     free: Mutex<Vec<Slot>>,
 }
 
@@ -30,6 +33,18 @@ impl Image {
         Ok(Arc::new(Image {
             file: ImageFile::new(contents)?,
             minimum,
+            tripwire: false,
+            free: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// An image of `minimum` zero bytes whose memories belong to the [`Tripwire`] given to
+    /// [`Slots::with_images`]: their slots are pooled like any other.
+    pub fn tripwire(minimum: usize) -> io::Result<Arc<Image>> {
+        Ok(Arc::new(Image {
+            file: ImageFile::new(&[])?,
+            minimum,
+            tripwire: true,
             free: Mutex::new(Vec::new()),
         }))
     }
@@ -81,8 +96,17 @@ struct Restorer {
     scans: AtomicU64,
 }
 
+/// What [`Slots::with_images`] gives the memories made on its thread.
+struct Context {
+    /// Images by memory, in the order wasmtime makes them (the module's defined memories).
+    images: Vec<Option<Arc<Image>>>,
+    /// Memories made so far.
+    made: usize,
+    wire: Option<Arc<Tripwire>>,
+}
+
 thread_local! {
-    static CURRENT: RefCell<Option<Arc<Image>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
 }
 
 impl Slots {
@@ -124,15 +148,31 @@ impl Slots {
     }
 
     /// Runs `f` (which instantiates a module stripped of its data segments, see
-    /// [`crate::split`]) with memories coming from `image`'s slots, on this thread.
+    /// [`crate::split`]) with its first memory coming from `image`'s slots, on this thread.
     pub fn with_image<R>(image: &Arc<Image>, f: impl FnOnce() -> R) -> R {
-        struct Reset(Option<Arc<Image>>);
+        Self::with_images(&[Some(image.clone())], None, f)
+    }
+
+    /// Runs `f` (which instantiates one module) with the module's n-th defined memory coming
+    /// from the slots of `images[n]` (plain zeroed memory where that is `None` or missing);
+    /// the memory made from an [`Image::tripwire`] image is `wire`'s.
+    pub fn with_images<R>(
+        images: &[Option<Arc<Image>>],
+        wire: Option<&Arc<Tripwire>>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        struct Reset(Option<Context>);
         impl Drop for Reset {
             fn drop(&mut self) {
                 CURRENT.with(|c| *c.borrow_mut() = self.0.take());
             }
         }
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(image.clone()));
+        let context = Context {
+            images: images.to_vec(),
+            made: 0,
+            wire: wire.cloned(),
+        };
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(context));
         let _reset = Reset(previous);
         f()
     }
@@ -238,13 +278,22 @@ struct Memory {
     image: Option<Arc<Image>>,
     restorer: Arc<Restorer>,
     maximum: usize,
+    /// The tripwire this memory belongs to.
+    wire: Option<Arc<Tripwire>>,
 }
 
 impl Drop for Memory {
     fn drop(&mut self) {
+        // Before anything else: a wire tripped from now on must not touch the slot, which is
+        // about to be reused or unmapped.
+        let disarmed = self.wire.take().is_none_or(|w| w.disarm().is_ok());
         let (Some(mut slot), Some(image)) = (self.slot.take(), self.image.take()) else {
             return;
         };
+        if !disarmed {
+            // Left inaccessible: unmapped with the slot rather than reused.
+            return;
+        }
         // A slot that cannot be restored is unmapped (dropped), never reused.
         if self.restorer.restore(&image, &mut slot).is_ok() {
             if let Ok(mut free) = image.free.lock() {
@@ -320,7 +369,19 @@ unsafe impl wasmtime::MemoryCreator for Slots {
         let reserve = page_align(capacity)
             .checked_add(page_align(guard_size_in_bytes))
             .ok_or("reservation overflows")?;
-        let image = CURRENT.with(|c| c.borrow().clone());
+        let (image, wire) = CURRENT.with(|c| match c.borrow_mut().as_mut() {
+            Some(context) => {
+                let n = context.made;
+                context.made += 1;
+                let image = context.images.get(n).cloned().flatten();
+                let wire = match &image {
+                    Some(i) if i.tripwire => context.wire.clone(),
+                    _ => None,
+                };
+                (image, wire)
+            }
+            None => (None, None),
+        });
         let slot = match &image {
             Some(image) if image.minimum == minimum => self
                 .restorer
@@ -340,11 +401,16 @@ unsafe impl wasmtime::MemoryCreator for Slots {
                 Slot::new(reservation, minimum)
             }
         };
+        if let Some(wire) = &wire {
+            wire.attach(slot.reservation.region(0..page_align(minimum)))
+                .map_err(|e| e.to_string())?;
+        }
         Ok(Box::new(Memory {
             slot: Some(slot),
             image,
             restorer: self.restorer.clone(),
             maximum: capacity,
+            wire,
         }))
     }
 }

@@ -153,6 +153,16 @@ impl Reservation {
         check(unsafe { libc::mprotect(p, n, prot) }, "mprotect")
     }
 
+    /// The pages of `range` (offsets, whole pages) as a [`Region`] whose access another thread
+    /// may change while an instance runs in this reservation.
+    pub fn region(&self, range: Range<usize>) -> Region {
+        let (p, n) = self.at(&range);
+        Region {
+            addr: p as usize,
+            len: n,
+        }
+    }
+
     /// Gives the pages of `range` back to the kernel (`MADV_DONTNEED`): afterwards they read
     /// as the file they map, or as zeros.
     pub fn discard(&self, range: Range<usize>) -> io::Result<()> {
@@ -226,6 +236,35 @@ impl Drop for Reservation {
 unsafe impl Send for Reservation {}
 // SAFETY: as above; `&self` methods only change page tables, never read or write contents.
 unsafe impl Sync for Reservation {}
+
+/// Some pages of a [`Reservation`], named by address so that a thread that does not own the
+/// reservation can change their access (`mprotect`). Whoever holds one must stop using it
+/// before the reservation is dropped ([`crate::Tripwire`] does, under its lock).
+#[derive(Clone, Copy)]
+pub struct Region {
+    addr: usize,
+    len: usize,
+}
+
+impl Region {
+    /// Makes the region readable and writable, or inaccessible (`mprotect`).
+    pub fn protect(&self, writable: bool) -> io::Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_NONE
+        };
+        // SAFETY: pages of a live reservation (the holder's promise, above); changing their
+        // protection never invalidates a Rust reference, as only wasm code reads them.
+        check(
+            unsafe { libc::mprotect(self.addr as *mut libc::c_void, self.len, prot) },
+            "mprotect",
+        )
+    }
+}
 
 /// A memory image in a sealed `memfd`: what every slot maps copy-on-write, and a read-only
 /// view of it to restore pages from.

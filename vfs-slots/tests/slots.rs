@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use vfs_slots::{split, Image, Marks, Slots};
+use vfs_slots::{split, Image, Marks, Slots, Tripwire};
 use wasmtime::{Engine, Instance, Module, Store};
 
 #[test]
@@ -315,4 +315,70 @@ fn assert_mapped(start: usize, end: usize) {
         at = at.max(b);
     }
     assert!(at >= end, "nothing mapped at {at:#x} (slot at {start:#x})");
+}
+
+/// A tripwire's memory: readable until tripped, then every access traps, also for a wire
+/// tripped before its memory was made; disarmed, its slot serves the next instance readable.
+#[test]
+fn a_tripped_wire_makes_its_memory_trap_and_disarming_gives_it_back() {
+    let wat = r#"(module
+        (memory (export "memory") 1)
+        (memory $wire 1 1)
+        (func (export "probe") (result i32) (i32.load8_u $wire (i32.const 0)))
+        (func (export "main") (result i32) (i32.load8_u (i32.const 0))))"#;
+    let slots = Slots::new(1 << 20);
+    let engine = engine(&slots);
+    let module = Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+    let wire_image = Image::tripwire(65536).unwrap();
+    let images = [None, Some(wire_image.clone())];
+    let call = |store: &mut Store<()>, instance: &Instance, f: &str| {
+        instance
+            .get_typed_func::<(), i32>(&mut *store, f)
+            .unwrap()
+            .call(&mut *store, ())
+    };
+    for tripped_early in [false, true] {
+        let wire = Tripwire::new();
+        if tripped_early {
+            assert!(wire.trip().unwrap());
+        }
+        let mut store = Store::new(&engine, ());
+        let instance = Slots::with_images(&images, Some(&wire), || {
+            Instance::new(&mut store, &module, &[])
+        })
+        .unwrap();
+        if !tripped_early {
+            assert_eq!(call(&mut store, &instance, "probe").unwrap(), 0);
+            assert!(wire.trip().unwrap());
+            assert!(!wire.trip().unwrap(), "a second trip does nothing");
+        }
+        let trap = call(&mut store, &instance, "probe").unwrap_err();
+        assert_eq!(
+            trap.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::MemoryOutOfBounds)
+        );
+        // The other memory is untouched.
+        assert_eq!(call(&mut store, &instance, "main").unwrap(), 0);
+        assert!(wire.disarm().unwrap());
+        assert_eq!(call(&mut store, &instance, "probe").unwrap(), 0);
+        assert!(
+            wire.disarm().unwrap(),
+            "disarming again still tells it was tripped"
+        );
+        drop(store);
+        assert_eq!(
+            wire_image.idle_slots(),
+            1,
+            "the slot went back to its image"
+        );
+    }
+    // The slot, tripped twice, serves an instance whose wire is never tripped.
+    let wire = Tripwire::new();
+    let mut store = Store::new(&engine, ());
+    let instance = Slots::with_images(&images, Some(&wire), || {
+        Instance::new(&mut store, &module, &[])
+    })
+    .unwrap();
+    assert_eq!(call(&mut store, &instance, "probe").unwrap(), 0);
+    assert!(!wire.disarm().unwrap());
 }

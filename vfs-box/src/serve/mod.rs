@@ -6,7 +6,9 @@
 //! | file | what it holds |
 //! |---|---|
 //! | [`cgi`] | the contract: a request's meta-data as environment variables, stdout as a response |
-//! | [`pool`] | the guest: compiled once, pre-instantiated, one instance per request in a pooled slot, deadline by epoch |
+//! | [`pool`] | the guest: compiled once, pre-instantiated, one instance per request in a pooled slot |
+//! | [`probes`] | what every box gets so that it can be stopped at its deadline: a probe memory read in every loop and call |
+//! | [`watchdog`] | the thread that stops instances past their deadline |
 //! | [`http`] | hyper: bounded bodies, routing, the instance handed to an instance thread, status mapping, access log |
 //! | [`routes`] | `--route /PREFIX=BOX.wasm`: longest prefix at a segment boundary |
 //! | [`workers`] | the `--concurrency` threads instances run on, fed by one queue |
@@ -16,7 +18,9 @@
 mod cgi;
 mod http;
 mod pool;
+mod probes;
 mod routes;
+mod watchdog;
 mod workers;
 
 use std::net::SocketAddr;
@@ -66,8 +70,8 @@ pub struct ServeArgs {
     /// PATH_INFO the rest). Repeatable; the longest matching prefix wins.
     #[arg(long = "route", value_name = "/PREFIX=BOX.wasm")]
     pub routes: Vec<RouteArg>,
-    /// Longest time one request's instance may run; past it the instance is stopped (epoch
-    /// interruption) and the client gets 504.
+    /// Longest time one request's instance may run; past it the instance is stopped (at its
+    /// next loop iteration or call) and the client gets 504.
     #[arg(long, value_name = "N", default_value_t = 30_000)]
     pub timeout_ms: u64,
     /// Instances running at once: one thread each (more requests wait in a queue, first come

@@ -1,8 +1,8 @@
 //! Running the guest: every box split into code and memory image (`vfs-slots`), the code
 //! compiled once and pre-instantiated (`InstancePre`: imports resolved once), then one fresh
 //! instance per request in a resident memory slot restored from the image, with the request's
-//! environment and body, its output kept in memory, and a deadline enforced by epoch
-//! interruption. Nothing here knows HTTP.
+//! environment and body, its output kept in memory, and a deadline enforced by the probes
+//! every box gets ([`super::probes`]) and the [`Watchdog`]. Nothing here knows HTTP.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use wasmtime::{Engine, InstancePre};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use vfs_runner::{DirMap, EnvVar, Host, Invocation, Limits, Stdio, Trapped};
+use vfs_slots::{Image, Slots, Tripwire};
 
-/// How often the engine's epoch advances: the granularity of `--timeout-ms`.
-pub const TICK: Duration = Duration::from_millis(2);
+use super::probes;
+use super::watchdog::Watchdog;
 
 /// How much of a box's stderr is kept per request (for the log); writes past it fail in the
 /// guest.
@@ -31,9 +32,10 @@ pub struct Guest {
     /// The file it came from (for messages).
     pub wasm: PathBuf,
     pre: InstancePre<Host>,
-    /// Its memory image, when it could be split off (else wasmtime copies the data segments
-    /// into each instance).
-    image: Option<Arc<vfs_slots::Image>>,
+    /// Where each defined memory comes from: the first from the box's memory image when it
+    /// could be split off (else wasmtime copies the data segments into each instance), the
+    /// probe memory (the last) from a tripwire image.
+    memories: Vec<Option<Arc<Image>>>,
 }
 
 /// What every instance of every box gets, besides the request.
@@ -54,7 +56,8 @@ pub struct Settings {
 pub struct Pool {
     engine: Engine,
     settings: Settings,
-    slots: Arc<vfs_slots::Slots>,
+    slots: Arc<Slots>,
+    watchdog: Watchdog,
 }
 
 /// How one instance ended.
@@ -62,7 +65,7 @@ pub struct Pool {
 pub enum Ending {
     /// `_start` returned or called `proc_exit`: the status and everything written on stdout.
     Exited(i32, Bytes),
-    /// The deadline passed (epoch interruption).
+    /// The deadline passed (the instance's wire was tripped).
     TimedOut,
     /// The instance wrote more than `max_response` bytes on stdout.
     TooLarge,
@@ -100,25 +103,16 @@ impl Used {
 
 impl Pool {
     /// A pool of memory slots (made as instances need them, kept for the next). Starts the
-    /// thread that advances the engine's epoch (it ends with the process).
+    /// watchdog's thread.
     pub fn new(settings: Settings) -> Result<Arc<Pool>> {
-        let slots = vfs_slots::Slots::new(KEEP_RESIDENT);
+        let slots = Slots::new(KEEP_RESIDENT);
         let engine = vfs_runner::server_engine(&slots)?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("vfs-box-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })
-            .context("starting the epoch thread")?;
+        let watchdog = Watchdog::start(settings.timeout).context("starting the watchdog thread")?;
         Ok(Arc::new(Pool {
             engine,
             settings,
             slots,
+            watchdog,
         }))
     }
 
@@ -128,30 +122,36 @@ impl Pool {
         self.slots.marks()
     }
 
-    /// Splits `wasm` into code and memory image, compiles the code (or loads it from the
-    /// compiled-module cache) and resolves its imports. A module that cannot be split runs
-    /// with its data segments copied into each instance; the reason is printed.
+    /// Splits `wasm` into code and memory image, adds the probes that stop it at its deadline
+    /// ([`probes`]), compiles the code (or loads it from the compiled-module cache) and
+    /// resolves its imports. A module that cannot be split runs with its data segments copied
+    /// into each instance; the reason is printed.
     pub fn guest(&self, wasm: &Path) -> Result<Guest> {
         if !wasm.is_file() {
             anyhow::bail!("{}: no such file", wasm.display());
         }
         let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let label = wasm.display().to_string();
-        let (module, image) = match vfs_slots::split(&bytes) {
+        let (code, image) = match vfs_slots::split(&bytes) {
             Ok(split) => {
-                let module = crate::cache::load_bytes(&self.engine, &split.module, &label)?;
-                let image = vfs_slots::Image::new(&split.image, split.minimum)
+                let image = Image::new(&split.image, split.minimum)
                     .with_context(|| format!("{label}: making its memory image"))?;
-                (module, Some(image))
+                (split.module, Some(image))
             }
             Err(why) => {
                 eprintln!("vfs-box serve: {label}: data copied into every instance ({why})");
-                (
-                    crate::cache::load_bytes(&self.engine, &bytes, &label)?,
-                    None,
-                )
+                (bytes, None)
             }
         };
+        let probed = probes::instrument(&code).with_context(|| format!("{label}: not a box"))?;
+        let module = crate::cache::load_bytes(&self.engine, &probed.module, &label)?;
+        let mut memories = vec![None; probed.memories as usize];
+        if let Some(first) = memories.first_mut() {
+            *first = image;
+        }
+        memories.push(Some(
+            Image::tripwire(probes::PAGE).context("making the probe memory's image")?,
+        ));
         if module.get_export("_start").is_none() {
             anyhow::bail!(
                 "{}: exports no `_start`: not a WASI command (a box)",
@@ -164,7 +164,7 @@ impl Pool {
         Ok(Guest {
             wasm: wasm.to_path_buf(),
             pre,
-            image,
+            memories,
         })
     }
 
@@ -186,18 +186,14 @@ impl Pool {
         let inv =
             Invocation::new(&guest.wasm, &[], all_env, s.dirs.clone()).limited(s.limits.clone());
         let t0 = Instant::now();
+        // Watched from before instantiation: a start function runs then.
+        let wire = Tripwire::new();
+        let watch = self.watchdog.watch(t0 + s.timeout, wire.clone());
         let made = inv.host(&stdio).and_then(|host| {
             let mut store = vfs_runner::store(&self.engine, host);
-            let ticks = s.timeout.as_micros().div_ceil(TICK.as_micros()) as u64;
-            // One tick more: the epoch may advance right after the deadline is set.
-            store.set_epoch_deadline(ticks.max(1) + 1);
-            store.epoch_deadline_trap();
-            let made = match &guest.image {
-                Some(image) => {
-                    vfs_slots::Slots::with_image(image, || guest.pre.instantiate(&mut store))
-                }
-                None => guest.pre.instantiate(&mut store),
-            };
+            let made = Slots::with_images(&guest.memories, Some(&wire), || {
+                guest.pre.instantiate(&mut store)
+            });
             let instance = vfs_runner::wt(made).context("instantiating the box")?;
             Ok((store, instance))
         });
@@ -205,8 +201,15 @@ impl Pool {
         let (mut store, instance) = match made {
             Ok(x) => x,
             Err(e) => {
+                drop(watch);
+                let ending = if wire.disarm().unwrap_or(true) {
+                    // A start function ran past the deadline.
+                    Ending::TimedOut
+                } else {
+                    Ending::Failed(format!("{e:#}"))
+                };
                 let ran = Ran {
-                    ending: Ending::Failed(format!("{e:#}")),
+                    ending,
                     stderr: stderr.contents(),
                     instantiate,
                     run: Duration::ZERO,
@@ -217,14 +220,19 @@ impl Pool {
         let t1 = Instant::now();
         let result = vfs_runner::start(&mut store, &instance);
         let run = t1.elapsed();
+        drop(watch);
+        // A wire that cannot be disarmed leaves its slot inaccessible; the memory then
+        // unmaps the slot instead of reusing it (vfs-slots), and the instance is done.
+        let tripped = wire.disarm().unwrap_or(true);
         let out = stdout.contents();
         let ending = if out.len() > s.max_response {
             Ending::TooLarge
         } else {
             match result {
                 Ok(code) => Ending::Exited(code, out),
+                // Whatever the trap says (a probe's fault reads as an out-of-bounds access).
+                Err(_) if tripped => Ending::TimedOut,
                 Err(e) => match e.downcast_ref::<Trapped>() {
-                    Some(t) if t.trap == Some(wasmtime::Trap::Interrupt) => Ending::TimedOut,
                     Some(t) => Ending::Trapped(t.detail.clone()),
                     None => Ending::Failed(format!("{e:#}")),
                 },
