@@ -125,6 +125,17 @@ fn run(shared: &Shared, idle: Duration) {
 mod tests {
     use super::*;
 
+    /// Waits until `wire` is tripped (failing after 30 s).
+    fn wait_for_trip(wire: &Tripwire, start: Instant) {
+        while !wire.tripped() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "not tripped in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn trips_at_the_deadline_and_not_after_the_watch_ends() {
         let dog = Watchdog::start(Duration::from_secs(3600)).unwrap();
@@ -133,13 +144,7 @@ mod tests {
         let _a = dog.watch(start + Duration::from_millis(20), due.clone());
         let b = dog.watch(start + Duration::from_millis(40), spared.clone());
         drop(b);
-        while !due.tripped() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "not tripped in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for_trip(&due, start);
         assert!(
             start.elapsed() >= Duration::from_millis(20),
             "tripped early"
@@ -155,13 +160,7 @@ mod tests {
         let start = Instant::now();
         let _a = dog.watch(start + Duration::from_secs(3600), late.clone());
         let _b = dog.watch(start + Duration::from_millis(10), early.clone());
-        while !early.tripped() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "not tripped in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for_trip(&early, start);
         assert!(!late.tripped());
     }
 }
