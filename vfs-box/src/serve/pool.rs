@@ -143,9 +143,16 @@ impl Pool {
                 (bytes, None)
             }
         };
-        let probed = probes::instrument(&code).with_context(|| format!("{label}: not a box"))?;
-        let module = crate::cache::load_bytes(&self.engine, &probed.module, &label)?;
-        let mut memories = vec![None; probed.memories as usize];
+        let defined =
+            probes::defined_memories(&code).with_context(|| format!("{label}: not a box"))?;
+        let module = crate::cache::load_derived(
+            &self.engine,
+            &code,
+            probes::SOURCE,
+            || probes::instrument(&code).with_context(|| format!("{label}: not a box")),
+            &label,
+        )?;
+        let mut memories = vec![None; defined as usize];
         if let Some(first) = memories.first_mut() {
             *first = image;
         }

@@ -30,34 +30,19 @@ use wasmparser::{Operator, Parser, Payload};
 /// the one the tripwire image makes).
 pub const EXPORT: &str = "vfs-box:probe";
 
+/// What a probed module is cached by besides the module it came from: this file's text, so
+/// that any change to the probes compiles every box again.
+pub const SOURCE: &str = include_str!("probes.rs");
+
 /// The probe memory's size: one wasm page.
 pub const PAGE: usize = 65536;
 
-/// A module with probes.
-pub struct Probed {
-    /// Its bytes.
-    pub module: Vec<u8>,
-    /// How many memories it defines before the probe memory (the last it defines).
-    pub memories: u32,
-}
-
-/// `module` with a probe memory and its probes (see the module's documentation). The module
-/// is validated first: an invalid one could name the probe memory's index and become valid.
-pub fn instrument(module: &[u8]) -> Result<Probed> {
-    wasmparser::Validator::new()
-        .validate_all(module)
-        .context("invalid WebAssembly")?;
-    let (mut imported, mut defined) = (0u32, 0u32);
-    let mut has_exports = false;
+/// How many memories `module` defines (the probe memory comes after them); an error if it
+/// defines none or exports nothing, as no WASI command (a box) does.
+pub fn defined_memories(module: &[u8]) -> Result<u32> {
+    let (mut defined, mut has_exports) = (0u32, false);
     for payload in Parser::new(0).parse_all(module) {
         match payload.context("reading the module")? {
-            Payload::ImportSection(s) => {
-                for import in s.into_imports() {
-                    if matches!(import?.ty, wasmparser::TypeRef::Memory(_)) {
-                        imported += 1;
-                    }
-                }
-            }
             Payload::MemorySection(s) => defined += s.count(),
             Payload::ExportSection(_) => has_exports = true,
             _ => {}
@@ -66,6 +51,26 @@ pub fn instrument(module: &[u8]) -> Result<Probed> {
     if defined == 0 || !has_exports {
         bail!("it defines no memory or exports nothing, as a WASI command (a box) does");
     }
+    Ok(defined)
+}
+
+/// `module` with a probe memory and its probes (see the module's documentation). The module
+/// is validated first: an invalid one could name the probe memory's index and become valid.
+pub fn instrument(module: &[u8]) -> Result<Vec<u8>> {
+    wasmparser::Validator::new()
+        .validate_all(module)
+        .context("invalid WebAssembly")?;
+    let defined = defined_memories(module)?;
+    let mut imported = 0u32;
+    for payload in Parser::new(0).parse_all(module) {
+        if let Payload::ImportSection(s) = payload.context("reading the module")? {
+            for import in s.into_imports() {
+                if matches!(import?.ty, wasmparser::TypeRef::Memory(_)) {
+                    imported += 1;
+                }
+            }
+        }
+    }
     let mut probes = Probes {
         memory: imported + defined,
     };
@@ -73,10 +78,7 @@ pub fn instrument(module: &[u8]) -> Result<Probed> {
     probes
         .parse_core_module(&mut out, Parser::new(0), module)
         .map_err(|e| anyhow::anyhow!("adding probes: {e}"))?;
-    Ok(Probed {
-        module: out.finish(),
-        memories: defined,
-    })
+    Ok(out.finish())
 }
 
 /// The rewriter: `memory` is the probe memory's index (after every other memory).
@@ -205,12 +207,9 @@ mod tests {
             (func $caller (drop (call $leaf)))
             (func $loops (loop $a (loop $b (br $b)) (br $a)))
             (export "memory" (memory 1)))"#;
-        let probed = instrument(&wat::parse_str(wat).unwrap()).unwrap();
-        assert_eq!(
-            probed.memories, 1,
-            "one defined memory before the probe memory"
-        );
-        let wasm = probed.module;
+        let original = wat::parse_str(wat).unwrap();
+        assert_eq!(defined_memories(&original).unwrap(), 1);
+        let wasm = instrument(&original).unwrap();
         wasmparser::Validator::new().validate_all(&wasm).unwrap();
         // The probe memory is the third (one imported, one defined before it), exported.
         let exported = Parser::new(0).parse_all(&wasm).any(|p| match p.unwrap() {
