@@ -9,6 +9,7 @@
 # server (all its processes) at the end of each load.
 #
 # Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=CPUs)
+# CONNECTIONS may list several counts ("1 2 4 8"): one table each, from the same boxes.
 # Needs: wrk (apt-get install wrk), a host CPython 3.11 with pip; gunicorn and Flask are
 # installed from PyPI into a virtual environment under the cache; benches/componentize.sh
 # installs componentize-py and builds a wasmtime CLI with `serve` once (COMPONENTS=0 skips
@@ -83,7 +84,7 @@ wait_port() {
 # wrk's summary as "req/s | p50 | p99 | errors".
 load() {
     local url="$1" out
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")"
+    out="$(wrk -t"$THREADS" -c"$CONN" -d"$DURATION" --latency "$url")"
     echo "$out" >&2
     local rps p50 p99 errs
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
@@ -121,35 +122,37 @@ measure() {
     kill -TERM "$pid"; wait "$pid" || true
 }
 
-echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "| app | server | requests/s | p50 | p99 | errors | resident memory under load |"
-echo "|---|---|---:|---:|---:|---|---:|"
 port=18080
-for app in hello-wsgi flask-app; do
-    path=/
-    [ "$app" = flask-app ] && path=/hello/box
+for CONN in $CONNECTIONS; do
+    echo
+    echo "wrk -t$THREADS -c$CONN -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| app | server | requests/s | p50 | p99 | errors | resident memory under load |"
+    echo "|---|---|---:|---:|---:|---|---:|"
+    for app in hello-wsgi flask-app; do
+        path=/
+        [ "$app" = flask-app ] && path=/hello/box
 
-    port=$((port + 1))
-    warm "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log
-    port=$((port + 1))
-    measure "$WORK/$app-serve.log" "$BOX" serve "$WORK/$app.wasm" \
-        --listen "127.0.0.1:$port" --no-access-log --concurrency "$SERVE_CONCURRENCY"
-    echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $ROW | $BUSY MiB (idle $IDLE; $(echo "scale=1; ($BUSY - $IDLE) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
+        port=$((port + 1))
+        warm "$BOX" serve "$WORK/$app.wasm" --listen "127.0.0.1:$port" --no-access-log
+        port=$((port + 1))
+        measure "$WORK/$app-serve.log" "$BOX" serve "$WORK/$app.wasm" \
+            --listen "127.0.0.1:$port" --no-access-log --concurrency "$SERVE_CONCURRENCY"
+        echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $ROW | $BUSY MiB (idle $IDLE; $(echo "scale=1; ($BUSY - $IDLE) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
 
-    port=$((port + 1))
-    measure "$WORK/$app-gunicorn.log" "$VENV/bin/gunicorn" --chdir "examples/$app" -w 2 \
-        -k sync -b "127.0.0.1:$port" --log-level warning app:app
-    echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $ROW | $BUSY MiB (idle $IDLE) |"
+        port=$((port + 1))
+        measure "$WORK/$app-gunicorn.log" "$VENV/bin/gunicorn" --chdir "examples/$app" -w 2 \
+            -k sync -b "127.0.0.1:$port" --log-level warning app:app
+        echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $ROW | $BUSY MiB (idle $IDLE) |"
 
-    [ "$COMPONENTS" = 1 ] || continue
-    # -S cli: componentize-py's CPython imports wasi:cli and wasi:filesystem beyond the proxy
-    # world.
-    port=$((port + 1))
-    warm "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm"
-    port=$((port + 1))
-    measure "$WORK/$app-wasmtime.log" "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli \
-        "$WORK/$app-component.wasm"
-    echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $ROW | $BUSY MiB (idle $IDLE) |"
+        [ "$COMPONENTS" = 1 ] || continue
+        # -S cli: componentize-py's CPython imports wasi:cli and wasi:filesystem beyond the proxy
+        # world.
+        port=$((port + 1))
+        warm "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli "$WORK/$app-component.wasm"
+        port=$((port + 1))
+        measure "$WORK/$app-wasmtime.log" "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli \
+            "$WORK/$app-component.wasm"
+        echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $ROW | $BUSY MiB (idle $IDLE) |"
+    done
 done
