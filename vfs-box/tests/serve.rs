@@ -412,8 +412,8 @@ fn a_loop_gets_504_a_trap_500_a_malformed_response_502_and_the_server_goes_on() 
     assert_eq!(s.get("/counter").text(), "1");
 }
 
-/// Modules written to never end, each in a way that passes no epoch-like check but the probes
-/// `vfs-box serve` adds: a loop that touches no memory and calls nothing, calls that branch
+/// Modules written to never end, in each of the ways the probes `vfs-box serve` adds must
+/// catch: a loop that touches no memory and calls nothing, calls that branch
 /// exponentially with no loop, a loop spent inside wasmtime's own `memory.copy` (host code,
 /// where a fault on the box's memory would kill the server), and a start function (run while
 /// the instance is made). Each gets 504, and one instance thread serves them all in turn: no

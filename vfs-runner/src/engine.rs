@@ -45,7 +45,7 @@ pub fn engine_with(allocation: Allocation) -> Result<Engine> {
 /// page by page from each box's snapshot, see `vfs-slots`), everything else allocated on
 /// demand. No epoch interruption: the server stops an instance past its deadline by taking
 /// its access to a memory that only probes the server adds read (`vfs_slots::Tripwire`,
-/// `vfs-box`'s `serve/probes.rs`), which costs the run 8–11 % less than epoch checks. Tail
+/// `vfs-box`'s `serve/probes.rs`): a Flask request's run ~7 % shorter than with epoch checks. Tail
 /// calls are refused: a loop of tail calls would neither nest (and overflow the stack) nor
 /// pass a probe.
 ///
