@@ -474,7 +474,7 @@ fn a_module_with_tail_calls_is_refused() {
         .unwrap();
     assert!(!o.status.success());
     let err = text(&o.stderr);
-    assert!(err.contains("tail"), "{err}");
+    assert!(err.contains("makes tail calls"), "{err}");
 }
 
 #[test]

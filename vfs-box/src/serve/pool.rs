@@ -143,13 +143,13 @@ impl Pool {
                 (bytes, None)
             }
         };
-        let defined =
-            probes::defined_memories(&code).with_context(|| format!("{label}: not a box"))?;
+        let defined = probes::defined_memories(&code)
+            .with_context(|| format!("{label}: cannot be served"))?;
         let module = crate::cache::load_derived(
             &self.engine,
             &code,
             probes::SOURCE,
-            || probes::instrument(&code).with_context(|| format!("{label}: not a box")),
+            || probes::instrument(&code).with_context(|| format!("{label}: cannot be served")),
             &label,
         )?;
         let mut memories = vec![None; defined as usize];

@@ -77,7 +77,10 @@ pub fn instrument(module: &[u8]) -> Result<Vec<u8>> {
     let mut out = wasm_encoder::Module::new();
     probes
         .parse_core_module(&mut out, Parser::new(0), module)
-        .map_err(|e| anyhow::anyhow!("adding probes: {e}"))?;
+        .map_err(|e| match e {
+            reencode::Error::UserError(tail) => anyhow::anyhow!("{tail}"),
+            e => anyhow::anyhow!("adding probes: {e}"),
+        })?;
     Ok(out.finish())
 }
 
@@ -99,6 +102,23 @@ impl Probes {
     }
 }
 
+/// Why a module is refused: it makes tail calls, which could loop without nesting and without
+/// entering a function anew, so no probe would stop them (wasmtime's tail-call support is off
+/// in the server's engine too).
+#[derive(Debug)]
+pub struct TailCalls;
+
+impl std::fmt::Display for TailCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "it makes tail calls (`return_call`), which `vfs-box serve` refuses: a loop of \
+             them could not be stopped at --timeout-ms",
+        )
+    }
+}
+
+impl std::error::Error for TailCalls {}
+
 /// Whether `op` enters another function.
 fn is_call(op: &Operator) -> bool {
     matches!(
@@ -113,7 +133,7 @@ fn is_call(op: &Operator) -> bool {
 }
 
 impl Reencode for Probes {
-    type Error = std::convert::Infallible;
+    type Error = TailCalls;
 
     fn parse_memory_section(
         &mut self,
@@ -149,10 +169,16 @@ impl Reencode for Probes {
         let mut calls = false;
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
-            if is_call(&reader.read()?) {
-                calls = true;
-                break;
+            let op = reader.read()?;
+            if matches!(
+                op,
+                Operator::ReturnCall { .. }
+                    | Operator::ReturnCallIndirect { .. }
+                    | Operator::ReturnCallRef { .. }
+            ) {
+                return Err(reencode::Error::UserError(TailCalls));
             }
+            calls |= is_call(&op);
         }
         let mut f = self.new_function_with_parsed_locals(&func)?;
         if calls {
