@@ -20,30 +20,17 @@ pub enum Flavor {
 /// The guest's sources as `vfs-box` was built with them (see `build.rs`).
 const GUEST_SOURCES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/guest-src.tar"));
 
-/// Where the guest is built from: its manifest, and a name for its target folders.
-pub struct Sources {
-    pub manifest: PathBuf,
-    /// `checkout`, or `carried-DIGEST`: each set of sources gets target folders of its own, so
-    /// two builds from different paths never replace each other's output.
-    pub name: String,
-}
-
-/// The guest crate's sources.
+/// The guest crate's manifest, in the sources `vfs-box` carries (`build.rs` packs them from
+/// the checkout it is built in) unpacked once into the cache under their digest.
 ///
-/// Run by cargo (`cargo run`, or a test that spawns it), vfs-box uses the checkout cargo names
-/// at run time in `CARGO_MANIFEST_DIR`, so an edit to the guest is built at once. Anywhere
-/// else (an installed binary) it uses the sources it carries, unpacked once into the cache
-/// under their digest.
-pub fn sources() -> Result<Sources> {
-    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) {
-        let m = dir.join("../guests/python/Cargo.toml");
-        if m.is_file() {
-            return Ok(Sources {
-                manifest: m,
-                name: "checkout".into(),
-            });
-        }
-    }
+/// Always these, also when run from a checkout (`cargo run`, the tests): the guest names its
+/// path dependencies' files by absolute path (panic locations), and cargo hashes that path
+/// into their symbols, which order the linked code; so the same sources built from two clones
+/// gave guests of other bytes, optimized again by `wasm-opt` in every clone (1.5 minutes of a
+/// fresh clone's test run) and compiled again by the server. Unpacked under their digest, the
+/// same sources are at the same path on a machine, whichever checkout built `vfs-box`. An edit
+/// to the guest reaches it as before: `build.rs` packs the sources again when they change.
+pub fn sources() -> Result<PathBuf> {
     let digest = format!("{:x}", sha2::Sha256::digest(GUEST_SOURCES));
     let dir = crate::cache::cache_root()?
         .join("guest-src")
@@ -60,17 +47,16 @@ pub fn sources() -> Result<Sources> {
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
-    Ok(Sources {
-        manifest,
-        name: format!("carried-{}", &digest[..16]),
-    })
+    Ok(manifest)
 }
 
 /// Builds the guest and returns the path of its `.wasm`, as cargo produced it then optimized
 /// by `wasm-opt` ([`crate::wasm_opt`]).
 ///
-/// Each flavour (and each set of sources) has its own target folder under the cache, so
-/// switching between them relinks nothing and the host build's target folder (which may be locked by `cargo run`) is not touched.
+/// Each flavour has its own target folder under the cache, so switching between them relinks
+/// nothing and the host build's target folder (which may be locked by `cargo run`) is not
+/// touched; every set of sources shares it, so new sources rebuild only the crates they hold
+/// (the C libraries and registry crates stay built).
 /// Cargo's own progress is shown: the first build compiles CPython's Rust side and links
 /// libpython, which takes minutes.
 pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
@@ -78,21 +64,10 @@ pub fn build(dist: &Dist, flavor: Flavor) -> Result<PathBuf> {
         Flavor::Vfs => "vfs",
         Flavor::Host => "host",
     };
-    let src = sources()?;
-    // The checkout's folders keep their old names, so existing caches stay warm.
-    let folder = match src.name.as_str() {
-        "checkout" => name.to_string(),
-        other => format!("{name}-{other}"),
-    };
-    let target_dir = crate::cache::cache_root()?
-        .join("guest-target")
-        .join(folder);
-    let sources = src
-        .manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let mut build = GuestBuild::new(src.manifest, target_dir, "vfs-box-python");
+    let manifest = sources()?;
+    let target_dir = crate::cache::cache_root()?.join("guest-target").join(name);
+    let sources = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut build = GuestBuild::new(manifest, target_dir, "vfs-box-python");
     build
         .env
         .push(("VFS_BOX_PYTHON_LIB".into(), dist.lib_dir().into()));
