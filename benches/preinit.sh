@@ -13,8 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-200}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
-# As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.
-export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 cargo build --release -q -p vfs-box -p vfs-image
 BOX="$CARGO_TARGET_DIR/release/vfs-box"

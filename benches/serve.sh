@@ -23,8 +23,6 @@ THREADS="${THREADS:-1}"
 SERVE_CONCURRENCY="${SERVE_CONCURRENCY:-$(nproc)}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wasm-vfs"
-# As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.
-export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 command -v wrk >/dev/null || { echo "benches/serve.sh needs wrk: apt-get install -y wrk" >&2; exit 2; }
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 cargo build --release -q -p vfs-box

@@ -18,8 +18,6 @@ if [ ${#MODULES[@]} -eq 0 ]; then
              test_glob test_stat test_import test_zipimport test_linecache test_fnmatch test_py_compile)
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wasm-vfs-target}"
-# As `cargo run -p vfs-box` would: vfs-box builds the guest of this checkout.
-export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 cargo build --quiet -p vfs-box
 OUT="${OUT:-$CARGO_TARGET_DIR/cpython-tests}"
 mkdir -p "$OUT"

@@ -38,9 +38,6 @@ step "building vfs-box (cargo)"
 cargo build -p vfs-box
 done_step
 VFS_BOX="$CARGO_TARGET_DIR/debug/vfs-box"
-# What `cargo run -p vfs-box` would set: vfs-box finds the guest sources of *this* checkout even
-# if the shared target dir's binary was last built from another one.
-export CARGO_MANIFEST_DIR="$PWD/vfs-box"
 OUT="${OUT:-$CARGO_TARGET_DIR/demo}"
 mkdir -p "$OUT"
 
