@@ -517,8 +517,9 @@ fn memory_past_the_limit_is_a_500_and_the_next_request_is_served() {
 
 #[test]
 fn a_hundred_concurrent_clients_all_get_their_own_answer() {
-    // As many instance threads as CPUs (the default), and one: 99 requests queued behind it.
-    for opts in [&[][..], &["--concurrency", "1"]] {
+    // As many instance threads as CPUs (the default), and one: 99 requests queued behind it;
+    // the default executor threads (one per four CPUs), and three sharing the connections.
+    for opts in [&[][..], &["--concurrency", "1"], &["--io-threads", "3"]] {
         let s = Arc::new(Server::start(app_box(), opts));
         let clients: Vec<_> = (0..100)
             .map(|i| {
