@@ -169,12 +169,18 @@ fn the_working_directory_is_the_boxs_whatever_preinit_code_did() {
 #[test]
 fn two_runs_draw_different_random_numbers() {
     let code = "import random, os; print(random.random(), os.urandom(8).hex())";
-    let a = ok(&[], &["-c", code]);
-    let b = ok(&[], &["-c", code]);
-    let (ra, ua) = a.trim().split_once(' ').unwrap();
-    let (rb, ub) = b.trim().split_once(' ').unwrap();
-    assert_ne!(ra, rb, "random.random() repeated the snapshot's state");
-    assert_ne!(ua, ub);
+    // `-c` (run from Rust) and a program on stdin (run by `_vfs_box.resume`) alike.
+    let runs = |args: &[&str], stdin: Option<&str>| {
+        stdout_of_success(args, run_box(preinit_box(), &[], args, stdin))
+    };
+    for (args, stdin) in [(&["-c", code][..], None), (&["-"][..], Some(code))] {
+        let a = runs(args, stdin);
+        let b = runs(args, stdin);
+        let (ra, ua) = a.trim().split_once(' ').unwrap();
+        let (rb, ub) = b.trim().split_once(' ').unwrap();
+        assert_ne!(ra, rb, "random.random() repeated the snapshot's state ({args:?})");
+        assert_ne!(ua, ub);
+    }
 }
 
 #[test]

@@ -194,6 +194,15 @@ extern "C" {
     pub fn PyList_New(len: isize) -> *mut PyObject;
     pub fn PyList_SetItem(list: *mut PyObject, index: isize, item: *mut PyObject) -> c_int;
     pub fn PyLong_AsLong(o: *mut PyObject) -> std::ffi::c_long;
+    /// The integer whose `n` bytes are at `bytes` (`int.from_bytes`).
+    pub fn _PyLong_FromByteArray(
+        bytes: *const u8,
+        n: usize,
+        little_endian: c_int,
+        is_signed: c_int,
+    ) -> *mut PyObject;
+    /// `os.urandom` without blocking: 0, or -1 with a Python error set.
+    pub fn _PyOS_URandomNonblock(buffer: *mut c_void, size: isize) -> c_int;
     pub fn PyErr_Print();
     pub fn PyErr_Clear();
     pub fn Py_DecRef(o: *mut PyObject);

@@ -697,6 +697,7 @@ fn resume_in_python(argv: &[Vec<u8>], environ_ready: bool) -> i64 {
     if !environ_ready && !set_environ(&environment()) {
         return 1;
     }
+    reseed_random();
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
     let result = call_with_list(func, argv);
     if result.is_null() {
@@ -760,6 +761,43 @@ fn call_kept(kept: &AtomicUsize) {
         release_or_print(unsafe {
             PyObject_CallFunctionObjArgs(func, std::ptr::null_mut::<PyObject>())
         });
+    }
+}
+
+/// Bytes of the operating system's randomness a run's `random` is seeded from.
+///
+/// `random.seed()` with no argument reads 2,496 bytes, the Mersenne Twister's whole state;
+/// `random.seed(n)` with a 256-bit `n` fills the same state from it (`init_by_array`), as
+/// unpredictable to anyone without the host's randomness. In a server's Flask run, reading
+/// the 2,496 bytes through `random_get` cost 8 µs (wasmtime-wasi makes them one at a time).
+const SEED_BYTES: usize = 32;
+
+/// Seeds the snapshot's `random` afresh (if it has one): seeds drawn at snapshot time would
+/// repeat in every run. `random.seed(n)`, `n` from [`SEED_BYTES`] bytes of `os.urandom`.
+fn reseed_random() {
+    let seed = RANDOM_SEED.load(Ordering::SeqCst) as *mut PyObject;
+    if seed.is_null() {
+        return;
+    }
+    let mut bytes = [0u8; SEED_BYTES];
+    // SAFETY: the interpreter is initialized; `bytes` has room for the size given; `n` is
+    // NULL or a new reference, released once; `seed` is a live callable.
+    unsafe {
+        if _PyOS_URandomNonblock(bytes.as_mut_ptr().cast(), SEED_BYTES as isize) < 0 {
+            PyErr_Print();
+            return;
+        }
+        let n = _PyLong_FromByteArray(bytes.as_ptr(), SEED_BYTES, 1, 0);
+        if n.is_null() {
+            PyErr_Print();
+            return;
+        }
+        release_or_print(PyObject_CallFunctionObjArgs(
+            seed,
+            n,
+            std::ptr::null_mut::<PyObject>(),
+        ));
+        Py_DecRef(n);
     }
 }
 
@@ -889,8 +927,7 @@ pub extern "C" fn vfs_box_resume() {
             if !environ_ready {
                 1
             } else {
-                // Seeds drawn at snapshot time would repeat in every run.
-                call_kept(&RANDOM_SEED);
+                reseed_random();
                 let status = run_command(code, args, &argv);
                 finish();
                 status

@@ -99,11 +99,9 @@ def _dispatch(args, main):
 
 
 def resume(argv):
-    """Runs this instance's command; `argv` is the run's, as bytes, and `os.environ` already
-    its environment. Returns the exit status."""
-    # Seeds drawn at snapshot time would repeat in every run.
-    if "random" in sys.modules:
-        sys.modules["random"].seed()
+    """Runs this instance's command; `argv` is the run's, as bytes, `os.environ` already its
+    environment, and `random` seeded afresh (`reseed_random` in preinit.rs). Returns the exit
+    status."""
     args = [os.fsdecode(a) for a in argv]
     sys.orig_argv[:] = args
     main = sys.modules["__main__"]
