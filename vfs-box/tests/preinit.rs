@@ -178,7 +178,10 @@ fn two_runs_draw_different_random_numbers() {
         let b = runs(args, stdin);
         let (ra, ua) = a.trim().split_once(' ').unwrap();
         let (rb, ub) = b.trim().split_once(' ').unwrap();
-        assert_ne!(ra, rb, "random.random() repeated the snapshot's state ({args:?})");
+        assert_ne!(
+            ra, rb,
+            "random.random() repeated the snapshot's state ({args:?})"
+        );
         assert_ne!(ua, ub);
     }
 }
