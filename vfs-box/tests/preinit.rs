@@ -531,7 +531,7 @@ fn dash_c_box(name: &str, code: &str) -> PathBuf {
 fn the_boxs_own_dash_c_command_runs_compiled_as_python_runs_it() {
     const CODE: &str = "import sys\n\
 seen = globals().get('seen', 0)\n\
-print(sys.argv, __name__, repr(sys.path[0]), seen)\n\
+print(sys.argv, __name__, repr(sys.path[0]), sys.path.count(''), len(sys.orig_argv), seen)\n\
 seen += 1\n\
 raise SystemExit(int(sys.argv[1]) if len(sys.argv) > 1 else 4)";
     let wasm = dash_c_box("dash-c", CODE);
@@ -539,14 +539,52 @@ raise SystemExit(int(sys.argv[1]) if len(sys.argv) > 1 else 4)";
     for _ in 0..2 {
         let o = run_box(&wasm, &[], &[], None);
         assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
-        assert_eq!(text(&o.stdout), "['-c'] __main__ '' 0\n");
+        assert_eq!(text(&o.stdout), "['-c'] __main__ '' 1 3 0\n");
     }
     // The same code with arguments, and other code: as `python -c`.
     let o = run_box(&wasm, &[], &["python", "-c", CODE, "5", "x"], None);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "['-c', '5', 'x'] __main__ '' 0\n");
+    assert_eq!(text(&o.stdout), "['-c', '5', 'x'] __main__ '' 1 5 0\n");
     let o = run_box(&wasm, &[], &["python", "-c", "print(6 * 7)"], None);
     assert_eq!((o.status.code(), text(&o.stdout)), (Some(0), "42\n".into()));
+    // The snapshot holds `sys.argv`, `sys.orig_argv` and `sys.path` ready for the box's
+    // command; a run of another kind sees only its own, as it would in a fresh `python`.
+    let show =
+        "import sys; print(sys.argv, sys.orig_argv[1:], repr(sys.path[0]), sys.path.count(''))";
+    let o = run_box(&wasm, &[], &["python", "-", "a"], Some(show));
+    assert_eq!(stdout_of_success(&["-"], o), "['-', 'a'] ['-', 'a'] '' 1\n");
+    let script = work_dir().join("dash-c").join("show.py");
+    std::fs::write(&script, show).unwrap();
+    let map = format!("{}::/work", script.parent().unwrap().display());
+    let o = run_box(
+        &wasm,
+        &["--dir", &map],
+        &["python", "/work/show.py", "b"],
+        None,
+    );
+    assert_eq!(
+        stdout_of_success(&["/work/show.py"], o),
+        "['/work/show.py', 'b'] ['/work/show.py', 'b'] '/work' 0\n"
+    );
+    // Streams a run replaced are flushed at exit, as the snapshot's own are.
+    let o = run_box(
+        &wasm,
+        &[],
+        &[
+            "python",
+            "-c",
+            "import io, sys\n\
+             sys.stdout.write('kept ')\n\
+             sys.stdout.flush()\n\
+             sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False))\n\
+             sys.stdout.write('replaced, no newline')",
+        ],
+        None,
+    );
+    assert_eq!(
+        (o.status.code(), text(&o.stdout)),
+        (Some(0), "kept replaced, no newline".into())
+    );
 
     // A command that raises: the traceback names `<string>`, as CPython's does.
     let wasm = dash_c_box("dash-c-raises", "x = 1\n1/0");

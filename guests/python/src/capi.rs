@@ -189,6 +189,8 @@ extern "C" {
     ) -> *mut PyObject;
     pub fn PyImport_ImportModule(name: *const c_char) -> *mut PyObject;
     pub fn PyObject_GetAttrString(o: *mut PyObject, name: *const c_char) -> *mut PyObject;
+    pub fn PyObject_GetAttr(o: *mut PyObject, name: *mut PyObject) -> *mut PyObject;
+    pub fn PyObject_CallNoArgs(func: *mut PyObject) -> *mut PyObject;
     pub fn PyObject_CallFunctionObjArgs(callable: *mut PyObject, ...) -> *mut PyObject;
     pub fn PyBytes_FromStringAndSize(v: *const c_char, len: isize) -> *mut PyObject;
     pub fn PyList_New(len: isize) -> *mut PyObject;
@@ -206,6 +208,7 @@ extern "C" {
     pub fn PyErr_Print();
     pub fn PyErr_Clear();
     pub fn Py_DecRef(o: *mut PyObject);
+    pub fn Py_IncRef(o: *mut PyObject);
     pub fn PyErr_SetFromErrno(exc: *mut PyObject) -> *mut PyObject;
     pub fn PyErr_Occurred() -> *mut PyObject;
     pub fn PyLong_FromLong(v: c_long) -> *mut PyObject;

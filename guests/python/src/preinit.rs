@@ -64,10 +64,25 @@ static RUN_OBJECTS: std::sync::OnceLock<RunObjects> = std::sync::OnceLock::new()
 static ENVIRON_STORES: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
 /// The box's own `-c CODE` (its `CMD` with no run arguments, the command every request of a
-/// server runs) compiled before the snapshot: the source, and the code object (a strong
-/// reference, never released). A run whose code is the same executes it without parsing or
-/// compiling anything.
-static COMPILED_CMD: Mutex<Option<(Vec<u8>, usize)>> = Mutex::new(None);
+/// server runs), made ready before the snapshot ([`prepare_box_command`]).
+static COMPILED_CMD: Mutex<Option<PreparedCommand>> = Mutex::new(None);
+
+/// What the snapshot holds ready for the box's own `-c` command.
+struct PreparedCommand {
+    /// The code's source, and its code object (a strong reference, never released): a run
+    /// whose code is the same executes it without parsing or compiling anything.
+    source: Vec<u8>,
+    compiled: usize,
+    /// The whole command line `sys.argv` and `sys.orig_argv` were filled from: a run with the
+    /// same one leaves both lists as they are (refilling them frees and makes strings, writing
+    /// to a dozen pages of the snapshot).
+    argv: Vec<Vec<u8>>,
+}
+
+/// Whether the snapshot's `sys.path` starts with the `''` that `python -c` puts first (see
+/// [`prepare_box_command`]): a `-c` run then inserts nothing, and any other command takes it
+/// off before putting its own first entry there.
+static PATH_HAS_COMMAND_ENTRY: AtomicBool = AtomicBool::new(false);
 
 /// The environment the snapshot's `os.environ` holds (the pre-initialization's own, restored
 /// after the user's code): a run with the same environment has nothing to rewrite.
@@ -194,8 +209,8 @@ fn command_flags() -> PyCompilerFlags {
 }
 
 /// Compiles the box's own `-c CODE`, if its command with no run arguments is one, and keeps
-/// the code object for the runs ([`COMPILED_CMD`]). Code that does not compile is left to the
-/// run, which reports the error as `python -c` would.
+/// the code object and the command line for the runs ([`COMPILED_CMD`]). Code that does not
+/// compile is left to the run, which reports the error as `python -c` would.
 fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
     let Ok(argv) = crate::launch::command_for(config, &[]) else {
         return;
@@ -221,8 +236,86 @@ fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
             PyErr_Clear();
             return;
         }
-        *COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((code.to_vec(), compiled as usize));
+        *COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) = Some(PreparedCommand {
+            source: code.to_vec(),
+            compiled: compiled as usize,
+            argv,
+        });
+    }
+}
+
+/// The last step before the snapshot for the box's own `-c` command, if it was compiled
+/// ([`compile_box_command`]): `sys.argv`, `sys.orig_argv` and the first entry of `sys.path`
+/// set as `python -c` sets them for that command line ([`PATH_HAS_COMMAND_ENTRY`]), so that a
+/// run of it (every request a server answers, and any run given the same arguments) only
+/// executes the code. Otherwise both lists are left empty and `sys.path` as the interpreter
+/// made it, for each run to fill. False with the Python error pending if that failed.
+fn prepare_box_command() -> bool {
+    let Some(k) = RUN_OBJECTS.get() else {
+        return false;
+    };
+    let prepared = COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(command) = prepared.as_ref() else {
+        return set_sys_list(k, k.argv, std::ptr::null_mut())
+            && set_sys_list(k, k.orig_argv, std::ptr::null_mut());
+    };
+    if !set_command_lists(k, &command.argv) || !insert_command_path_entry(k) {
+        return false;
+    }
+    PATH_HAS_COMMAND_ENTRY.store(true, Ordering::SeqCst);
+    true
+}
+
+/// `sys.argv` as `python -c` makes it for the command line `argv` (`['-c', ARG...]`), and
+/// `sys.orig_argv` as that whole line; false with the Python error pending if that failed.
+fn set_command_lists(k: &RunObjects, argv: &[Vec<u8>]) -> bool {
+    let args = match Command::parse(argv) {
+        Command::Code(_, args) => args,
+        _ => &[],
+    };
+    let mut sys_argv = vec![b"-c".to_vec()];
+    sys_argv.extend(args.iter().cloned());
+    for (name, items) in [(k.argv, &sys_argv[..]), (k.orig_argv, argv)] {
+        let list = py_list(items, PyUnicode_DecodeFSDefaultAndSize);
+        let ok = !list.is_null() && set_sys_list(k, name, list);
+        if !list.is_null() {
+            // SAFETY: `list` is a new reference, released once.
+            unsafe { Py_DecRef(list) };
+        }
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Puts `''` first on `sys.path`, as `python -c` does; false with the Python error pending if
+/// that failed.
+fn insert_command_path_entry(k: &RunObjects) -> bool {
+    // SAFETY: the interpreter is initialized and the kept objects are live; `path` is
+    // borrowed, `empty` a new reference released once.
+    unsafe {
+        let path = PyDict_GetItem(k.sys_dict as *mut PyObject, k.path as *mut PyObject);
+        let empty = PyUnicode_FromString(c"".as_ptr());
+        let ok = !path.is_null() && !empty.is_null() && PyList_Insert(path, 0, empty) == 0;
+        if !empty.is_null() {
+            Py_DecRef(empty);
+        }
+        ok
+    }
+}
+
+/// Takes off the `''` the snapshot put first on `sys.path` for the box's `-c` command, before
+/// a run of another kind puts its own entry there; false with the Python error pending if that
+/// failed.
+fn remove_command_path_entry(k: &RunObjects) -> bool {
+    if !PATH_HAS_COMMAND_ENTRY.load(Ordering::SeqCst) {
+        return true;
+    }
+    // SAFETY: the interpreter is initialized and the kept objects are live; `path` is borrowed.
+    unsafe {
+        let path = PyDict_GetItem(k.sys_dict as *mut PyObject, k.path as *mut PyObject);
+        !path.is_null() && PyList_SetSlice(path, 0, 1, std::ptr::null_mut()) == 0
     }
 }
 
@@ -253,19 +346,62 @@ fn flush_python_streams() {
     let Some(k) = RUN_OBJECTS.get() else {
         return;
     };
-    for name in [k.stdout, k.stderr] {
-        // SAFETY: the kept dict and names are live; `PyDict_GetItem` returns a borrowed
-        // reference or NULL; the argument array holds one live object.
+    for (name, kept) in [k.stdout, k.stderr].into_iter().zip(&STREAM_FLUSHES) {
+        // SAFETY: the kept dict, names and flushes are live; `PyDict_GetItem` returns a
+        // borrowed reference or NULL; the argument array holds one live object.
         unsafe {
             let stream = PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject);
-            if !stream.is_null() {
-                release_or_print(PyObject_VectorcallMethod(
+            if stream.is_null() {
+                continue;
+            }
+            let flush = kept[1].load(Ordering::SeqCst) as *mut PyObject;
+            let result = if stream as usize == kept[0].load(Ordering::SeqCst) && !flush.is_null() {
+                PyObject_CallNoArgs(flush)
+            } else {
+                PyObject_VectorcallMethod(
                     k.flush as *mut PyObject,
                     &stream,
                     1,
                     std::ptr::null_mut(),
-                ));
+                )
+            };
+            release_or_print(result);
+        }
+    }
+}
+
+/// `sys.stdout` and `sys.stderr` as the snapshot has them, each with its bound `flush` (strong
+/// references, never released; [`keep_stream_flushes`]): a run that still has the same stream
+/// calls its `flush` without looking the method up on the stream's type, which reads and
+/// writes pages of the snapshot (the type's method cache entry, the method's reference count).
+static STREAM_FLUSHES: [[AtomicUsize; 2]; 2] = [
+    [AtomicUsize::new(0), AtomicUsize::new(0)],
+    [AtomicUsize::new(0), AtomicUsize::new(0)],
+];
+
+/// Fills [`STREAM_FLUSHES`]; a stream without a `flush` attribute is left to the lookup at
+/// run time (which reports it then, as CPython's finalization would).
+fn keep_stream_flushes() {
+    let Some(k) = RUN_OBJECTS.get() else {
+        return;
+    };
+    for (name, kept) in [k.stdout, k.stderr].into_iter().zip(&STREAM_FLUSHES) {
+        // SAFETY: the kept dict and names are live; the stream is borrowed and kept with a
+        // reference of its own, as is its bound `flush` (a new reference); a failed lookup's
+        // error is cleared.
+        unsafe {
+            let stream = PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject);
+            if stream.is_null() {
+                continue;
             }
+            let flush = PyObject_GetAttr(stream, k.flush as *mut PyObject);
+            if flush.is_null() {
+                PyErr_Clear();
+                continue;
+            }
+            Py_IncRef(stream);
+            kept[0].store(stream as usize, Ordering::SeqCst);
+            kept[1].store(flush as usize, Ordering::SeqCst);
         }
     }
 }
@@ -439,12 +575,7 @@ pub extern "C" fn vfs_box_preinit() {
         std::process::exit(1);
     }
     let env = environment();
-    // `sys.argv` and `sys.orig_argv` empty: each run fills the same lists with its own.
-    let emptied = RUN_OBJECTS.get().is_some_and(|k| {
-        set_sys_list(k, k.argv, std::ptr::null_mut())
-            && set_sys_list(k, k.orig_argv, std::ptr::null_mut())
-    });
-    if !emptied {
+    if !prepare_box_command() {
         fail_preinit();
     }
     if resume.is_null() || !find_environ_stores() || !keep_run_callables() || !set_environ(&env) {
@@ -458,6 +589,8 @@ pub extern "C" fn vfs_box_preinit() {
     *SNAPSHOT_ENV.lock().unwrap_or_else(|e| e.into_inner()) = env;
     *SNAPSHOT_HOST_ENV.lock().unwrap_or_else(|e| e.into_inner()) = Some(host_env);
     RESUME.store(resume as usize, Ordering::SeqCst);
+    keep_stream_flushes();
+    crate::nursery::install();
     PREINITIALIZED.store(true, Ordering::SeqCst);
 }
 
@@ -697,6 +830,12 @@ fn resume_in_python(argv: &[Vec<u8>], environ_ready: bool) -> i64 {
     if !environ_ready && !set_environ(&environment()) {
         return 1;
     }
+    // `resume` puts this command's own first entry on `sys.path`.
+    if !RUN_OBJECTS.get().is_some_and(remove_command_path_entry) {
+        // SAFETY: prints the pending Python error (the interpreter is initialized).
+        unsafe { PyErr_Print() };
+        return 1;
+    }
     reseed_random();
     let func = RESUME.load(Ordering::SeqCst) as *mut PyObject;
     let result = call_with_list(func, argv);
@@ -830,43 +969,38 @@ impl<'a> Command<'a> {
 /// `__main__`, with `sys.argv = ['-c', ARG...]` and `''` first on `sys.path`), through the C
 /// API: the only implementation of `-c` in the box, because a Python-level one costs more than
 /// many commands (every object a run touches is a page copied into its instance). `SystemExit`
-/// ends the process inside, as in CPython. `argv` is the whole command line, for
-/// `sys.orig_argv`. Returns the exit status.
-fn run_command(code: &[u8], args: &[Vec<u8>], argv: &[Vec<u8>]) -> i64 {
+/// ends the process inside, as in CPython. `argv` is the whole command line (`sys.orig_argv`;
+/// `sys.argv` is made from it); a run of the box's own command finds both lists and `sys.path`
+/// ready in the snapshot ([`prepare_box_command`]). Returns the exit status.
+fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
     let Ok(code) = CString::new(code) else {
         return 1;
     };
-    let mut sys_argv = vec![b"-c".to_vec()];
-    sys_argv.extend(args.iter().cloned());
     let Some(k) = RUN_OBJECTS.get() else {
         return 1;
     };
-    let sys_dict = k.sys_dict as *mut PyObject;
-    // SAFETY: the interpreter is initialized and the kept objects are live; borrowed references
-    // (`PyDict_GetItem`) are not released, new ones are released once.
+    let (compiled, prepared) = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(c) => (
+            if c.source.as_slice() == code.as_bytes() {
+                c.compiled
+            } else {
+                0
+            },
+            c.argv.as_slice() == argv,
+        ),
+        None => (0, false),
+    };
+    // The snapshot's lists are the box command's own (`prepare_box_command`), and its
+    // `sys.path` starts with `''` already when that command was made ready.
+    let ready = (prepared || set_command_lists(k, argv))
+        && (PATH_HAS_COMMAND_ENTRY.load(Ordering::SeqCst) || insert_command_path_entry(k));
+    // SAFETY: the interpreter is initialized and the kept objects are live; new references are
+    // released once.
     unsafe {
-        for (name, items) in [(k.argv, &sys_argv[..]), (k.orig_argv, argv)] {
-            let list = py_list(items, PyUnicode_DecodeFSDefaultAndSize);
-            let ok = !list.is_null() && set_sys_list(k, name, list);
-            if !list.is_null() {
-                Py_DecRef(list);
-            }
-            if !ok {
-                PyErr_Print();
-                return 1;
-            }
-        }
-        let path = PyDict_GetItem(sys_dict, k.path as *mut PyObject);
-        let empty = PyUnicode_FromString(c"".as_ptr());
-        if path.is_null() || empty.is_null() || PyList_Insert(path, 0, empty) != 0 {
+        if !ready {
             PyErr_Print();
             return 1;
         }
-        Py_DecRef(empty);
-        let compiled = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some((source, compiled)) if source.as_slice() == code.as_bytes() => *compiled,
-            _ => 0,
-        };
         if compiled == 0 {
             let mut flags = command_flags();
             return i64::from(PyRun_SimpleStringFlags(code.as_ptr(), &mut flags) != 0);
@@ -917,7 +1051,7 @@ pub extern "C" fn vfs_box_resume() {
         }
     };
     let status = match Command::parse(&argv) {
-        Command::Code(code, args) => {
+        Command::Code(code, _) => {
             // The common case, done in C: see `run_command`.
             // `os.environ` is the snapshot's, right as it is if the environment is the same.
             let environ_ready = same_host_env || {
@@ -928,7 +1062,7 @@ pub extern "C" fn vfs_box_resume() {
                 1
             } else {
                 reseed_random();
-                let status = run_command(code, args, &argv);
+                let status = run_command(code, &argv);
                 finish();
                 status
             }
