@@ -132,6 +132,18 @@ extern "C" {
         flags: *mut PyCompilerFlags,
         optimize: c_int,
     ) -> *mut PyObject;
+    pub fn PyFunction_New(code: *mut PyObject, globals: *mut PyObject) -> *mut PyObject;
+    pub fn PyThreadState_Get() -> *mut c_void;
+    /// CPython 3.11's internal call of a Python function with `locals` (what `PyEval_EvalCode`
+    /// does after making a function of the code), exported by the static library.
+    pub fn _PyEval_Vector(
+        tstate: *mut c_void,
+        func: *mut PyObject,
+        locals: *mut PyObject,
+        args: *const *mut PyObject,
+        argcount: usize,
+        kwnames: *mut PyObject,
+    ) -> *mut PyObject;
     pub fn PyEval_EvalCode(
         code: *mut PyObject,
         globals: *mut PyObject,

@@ -69,10 +69,13 @@ static COMPILED_CMD: Mutex<Option<PreparedCommand>> = Mutex::new(None);
 
 /// What the snapshot holds ready for the box's own `-c` command.
 struct PreparedCommand {
-    /// The code's source, and its code object (a strong reference, never released): a run
-    /// whose code is the same executes it without parsing or compiling anything.
+    /// The code's source, and a function of the code compiled, in `__main__`'s namespace (a
+    /// strong reference, never released): a run whose code is the same executes it without
+    /// parsing or compiling anything, and without making a function of it as
+    /// `PyEval_EvalCode` would (and freeing it again: writes to the pages of everything it
+    /// holds, the namespace, the builtins, the names, the code).
     source: Vec<u8>,
-    compiled: usize,
+    function: usize,
     /// The whole command line `sys.argv` and `sys.orig_argv` were filled from: a run with the
     /// same one leaves both lists as they are (refilling them frees and makes strings, writing
     /// to a dozen pages of the snapshot).
@@ -209,7 +212,7 @@ fn command_flags() -> PyCompilerFlags {
 }
 
 /// Compiles the box's own `-c CODE`, if its command with no run arguments is one, and keeps
-/// the code object and the command line for the runs ([`COMPILED_CMD`]). Code that does not
+/// a function of it and the command line for the runs ([`COMPILED_CMD`]). Code that does not
 /// compile is left to the run, which reports the error as `python -c` would.
 fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
     let Ok(argv) = crate::launch::command_for(config, &[]) else {
@@ -222,8 +225,8 @@ fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
         return;
     };
     let mut flags = command_flags();
-    // SAFETY: the interpreter is initialized; the code object (a new reference) is kept for
-    // good, and a failed compilation's error is cleared.
+    // SAFETY: the interpreter is initialized; the function (a new reference) is kept for
+    // good, the code released once, and a failed compilation's error is cleared.
     unsafe {
         let compiled = Py_CompileStringExFlags(
             source.as_ptr(),
@@ -236,9 +239,19 @@ fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
             PyErr_Clear();
             return;
         }
+        let function = match RUN_OBJECTS.get() {
+            Some(k) => PyFunction_New(compiled, k.main_dict as *mut PyObject),
+            None => std::ptr::null_mut(),
+        };
+        // The function holds the code.
+        Py_DecRef(compiled);
+        if function.is_null() {
+            PyErr_Clear();
+            return;
+        }
         *COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) = Some(PreparedCommand {
             source: code.to_vec(),
-            compiled: compiled as usize,
+            function: function as usize,
             argv,
         });
     }
@@ -979,10 +992,10 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
     let Some(k) = RUN_OBJECTS.get() else {
         return 1;
     };
-    let (compiled, prepared) = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
+    let (function, prepared) = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
         Some(c) => (
             if c.source.as_slice() == code.as_bytes() {
-                c.compiled
+                c.function
             } else {
                 0
             },
@@ -1001,14 +1014,22 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
             PyErr_Print();
             return 1;
         }
-        if compiled == 0 {
+        if function == 0 {
             let mut flags = command_flags();
             return i64::from(PyRun_SimpleStringFlags(code.as_ptr(), &mut flags) != 0);
         }
         // What `PyRun_SimpleStringFlags` does after compiling: run the code in `__main__`'s
-        // namespace, print an uncaught exception (`SystemExit` ends the process there).
+        // namespace (as `PyEval_EvalCode` does, with the function kept instead of one made
+        // for the call), print an uncaught exception (`SystemExit` ends the process there).
         let globals = k.main_dict as *mut PyObject;
-        let result = PyEval_EvalCode(compiled as *mut PyObject, globals, globals);
+        let result = _PyEval_Vector(
+            PyThreadState_Get(),
+            function as *mut PyObject,
+            globals,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+        );
         i64::from(!release_or_print(result))
     }
 }
