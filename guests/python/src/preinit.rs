@@ -69,17 +69,30 @@ static COMPILED_CMD: Mutex<Option<PreparedCommand>> = Mutex::new(None);
 
 /// What the snapshot holds ready for the box's own `-c` command.
 struct PreparedCommand {
-    /// The code's source, and a function of the code compiled, in `__main__`'s namespace (a
-    /// strong reference, never released): a run whose code is the same executes it without
-    /// parsing or compiling anything, and without making a function of it as
-    /// `PyEval_EvalCode` would (and freeing it again: writes to the pages of everything it
-    /// holds, the namespace, the builtins, the names, the code).
-    source: Vec<u8>,
+    /// The whole command line `sys.argv` and `sys.orig_argv` were filled from, each argument
+    /// followed by a NUL (which no argument holds), in one allocation: a run compares its own
+    /// with it, and a run with the same one leaves both lists as they are (refilling them frees
+    /// and makes strings, writing to a dozen pages of the snapshot). Each separate allocation
+    /// read is a page of the snapshot's heap, a page fault in a fresh instance.
+    line: Vec<u8>,
+    /// Where the code's source lies in `line`.
+    source: std::ops::Range<usize>,
+    /// A function of the code compiled, in `__main__`'s namespace (a strong reference, never
+    /// released): a run whose code is the same executes it without parsing or compiling
+    /// anything, and without making a function of it as `PyEval_EvalCode` would (and freeing
+    /// it again: writes to the pages of everything it holds, the namespace, the builtins, the
+    /// names, the code).
     function: usize,
-    /// The whole command line `sys.argv` and `sys.orig_argv` were filled from: a run with the
-    /// same one leaves both lists as they are (refilling them frees and makes strings, writing
-    /// to a dozen pages of the snapshot).
-    argv: Vec<Vec<u8>>,
+}
+
+/// `argv` as [`PreparedCommand::line`] holds it.
+fn command_line_bytes(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(argv.iter().map(|a| a.len() + 1).sum());
+    for arg in argv {
+        line.extend_from_slice(arg);
+        line.push(0);
+    }
+    line
 }
 
 /// Whether the snapshot's `sys.path` starts with the `''` that `python -c` puts first (see
@@ -249,10 +262,21 @@ fn compile_box_command(config: &vfs_image::boxconfig::BoxConfig) {
             PyErr_Clear();
             return;
         }
+        let line = command_line_bytes(&argv);
+        // The code is one of the arguments, or the end of `-cCODE`: the last match of its bytes
+        // followed by the NUL that ends an argument.
+        let mut needle = code.to_vec();
+        needle.push(0);
+        let Some(start) = line
+            .windows(needle.len())
+            .rposition(|w| w == needle.as_slice())
+        else {
+            return;
+        };
         *COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) = Some(PreparedCommand {
-            source: code.to_vec(),
+            line,
+            source: start..start + code.len(),
             function: function as usize,
-            argv,
         });
     }
 }
@@ -272,7 +296,13 @@ fn prepare_box_command() -> bool {
         return set_sys_list(k, k.argv, std::ptr::null_mut())
             && set_sys_list(k, k.orig_argv, std::ptr::null_mut());
     };
-    if !set_command_lists(k, &command.argv) || !insert_command_path_entry(k) {
+    let argv: Vec<Vec<u8>> = command
+        .line
+        .split(|&b| b == 0)
+        .take(command.line.iter().filter(|&&b| b == 0).count())
+        .map(<[u8]>::to_vec)
+        .collect();
+    if !set_command_lists(k, &argv) || !insert_command_path_entry(k) {
         return false;
     }
     PATH_HAS_COMMAND_ENTRY.store(true, Ordering::SeqCst);
@@ -994,12 +1024,12 @@ fn run_command(code: &[u8], argv: &[Vec<u8>]) -> i64 {
     };
     let (function, prepared) = match &*COMPILED_CMD.lock().unwrap_or_else(|e| e.into_inner()) {
         Some(c) => (
-            if c.source.as_slice() == code.as_bytes() {
+            if c.line.get(c.source.clone()) == Some(code.as_bytes()) {
                 c.function
             } else {
                 0
             },
-            c.argv.as_slice() == argv,
+            c.line == command_line_bytes(argv),
         ),
         None => (0, false),
     };
