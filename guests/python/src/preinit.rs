@@ -389,16 +389,12 @@ fn flush_python_streams() {
     let Some(k) = RUN_OBJECTS.get() else {
         return;
     };
-    for (name, kept) in [k.stdout, k.stderr].into_iter().zip(&STREAM_FLUSHES) {
-        // SAFETY: the kept dict, names and flushes are live; `PyDict_GetItem` returns a
-        // borrowed reference or NULL; the argument array holds one live object.
-        unsafe {
-            let stream = PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject);
-            if stream.is_null() {
-                continue;
-            }
-            let flush = kept[1].load(Ordering::SeqCst) as *mut PyObject;
-            let result = if stream as usize == kept[0].load(Ordering::SeqCst) && !flush.is_null() {
+    for (stream, kept) in sys_streams(k) {
+        let flush = kept[1].load(Ordering::SeqCst) as *mut PyObject;
+        // SAFETY: the kept name and flush are live, `stream` a live borrowed reference; the
+        // argument array holds one live object.
+        let result = unsafe {
+            if stream as usize == kept[0].load(Ordering::SeqCst) && !flush.is_null() {
                 PyObject_CallNoArgs(flush)
             } else {
                 PyObject_VectorcallMethod(
@@ -407,10 +403,26 @@ fn flush_python_streams() {
                     1,
                     std::ptr::null_mut(),
                 )
-            };
-            release_or_print(result);
-        }
+            }
+        };
+        release_or_print(result);
     }
+}
+
+/// `sys.stdout` and `sys.stderr` as they are now (those that are set, borrowed references),
+/// each with its [`STREAM_FLUSHES`] entry.
+fn sys_streams(
+    k: &RunObjects,
+) -> impl Iterator<Item = (*mut PyObject, &'static [AtomicUsize; 2])> + '_ {
+    [k.stdout, k.stderr]
+        .into_iter()
+        .zip(&STREAM_FLUSHES)
+        .filter_map(|(name, kept)| {
+            // SAFETY: the kept dict and names are live; a borrowed reference or NULL.
+            let stream =
+                unsafe { PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject) };
+            (!stream.is_null()).then_some((stream, kept))
+        })
 }
 
 /// `sys.stdout` and `sys.stderr` as the snapshot has them, each with its bound `flush` (strong
@@ -428,15 +440,11 @@ fn keep_stream_flushes() {
     let Some(k) = RUN_OBJECTS.get() else {
         return;
     };
-    for (name, kept) in [k.stdout, k.stderr].into_iter().zip(&STREAM_FLUSHES) {
-        // SAFETY: the kept dict and names are live; the stream is borrowed and kept with a
-        // reference of its own, as is its bound `flush` (a new reference); a failed lookup's
-        // error is cleared.
+    for (stream, kept) in sys_streams(k) {
+        // SAFETY: the kept name is live; the stream is borrowed and kept with a reference of
+        // its own, as is its bound `flush` (a new reference); a failed lookup's error is
+        // cleared.
         unsafe {
-            let stream = PyDict_GetItem(k.sys_dict as *mut PyObject, name as *mut PyObject);
-            if stream.is_null() {
-                continue;
-            }
             let flush = PyObject_GetAttr(stream, k.flush as *mut PyObject);
             if flush.is_null() {
                 PyErr_Clear();
