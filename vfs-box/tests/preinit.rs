@@ -532,6 +532,7 @@ fn the_boxs_own_dash_c_command_runs_compiled_as_python_runs_it() {
     const CODE: &str = "import sys\n\
 seen = globals().get('seen', 0)\n\
 print(sys.argv, __name__, repr(sys.path[0]), sys.path.count(''), len(sys.orig_argv), seen)\n\
+print(globals() is locals(), sys._getframe().f_code.co_name, __builtins__ is sys.modules['builtins'])\n\
 seen += 1\n\
 raise SystemExit(int(sys.argv[1]) if len(sys.argv) > 1 else 4)";
     let wasm = dash_c_box("dash-c", CODE);
@@ -539,12 +540,18 @@ raise SystemExit(int(sys.argv[1]) if len(sys.argv) > 1 else 4)";
     for _ in 0..2 {
         let o = run_box(&wasm, &[], &[], None);
         assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
-        assert_eq!(text(&o.stdout), "['-c'] __main__ '' 1 3 0\n");
+        assert_eq!(
+            text(&o.stdout),
+            "['-c'] __main__ '' 1 3 0\nTrue <module> True\n"
+        );
     }
     // The same code with arguments, and other code: as `python -c`.
     let o = run_box(&wasm, &[], &["python", "-c", CODE, "5", "x"], None);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "['-c', '5', 'x'] __main__ '' 1 5 0\n");
+    assert_eq!(
+        text(&o.stdout),
+        "['-c', '5', 'x'] __main__ '' 1 5 0\nTrue <module> True\n"
+    );
     let o = run_box(&wasm, &[], &["python", "-c", "print(6 * 7)"], None);
     assert_eq!((o.status.code(), text(&o.stdout)), (Some(0), "42\n".into()));
     // The snapshot holds `sys.argv`, `sys.orig_argv` and `sys.path` ready for the box's
