@@ -5,8 +5,10 @@
 # loopback with wrk, side by side in one run, for examples/hello-wsgi and examples/flask-app
 # (issue #14, acceptance 2 and 4).
 #
-# Prints a Markdown table: requests/s, p50 and p99 latency, and the resident memory of the
-# server (all its processes) at the end of each load.
+# Prints a Markdown table: requests/s, p50 and p99 latency, the server's CPU time per request
+# and the share of the machine's CPU left idle during the load (all processes of the server;
+# wrk runs on the same machine), and the resident memory of the server in the middle of each
+# load.
 #
 # Usage: benches/serve.sh   (DURATION=10s CONNECTIONS=8 THREADS=1 SERVE_CONCURRENCY=CPUs)
 # CONNECTIONS may list several counts ("1 2 4 8"): one table each, from the same boxes.
@@ -79,12 +81,27 @@ wait_port() {
     return 1
 }
 
-# wrk's summary as "req/s | p50 | p99 | errors".
+# CPU time (user + system, in clock ticks) used so far by a process and its children.
+cpu_ticks() {
+    local total=0 p
+    for p in $1 $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# The machine's idle and total CPU time so far, in clock ticks ("idle total").
+machine_ticks() {
+    awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# wrk's summary as "req/s | p50 | p99 | errors"; sets REQUESTS (how many it completed).
 load() {
     local url="$1" out
     out="$(wrk -t"$THREADS" -c"$CONN" -d"$DURATION" --latency "$url")"
     echo "$out" >&2
     local rps p50 p99 errs
+    REQUESTS="$(awk '/requests in/ {print $1}' <<<"$out")"
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
@@ -106,7 +123,9 @@ warm() {
 
 # Starts a server (the command line given after its log file, listening on $port), loads
 # $path with wrk, stops it. Sets ROW (wrk's summary), IDLE and BUSY (its resident memory before
-# the load and in the middle of it, with every instance slot busy).
+# the load and in the middle of it, with every instance slot busy), CPU (the server's CPU time
+# per request, in µs, and the share of the machine's CPU time nobody used during the load:
+# a server whose rate is bound by its CPU leaves none idle).
 measure() {
     local log="$1"; shift
     "$@" >"$log" 2>&1 &
@@ -115,8 +134,18 @@ measure() {
     wait_port "$port" "$path"
     IDLE="$(rss_mib "$pid")"
     (sleep "$(( ${DURATION%s} / 2 ))"; rss_mib "$pid" >"$WORK/rss-load") &
-    ROW="$(load "http://127.0.0.1:$port$path")"
+    local cpu0 machine0 cpu1 machine1
+    cpu0="$(cpu_ticks "$pid")"
+    machine0="$(machine_ticks)"
+    load "http://127.0.0.1:$port$path" >"$WORK/row"
+    cpu1="$(cpu_ticks "$pid")"
+    machine1="$(machine_ticks)"
+    ROW="$(cat "$WORK/row")"
     BUSY="$(cat "$WORK/rss-load")"
+    CPU="$(awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v n="$REQUESTS" \
+        -v m0="$machine0" -v m1="$machine1" 'BEGIN {
+            split(m0, a, " "); split(m1, b, " ");
+            printf "%.0f µs | %.0f %%", c * 1e6 / hz / n, 100 * (b[1] - a[1]) / (b[2] - a[2]) }')"
     kill -TERM "$pid"; wait "$pid" || true
 }
 
@@ -125,8 +154,8 @@ for CONN in $CONNECTIONS; do
     echo
     echo "wrk -t$THREADS -c$CONN -d$DURATION on loopback; $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| app | server | requests/s | p50 | p99 | errors | resident memory under load |"
-    echo "|---|---|---:|---:|---:|---|---:|"
+    echo "| app | server | requests/s | p50 | p99 | errors | server CPU per request | CPU idle | resident memory under load |"
+    echo "|---|---|---:|---:|---:|---|---:|---:|---:|"
     for app in hello-wsgi flask-app; do
         path=/
         [ "$app" = flask-app ] && path=/hello/box
@@ -136,12 +165,12 @@ for CONN in $CONNECTIONS; do
         port=$((port + 1))
         measure "$WORK/$app-serve.log" "$BOX" serve "$WORK/$app.wasm" \
             --listen "127.0.0.1:$port" --no-access-log --concurrency "$SERVE_CONCURRENCY"
-        echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $ROW | $BUSY MiB (idle $IDLE; $(echo "scale=1; ($BUSY - $IDLE) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
+        echo "| $app | vfs-box serve (fresh instance per request, up to $SERVE_CONCURRENCY at once) | $ROW | $CPU | $BUSY MiB (idle $IDLE; $(echo "scale=1; ($BUSY - $IDLE) / $SERVE_CONCURRENCY" | bc) MiB per instance in flight) |"
 
         port=$((port + 1))
         measure "$WORK/$app-gunicorn.log" "$VENV/bin/gunicorn" --chdir "examples/$app" -w 2 \
             -k sync -b "127.0.0.1:$port" --log-level warning app:app
-        echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $ROW | $BUSY MiB (idle $IDLE) |"
+        echo "| $app | gunicorn, 2 sync workers (native CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())')) | $ROW | $CPU | $BUSY MiB (idle $IDLE) |"
 
         [ "$COMPONENTS" = 1 ] || continue
         # -S cli: componentize-py's CPython imports wasi:cli and wasi:filesystem beyond the proxy
@@ -151,6 +180,6 @@ for CONN in $CONNECTIONS; do
         port=$((port + 1))
         measure "$WORK/$app-wasmtime.log" "$WASMTIME_SERVE" serve --addr "127.0.0.1:$port" -S cli \
             "$WORK/$app-component.wasm"
-        echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $ROW | $BUSY MiB (idle $IDLE) |"
+        echo "| $app | wasmtime serve 48.0.8, componentize-py 0.25.1 component (fresh instance per request) | $ROW | $CPU | $BUSY MiB (idle $IDLE) |"
     done
 done
